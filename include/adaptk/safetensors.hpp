@@ -1,0 +1,69 @@
+#pragma once
+// safetensors: an 8-byte little-endian header length N, N bytes of JSON
+// ({"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}),
+// then the data section. The header is validated once, completely, before any
+// tensor byte is touched; afterwards every reader may trust the offsets.
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "adaptk/dtype.hpp"
+#include "adaptk/mapped_file.hpp"
+
+namespace adaptk {
+
+/// Largest header accepted, as the reference implementation does (100 MB).
+inline constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+struct tensor_info {
+    std::string name;
+    dtype type{};
+    std::vector<std::uint64_t> shape;  ///< row-major, outermost first
+    std::uint64_t elements = 0;        ///< product of shape (1 for a scalar)
+    std::uint64_t begin = 0;           ///< byte offsets within the data section
+    std::uint64_t end = 0;
+
+    std::uint64_t bytes() const noexcept { return end - begin; }
+};
+
+struct safetensors_header {
+    std::uint64_t header_bytes = 0;  ///< N, the JSON length
+    std::uint64_t data_offset = 0;   ///< 8 + N: file offset of the data section
+    std::uint64_t data_bytes = 0;    ///< size of the data section
+    std::vector<tensor_info> tensors;  ///< in header order
+    /// "__metadata__" entries; non-string values are kept as their JSON text.
+    std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+/// Parses and validates a whole safetensors file image. `file_name` is used in
+/// messages only. Throws format_error naming the file, the tensor when there is
+/// one, and the defect.
+safetensors_header parse_safetensors(std::span<const std::byte> file, const std::string& file_name);
+
+/// A mapped, validated safetensors file.
+class safetensors_file {
+public:
+    /// Maps and validates `path`. Throws std::system_error or format_error.
+    explicit safetensors_file(const std::filesystem::path& path);
+
+    const safetensors_header& header() const noexcept { return header_; }
+    const mapped_file& mapping() const noexcept { return mapping_; }
+    const std::filesystem::path& path() const noexcept { return mapping_.path(); }
+
+    /// The tensor's bytes inside the mapping (any alignment).
+    std::span<const std::byte> bytes(const tensor_info& tensor) const noexcept;
+    /// Absolute file offset of the tensor's first byte.
+    std::uint64_t file_offset(const tensor_info& tensor) const noexcept {
+        return header_.data_offset + tensor.begin;
+    }
+
+private:
+    mapped_file mapping_;
+    safetensors_header header_;
+};
+
+}  // namespace adaptk

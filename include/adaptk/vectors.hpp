@@ -1,0 +1,45 @@
+#pragma once
+// Hidden-axis vectors of a weight matrix, streamed as column-major d×b blocks
+// (each vector contiguous). Rows of W when its second axis is d; columns when
+// only its first axis is (down_proj [d, ffn]), read by a tiled transpose.
+// Consumed pages are dropped from the resident set as the stream advances.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "adaptk/checkpoint.hpp"
+
+namespace adaptk {
+
+template <class Real>
+class vector_stream {
+public:
+    /// Streams `matrix` in blocks of at most `block_vectors` vectors.
+    /// `release_pages`: drop the mapping's pages once consumed.
+    vector_stream(const weight_matrix& matrix, std::size_t block_vectors, bool release_pages = true);
+
+    std::uint64_t dim() const noexcept { return dim_; }
+    std::uint64_t vectors_total() const noexcept { return matrix_.vector_count(); }
+    std::uint64_t vectors_done() const noexcept { return done_; }
+
+    /// Writes the next vectors into `out` (room for dim() × block_vectors values,
+    /// column-major) and returns how many it wrote: 0 once the matrix is done.
+    std::size_t next(Real* out);
+
+private:
+    void read_rows(std::size_t first, std::size_t count, Real* out) const;
+    void read_columns(std::size_t first, std::size_t count, Real* out);
+
+    const weight_matrix& matrix_;
+    std::size_t block_vectors_;
+    bool release_pages_;
+    std::uint64_t dim_;
+    std::uint64_t done_ = 0;
+    std::vector<Real> tile_;  ///< row segments for the transposing read
+};
+
+extern template class vector_stream<float>;
+extern template class vector_stream<double>;
+
+}  // namespace adaptk

@@ -1,0 +1,203 @@
+#include "adaptk/checkpoint.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "adaptk/error.hpp"
+
+namespace adaptk {
+namespace fs = std::filesystem;
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view index_name = "model.safetensors.index.json";
+
+json read_json_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::system_error(errno, std::generic_category(), path.string() + ": cannot open");
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+        return json::parse(text.str());
+    } catch (const json::parse_error& e) {
+        throw format_error(path.string(), "", "not valid JSON near byte " + std::to_string(e.byte), e.byte);
+    }
+}
+
+std::string shape_text(const std::vector<std::uint64_t>& shape) {
+    std::string text;
+    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
+    return text.empty() ? "scalar" : text;
+}
+
+}  // namespace
+
+model_config read_model_config(const fs::path& config_json) {
+    const json root = read_json_file(config_json);
+    if (!root.is_object()) throw format_error(config_json.string(), "", "config is not a JSON object");
+    model_config config;
+    auto field = [&](const char* key, std::optional<std::uint64_t>& slot) {
+        const auto it = root.find(key);
+        if (it == root.end() || it->is_null()) return;
+        if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0)
+            throw format_error(config_json.string(), "", std::string("'") + key + "' is not a positive integer");
+        slot = it->get<std::uint64_t>();
+    };
+    field("hidden_size", config.hidden_size);
+    field("num_hidden_layers", config.num_layers);
+    field("intermediate_size", config.intermediate_size);
+    field("vocab_size", config.vocab_size);
+    field("num_attention_heads", config.num_attention_heads);
+    field("num_key_value_heads", config.num_key_value_heads);
+    return config;
+}
+
+checkpoint::checkpoint(const fs::path& path) {
+    std::error_code error;
+    const auto status = fs::status(path, error);
+    if (error || !fs::exists(status))
+        throw std::system_error(error ? error : std::make_error_code(std::errc::no_such_file_or_directory),
+                                path.string() + ": cannot open");
+
+    fs::path directory;
+    if (fs::is_directory(status)) {
+        directory = path;
+        if (fs::exists(path / index_name)) {
+            open_index(path / index_name);
+        } else {
+            std::vector<fs::path> weights;
+            for (const auto& item : fs::directory_iterator(path))
+                if (item.path().extension() == ".safetensors" && item.is_regular_file()) weights.push_back(item.path());
+            if (weights.empty())
+                throw format_error(path.string(), "", "directory holds no .safetensors files and no " +
+                                                          std::string(index_name));
+            std::sort(weights.begin(), weights.end());
+            for (const auto& file : weights) add_file(file);
+        }
+    } else {
+        directory = path.parent_path();
+        if (path.filename().string().ends_with(".index.json"))
+            open_index(path);
+        else
+            add_file(path);
+    }
+
+    const fs::path config_json = (directory.empty() ? fs::path(".") : directory) / "config.json";
+    if (fs::exists(config_json)) {
+        config_ = read_model_config(config_json);
+        config_path_ = config_json;
+    }
+
+    std::map<std::string, std::size_t> seen;  // name -> file, to refuse a tensor stored twice
+    for (const auto& entry : tensors_) {
+        const auto& name = info(entry).name;
+        const auto [at, fresh] = seen.emplace(name, entry.file);
+        if (!fresh)
+            throw format_error(files_[entry.file].path().string(), name,
+                               "also stored in " + files_[at->second].path().string());
+    }
+}
+
+void checkpoint::add_file(const fs::path& file) {
+    files_.emplace_back(file);
+    const std::size_t file_index = files_.size() - 1;
+    const auto& tensors = files_.back().header().tensors;
+    for (std::size_t i = 0; i < tensors.size(); ++i) tensors_.push_back({file_index, i, classify(tensors[i].name)});
+}
+
+void checkpoint::open_index(const fs::path& index_json) {
+    const std::string index_file = index_json.string();
+    const json root = read_json_file(index_json);
+    if (!root.is_object() || !root.contains("weight_map") || !root["weight_map"].is_object())
+        throw format_error(index_file, "", "has no 'weight_map' object");
+
+    std::map<std::string, std::set<std::string>> wanted;  // shard -> tensors the index puts there
+    for (const auto& [tensor, shard] : root["weight_map"].items()) {
+        if (!shard.is_string()) throw format_error(index_file, tensor, "weight_map value is not a file name");
+        wanted[shard.get<std::string>()].insert(tensor);
+    }
+    if (wanted.empty()) throw format_error(index_file, "", "weight_map is empty");
+
+    const fs::path directory = index_json.parent_path();
+    for (const auto& [shard, names] : wanted) {
+        const fs::path shard_path = directory / shard;
+        if (!fs::exists(shard_path))
+            throw format_error(index_file, *names.begin(), "its shard '" + shard + "' does not exist");
+        const std::size_t first_entry = tensors_.size();
+        add_file(shard_path);
+        std::set<std::string> present;
+        for (std::size_t i = first_entry; i < tensors_.size(); ++i) present.insert(info(tensors_[i]).name);
+        for (const auto& name : names)
+            if (!present.contains(name))
+                throw format_error(index_file, name, "missing from its shard " + shard_path.string());
+        const auto unlisted = static_cast<std::size_t>(
+            std::count_if(present.begin(), present.end(), [&](const auto& name) { return !names.contains(name); }));
+        if (unlisted > 0)
+            notes_.push_back(shard_path.string() + ": " + std::to_string(unlisted) +
+                             " tensor(s) not listed in the index weight_map; read anyway");
+    }
+}
+
+std::uint64_t checkpoint::hidden_size(std::optional<std::uint64_t> requested, std::vector<std::string>& notes) const {
+    if (requested) return *requested;
+    if (config_.hidden_size) return *config_.hidden_size;
+    std::map<std::uint64_t, std::size_t> axis_counts;
+    for (const auto& entry : tensors_) {
+        const auto& tensor = info(entry);
+        if (!entry.kind || tensor.shape.size() != 2) continue;
+        ++axis_counts[tensor.shape[0]];
+        ++axis_counts[tensor.shape[1]];
+    }
+    if (axis_counts.empty())
+        throw format_error(files_.front().path().string(), "",
+                           "no Llama-style weight matrices found, so the hidden size is unknown (pass --hidden-size)");
+    const auto best = std::max_element(axis_counts.begin(), axis_counts.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    notes.push_back("hidden size " + std::to_string(best->first) +
+                    " inferred as the most common axis length of the weight matrices (no hidden_size in a "
+                    "config.json; --hidden-size overrides)");
+    return best->first;
+}
+
+std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std::string>& notes) const {
+    std::vector<weight_matrix> chosen;
+    for (const auto& entry : tensors_) {
+        if (!entry.kind) continue;
+        const auto& tensor = info(entry);
+        const auto& file = files_[entry.file];
+        auto skip = [&](const std::string& why) {
+            notes.push_back(file.path().string() + ": tensor '" + tensor.name + "': " + why + "; left out");
+        };
+        if (!is_floating_decodable(tensor.type)) {
+            skip("dtype " + std::string(dtype_name(tensor.type)) + " is not analysed");
+            continue;
+        }
+        if (tensor.shape.size() != 2) {
+            skip("shape " + shape_text(tensor.shape) + " is not a matrix");
+            continue;
+        }
+        const std::uint64_t rows = tensor.shape[0];
+        const std::uint64_t cols = tensor.shape[1];
+        if (cols != d && rows != d) {
+            skip("shape " + shape_text(tensor.shape) + " has no axis of the hidden size " + std::to_string(d));
+            continue;
+        }
+        chosen.push_back({tensor.name, *entry.kind, tensor.type, rows, cols, cols == d, file.bytes(tensor),
+                          &file.mapping(), file.file_offset(tensor)});
+    }
+    std::stable_sort(chosen.begin(), chosen.end(), [](const weight_matrix& a, const weight_matrix& b) {
+        if (a.kind.type != b.kind.type) return a.kind.type < b.kind.type;
+        if (a.kind.layer != b.kind.layer) return a.kind.layer < b.kind.layer;
+        return a.name < b.name;
+    });
+    return chosen;
+}
+
+}  // namespace adaptk

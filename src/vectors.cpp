@@ -1,0 +1,79 @@
+#include "adaptk/vectors.hpp"
+
+#include <algorithm>
+
+namespace adaptk {
+namespace {
+
+// Rows decoded per transpose tile: 16 contiguous values per output column keep
+// the scattered writes to whole cache lines.
+constexpr std::size_t tile_rows = 16;
+
+}  // namespace
+
+template <class Real>
+vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t block_vectors, bool release_pages)
+    : matrix_(matrix),
+      block_vectors_(std::max<std::size_t>(block_vectors, 1)),
+      release_pages_(release_pages),
+      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows) {
+    if (!matrix.vectors_are_rows) tile_.resize(tile_rows * block_vectors_);
+    if (matrix.mapping != nullptr)
+        matrix.mapping->advise(mapped_file::access::sequential, matrix.file_offset, matrix.bytes.size());
+}
+
+template <class Real>
+std::size_t vector_stream<Real>::next(Real* out) {
+    const std::uint64_t left = vectors_total() - done_;
+    const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(left, block_vectors_));
+    if (count == 0) return 0;
+    if (matrix_.vectors_are_rows)
+        read_rows(done_, count, out);
+    else
+        read_columns(done_, count, out);
+    done_ += count;
+
+    if (release_pages_ && matrix_.mapping != nullptr) {
+        const std::size_t element_bytes = dtype_bytes(matrix_.type);
+        if (matrix_.vectors_are_rows) {
+            // Rows [done - count, done) are consumed for good.
+            const std::size_t row_bytes = matrix_.cols * element_bytes;
+            matrix_.mapping->release(matrix_.file_offset + (done_ - count) * row_bytes, count * row_bytes);
+        } else if (done_ == vectors_total()) {
+            // A column block touches every row: the pages are free only at the end.
+            matrix_.mapping->release(matrix_.file_offset, matrix_.bytes.size());
+        }
+    }
+    return count;
+}
+
+template <class Real>
+void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* out) const {
+    const std::size_t element_bytes = dtype_bytes(matrix_.type);
+    const std::byte* source = matrix_.bytes.data() + first * matrix_.cols * element_bytes;
+    decode(matrix_.type, source, count * matrix_.cols, out);
+}
+
+// out(r, j) = W[r, first + j] for r < d, j < count: decode tile_rows row
+// segments, then write each output column's tile_rows values contiguously.
+template <class Real>
+void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Real* out) {
+    const std::size_t element_bytes = dtype_bytes(matrix_.type);
+    const std::size_t d = dim_;
+    for (std::size_t r0 = 0; r0 < d; r0 += tile_rows) {
+        const std::size_t rows = std::min(tile_rows, d - r0);
+        for (std::size_t i = 0; i < rows; ++i) {
+            const std::byte* source = matrix_.bytes.data() + ((r0 + i) * matrix_.cols + first) * element_bytes;
+            decode(matrix_.type, source, count, tile_.data() + i * count);
+        }
+        for (std::size_t j = 0; j < count; ++j) {
+            Real* column = out + j * d + r0;
+            for (std::size_t i = 0; i < rows; ++i) column[i] = tile_[i * count + j];
+        }
+    }
+}
+
+template class vector_stream<float>;
+template class vector_stream<double>;
+
+}  // namespace adaptk

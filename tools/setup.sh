@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One-step setup for a fresh Debian 12 machine: install the build's Debian
+# packages, then configure and build into ./build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  g++ meson ninja-build pkg-config
+  libarmadillo-dev libopenblas-dev liblapack-dev
+  libboost-test-dev nlohmann-json3-dev
+  time
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ -d build ]; then
+  meson setup --reconfigure build "$@"
+else
+  meson setup build "$@"
+fi
+meson compile -C build
