@@ -1,0 +1,74 @@
+#pragma once
+// The exact spectral budget in one streaming pass over the mapped weights.
+// For each type t (in report order) its matrices' hidden-axis vectors are
+// accumulated into C_t = Σ XᵀX (float64, one d×d accumulator alive at a time),
+// C_t is parked in a temporary file and reduced to its eigenvalues. Then the
+// universal Gram C_u = Σ_t w_t C_t is rebuilt from the parked matrices, its
+// top eigenvectors V_u found, and each type's captured energy vᵀC_t v read off.
+// With per-matrix statistics, each matrix's own Gram is decomposed as well
+// and a second, cheap pass projects every matrix onto the type's and the
+// universal top-K bases. RAM: about three d×d float64 matrices, independent
+// of layers and vocabulary.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <armadillo>
+
+#include "adaptk/checkpoint.hpp"
+#include "adaptk/classify.hpp"
+
+namespace adaptk {
+
+struct analysis_options {
+    std::size_t k = 32;            ///< K of the r2 columns (clamped to d)
+    std::size_t universal_k = 32;  ///< universal basis vectors to compute (≥ k; clamped to d)
+    bool center = false;           ///< subtract each type's mean vector
+    bool trace_weighting = false;  ///< C_u = Σ C_t / tr(C_t) instead of Σ C_t
+    bool per_matrix = false;       ///< also the per-matrix statistics (the layers table)
+    std::size_t block_vectors = 1024;
+    /// Called after every block: bytes of weights read so far, and in all.
+    std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+struct type_spectrum {
+    weight_type type{};
+    std::size_t matrices = 0;
+    std::uint64_t vectors = 0;
+    std::uint64_t parameters = 0;   ///< Σ rows·cols of its matrices
+    arma::vec eigenvalues;          ///< all d, descending, ≥ 0
+    /// v_jᵀ C_t v_j / tr(C_t) for the universal eigenvectors j < universal_k:
+    /// prefix sums give r2_universal at any K ≤ universal_k.
+    arma::vec universal_capture;
+};
+
+struct matrix_spectrum {
+    std::string name;
+    tensor_class kind{};
+    std::uint64_t rows = 0;
+    std::uint64_t cols = 0;
+    arma::vec eigenvalues;     ///< of the matrix's own d×d Gram, descending
+    double r2_type = 0;        ///< energy kept by the type's top-K basis
+    double r2_universal = 0;   ///< energy kept by the universal top-K basis
+};
+
+struct analysis_result {
+    std::uint64_t dim = 0;
+    std::size_t k = 0;            ///< after clamping to d
+    std::size_t universal_k = 0;  ///< after clamping to d
+    bool center = false;
+    bool trace_weighting = false;
+    std::vector<type_spectrum> types;        ///< present types, report order
+    arma::vec universal_eigenvalues;         ///< top universal_k of C_u, descending
+    std::vector<matrix_spectrum> matrices;   ///< when per_matrix, in input order
+};
+
+/// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
+/// grouped by type). Throws std::invalid_argument for d = 0 or an empty list,
+/// numerical_error if LAPACK fails, std::system_error on spill-file failure.
+analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
+
+}  // namespace adaptk

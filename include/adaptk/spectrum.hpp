@@ -1,0 +1,40 @@
+#pragma once
+// Spectral statistics of a Gram matrix's eigenvalues λ (descending, ≥ 0):
+//   energy        E  = Σλ
+//   pr            (Σλ)² / Σλ²                       participation ratio
+//   k_p           min k with Σ_{i≤k} λ_i ≥ p·E       components for fraction p
+//   energy_kept   Σ_{i≤K} λ_i / E                    R² of the best rank-K basis
+//   stable_rank   E / λ₁
+//   entropy_rank  exp(−Σ p_i log p_i), p = λ/E
+// Plus the LAPACK-backed eigensolvers that produce λ. Statistics of an
+// all-zero spectrum are NaN (undefined), k_p is 0.
+
+#include <cstddef>
+#include <vector>
+
+#include <armadillo>
+
+namespace adaptk {
+
+/// All eigenvalues of the symmetric matrix `c`, descending, rounding negatives
+/// clipped to 0. Consumes `c` (LAPACK works in place: no copy). O(d³) (dsyevd,
+/// no vectors). Throws numerical_error if LAPACK fails.
+arma::vec eigenvalues_descending(arma::mat&& c);
+
+struct eigenpairs {
+    arma::vec values;   ///< k largest, descending, clipped to ≥ 0
+    arma::mat vectors;  ///< d×k, column i belongs to values[i]
+};
+/// The k largest eigenpairs of the symmetric matrix `c` (k clamped to d).
+/// Consumes `c`. O(d³) for the reduction plus O(d²k) (dsyevr, RANGE='I').
+eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k);
+
+double participation_ratio(const arma::vec& lambda);
+/// Smallest k with cumulative energy ≥ fraction·E (1 ≤ k ≤ d; 0 if E = 0).
+std::size_t components_for(const arma::vec& lambda, double fraction);
+/// Σ_{i≤k} λ_i / E with k clamped to the length of λ.
+double energy_kept(const arma::vec& lambda, std::size_t k);
+double stable_rank(const arma::vec& lambda);
+double entropy_rank(const arma::vec& lambda);
+
+}  // namespace adaptk

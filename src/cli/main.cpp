@@ -1,0 +1,246 @@
+// adaptk-stream: the command-line front end. The library throws; this file
+// catches once, prints one line on stderr and maps the failure to an exit
+// status (2 usage, 1 bad input or I/O). Tables are built completely before
+// the first byte reaches stdout, so a failure never leaves half a CSV.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <system_error>
+
+#include "adaptk/analysis.hpp"
+#include "adaptk/atomic_file.hpp"
+#include "adaptk/checkpoint.hpp"
+#include "adaptk/csv.hpp"
+#include "adaptk/error.hpp"
+#include "adaptk/spectrum.hpp"
+#include "adaptk/tables.hpp"
+#include "cli/options.hpp"
+#include "detail/linalg.hpp"
+
+namespace {
+
+using namespace adaptk;
+namespace fs = std::filesystem;
+
+class messages {
+public:
+    explicit messages(bool quiet) : quiet_(quiet) {}
+    void note(const std::string& line) const {
+        if (!quiet_) std::cerr << "adaptk-stream: " << line << '\n';
+    }
+    void notes(const std::vector<std::string>& lines) const {
+        for (const auto& line : lines) note(line);
+    }
+    bool quiet() const { return quiet_; }
+
+private:
+    bool quiet_;
+};
+
+// Bytes done, rate and ETA on one self-overwriting stderr line, only when
+// stderr is a terminal; at most five updates a second.
+class progress_line {
+public:
+    explicit progress_line(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO)) {}
+    ~progress_line() {
+        if (shown_) std::cerr << '\n';
+    }
+    void operator()(std::uint64_t done, std::uint64_t total) {
+        if (!enabled_) return;
+        const auto now = clock::now();
+        if (done < total && now - last_ < std::chrono::milliseconds(200)) return;
+        last_ = now;
+        const double seconds = std::chrono::duration<double>(now - start_).count();
+        const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+        const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+        char line[160];
+        std::snprintf(line, sizeof line, "\r%.2f / %.2f GB  %.0f MB/s  ETA %.0f s   ", static_cast<double>(done) / 1e9,
+                      static_cast<double>(total) / 1e9, rate / 1e6, eta);
+        std::cerr << line << std::flush;
+        shown_ = true;
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    bool enabled_;
+    bool shown_ = false;
+    clock::time_point start_ = clock::now();
+    clock::time_point last_{};
+};
+
+std::string shape_text(const std::vector<std::uint64_t>& shape) {
+    std::string text;
+    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
+    return text;
+}
+
+void emit(const table& t) {
+    std::ostringstream text;
+    write_csv(text, t);
+    std::cout << text.str() << std::flush;
+    if (!std::cout) throw std::system_error(errno ? errno : EIO, std::generic_category(), "stdout: write failed");
+}
+
+int run_inspect(const cli::options& o, const messages& say) {
+    const checkpoint model(o.model);
+    say.notes(model.notes());
+    table out{"inspect", {"name", "dtype", "shape", "type", "group", "layer", "bytes", "offset", "file"}, {}};
+    std::uint64_t total_bytes = 0;
+    std::vector<bool> type_seen(all_weight_types.size());
+    std::size_t classified = 0;
+    for (const auto& entry : model.tensors()) {
+        const auto& tensor = model.info(entry);
+        const auto& file = model.files()[entry.file];
+        total_bytes += tensor.bytes();
+        cell type, group, layer;
+        if (entry.kind) {
+            type = std::string(type_name(entry.kind->type));
+            group = std::string(group_name(entry.kind->group));
+            if (entry.kind->layer) layer = static_cast<std::int64_t>(*entry.kind->layer);
+            type_seen[static_cast<std::size_t>(entry.kind->type)] = true;
+            ++classified;
+        }
+        out.rows.push_back({tensor.name, std::string(dtype_name(tensor.type)), shape_text(tensor.shape), type, group,
+                            layer, static_cast<std::int64_t>(tensor.bytes()),
+                            static_cast<std::int64_t>(file.file_offset(tensor)), file.path().string()});
+    }
+    emit(out);
+
+    std::string types;
+    for (std::size_t i = 0; i < all_weight_types.size(); ++i)
+        if (type_seen[i]) types += " " + std::string(type_name(all_weight_types[i]));
+    std::string hidden = "unknown";
+    try {
+        std::vector<std::string> notes;
+        hidden = std::to_string(model.hidden_size(o.hidden_size, notes)) +
+                 (o.hidden_size ? " (--hidden-size)" : model.config().hidden_size ? " (config.json)" : " (inferred)");
+    } catch (const format_error&) {
+    }
+    say.note(o.model.string() + ": " + std::to_string(model.tensors().size()) + " tensors in " +
+             std::to_string(model.files().size()) + " file(s), " + std::to_string(total_bytes) + " bytes of data; " +
+             "hidden size " + hidden + "; " + std::to_string(classified) + " weight matrices of types:" +
+             (types.empty() ? " none" : types));
+    return 0;
+}
+
+nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result& result, const table& groups,
+                                    const std::vector<std::string>& notes) {
+    nlohmann::ordered_json summary;
+    summary["tool"] = "adaptk-stream " ADAPTK_VERSION;
+    summary["model"] = o.model.string();
+    summary["method"] = "exact";
+    summary["dim"] = result.dim;
+    summary["k"] = result.k;
+    summary["center"] = result.center;
+    summary["universal_weighting"] = result.trace_weighting ? "trace" : "sum";
+    for (const auto& row : groups.rows)
+        if (std::get<std::string>(row[0]) == "all") {
+            summary["r2_type_mean"] = std::get<double>(row[5]);
+            summary["r2_universal_mean"] = std::get<double>(row[6]);
+            summary["gain"] = std::get<double>(row[7]);
+        }
+    auto& types = summary["types"] = nlohmann::ordered_json::array();
+    for (const auto& t : result.types)
+        types.push_back({{"type", type_name(t.type)},
+                         {"matrices", t.matrices},
+                         {"vectors", t.vectors},
+                         {"energy", arma::accu(t.eigenvalues)},
+                         {"pr", participation_ratio(t.eigenvalues)},
+                         {"k50", components_for(t.eigenvalues, 0.5)},
+                         {"k90", components_for(t.eigenvalues, 0.9)},
+                         {"r2_type", energy_kept(t.eigenvalues, result.k)},
+                         {"r2_universal", universal_r2(t, result.k)}});
+    summary["notes"] = notes;
+    return summary;
+}
+
+int run_analysis(cli::options o, const messages& say) {
+    if (o.threads) detail::set_blas_threads(*o.threads);
+    const checkpoint model(o.model);
+    std::vector<std::string> notes = model.notes();
+    const std::uint64_t d = model.hidden_size(o.hidden_size, notes);
+    const auto matrices = model.matrices(d, notes);
+    if (matrices.empty())
+        throw format_error(o.model.string(), "", "no weight matrices with an axis of the hidden size " + std::to_string(d));
+
+    if (o.k > d) {
+        notes.push_back("--k " + std::to_string(o.k) + " exceeds the hidden size; clamped to " + std::to_string(d));
+        o.k = d;
+    }
+    bool clamped_ks = false;
+    for (auto& k : o.frontier_ks)
+        if (k > d) {
+            k = d;
+            clamped_ks = true;
+        }
+    if (clamped_ks && (o.what == cli::command::frontier || o.what == cli::command::report))
+        notes.push_back("frontier K values above the hidden size were clamped to " + std::to_string(d));
+    std::sort(o.frontier_ks.begin(), o.frontier_ks.end());
+    o.frontier_ks.erase(std::unique(o.frontier_ks.begin(), o.frontier_ks.end()), o.frontier_ks.end());
+    say.notes(notes);
+
+    analysis_options settings;
+    settings.k = o.k;
+    settings.universal_k = o.k;
+    if (o.what == cli::command::frontier || o.what == cli::command::report)
+        settings.universal_k = std::max(o.k, o.frontier_ks.back());
+    settings.center = o.center;
+    settings.trace_weighting = o.trace_weighting;
+    settings.per_matrix = o.what == cli::command::layers || o.what == cli::command::report;
+    settings.block_vectors = o.block_vectors;
+    progress_line progress(!say.quiet());
+    settings.progress = std::ref(progress);
+    const analysis_result result = analyse(matrices, d, settings);
+
+    switch (o.what) {
+    case cli::command::profile: emit(profile_table(result, o.thresholds)); break;
+    case cli::command::groups: emit(groups_table(result)); break;
+    case cli::command::frontier: emit(frontier_table(result, o.frontier_ks)); break;
+    case cli::command::budget: emit(budget_table(result, o.budget_threshold)); break;
+    case cli::command::layers: emit(layers_table(result, o.thresholds)); break;
+    case cli::command::spectrum: emit(spectrum_table(result)); break;
+    case cli::command::report: {
+        fs::create_directories(o.out_dir);
+        const table groups = groups_table(result);
+        for (const table& t : {profile_table(result, o.thresholds), groups, frontier_table(result, o.frontier_ks),
+                               budget_table(result, o.budget_threshold), layers_table(result, o.thresholds),
+                               spectrum_table(result)})
+            write_csv_file(o.out_dir / (t.name + ".csv"), t);
+        atomic_file summary(o.out_dir / "summary.json");
+        summary.stream() << summary_json(o, result, groups, notes).dump(2) << '\n';
+        summary.commit();
+        say.note("wrote " + (o.out_dir / "{profile,groups,frontier,budget,layers,spectrum}.csv").string() +
+                 " and summary.json");
+        break;
+    }
+    case cli::command::inspect: break;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const cli::parsed parsed = cli::parse(argc, argv);
+        if (!parsed.run) {
+            std::cout << parsed.text;
+            return 0;
+        }
+        const messages say(parsed.run->quiet);
+        return parsed.run->what == cli::command::inspect ? run_inspect(*parsed.run, say)
+                                                          : run_analysis(*parsed.run, say);
+    } catch (const usage_error& e) {
+        std::cerr << "adaptk-stream: " << e.what() << '\n';
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "adaptk-stream: " << e.what() << '\n';
+        return 1;
+    }
+}

@@ -1,0 +1,177 @@
+#include "cli/options.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <string_view>
+
+#include "adaptk/error.hpp"
+#include "adaptk/tables.hpp"
+
+namespace adaptk::cli {
+namespace {
+
+struct command_info {
+    command what;
+    std::string_view name;
+    std::string_view summary;
+};
+
+constexpr std::array<command_info, 8> commands{{
+    {command::inspect, "inspect", "list every tensor: name,dtype,shape,type,group,layer,bytes,offset,file"},
+    {command::profile, "profile", "one row per weight type: PR, K50/K90, R2 own vs universal basis, gain"},
+    {command::groups, "groups", "attention / mlp / embedding means and the mlp/attention ratio"},
+    {command::frontier, "frontier", "energy kept vs K and compression d/K"},
+    {command::budget, "budget", "adaptive K per type at a threshold and its parameter cost"},
+    {command::layers, "layers", "one row per matrix: its own spectrum and its fit to the shared bases"},
+    {command::spectrum, "spectrum", "every eigenvalue per type, long format for plotting"},
+    {command::report, "report", "everything above in one pass, written to --out DIR"},
+}};
+
+constexpr std::string_view version_text = "adaptk-stream " ADAPTK_VERSION "\n";
+
+std::string main_help() {
+    std::string text =
+        "Usage: adaptk-stream COMMAND MODEL [options]\n"
+        "Spectral budget of a Llama-family checkpoint, streamed from memory-mapped\n"
+        "safetensors in RAM that does not grow with the model. CSV on stdout,\n"
+        "messages on stderr.\n\nCommands:\n";
+    for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
+    text +=
+        "\nMODEL is a .safetensors file, a directory with model.safetensors.index.json,\n"
+        "a directory of .safetensors files, or an index file.\n"
+        "Run 'adaptk-stream COMMAND --help' for a command's options.\n"
+        "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
+    return text;
+}
+
+std::string command_help(const command_info& c) {
+    std::string text = "Usage: adaptk-stream " + std::string(c.name) + " MODEL [options]\n" + std::string(c.summary) + "\n\nOptions:\n";
+    text +=
+        "  --hidden-size N      hidden size d (default: config.json, else inferred)\n"
+        "  --quiet              no progress or notes on stderr\n"
+        "  --help, --version\n";
+    if (c.what == command::inspect) return text;
+    text +=
+        "  --threads N          BLAS threads (default: all cores)\n"
+        "  --k K                components for the r2 columns (default 32; clamped to d)\n"
+        "  --center             subtract each type's mean vector first (PCA-style)\n"
+        "  --universal-weighting sum|trace\n"
+        "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"
+        "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"
+        "  --block-vectors N    vectors per BLAS block (default 1024)\n";
+    if (c.what == command::frontier || c.what == command::report)
+        text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
+    if (c.what == command::budget || c.what == command::report)
+        text += "  --threshold P        energy fraction for the adaptive K (default 0.9)\n";
+    if (c.what == command::report) text += "  --out DIR            where the CSV files and summary.json go (required)\n";
+    return text;
+}
+
+template <class Int>
+Int parse_integer(std::string_view flag, std::string_view text, Int minimum) {
+    Int value{};
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size() || value < minimum)
+        throw usage_error(std::string(flag) + ": '" + std::string(text) + "' is not an integer >= " +
+                          std::to_string(minimum));
+    return value;
+}
+
+double parse_fraction(std::string_view flag, std::string_view text) {
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size() || !(value > 0 && value <= 1))
+        throw usage_error(std::string(flag) + ": '" + std::string(text) + "' is not a fraction in (0, 1]");
+    return value;
+}
+
+template <class Parse>
+auto parse_list(std::string_view text, Parse&& parse_one) {
+    std::vector<decltype(parse_one(text))> values;
+    while (true) {
+        const auto comma = text.find(',');
+        values.push_back(parse_one(text.substr(0, comma)));
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+    }
+    return values;
+}
+
+}  // namespace
+
+parsed parse(int argc, const char* const* argv) {
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (args.empty()) throw usage_error("no command given (try 'adaptk-stream --help')");
+    if (args[0] == "--help" || args[0] == "-h") return {std::nullopt, main_help()};
+    if (args[0] == "--version") return {std::nullopt, std::string(version_text)};
+
+    const command_info* chosen = nullptr;
+    for (const auto& c : commands)
+        if (c.name == args[0]) chosen = &c;
+    if (chosen == nullptr) throw usage_error("unknown command '" + std::string(args[0]) + "' (try 'adaptk-stream --help')");
+
+    options o;
+    o.what = chosen->what;
+    const bool analysis = chosen->what != command::inspect;
+    bool have_model = false;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        const std::string_view arg = args[i];
+        auto value = [&]() -> std::string_view {
+            if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
+            return args[++i];
+        };
+        auto analysis_only = [&] {
+            if (!analysis) throw usage_error(std::string(arg) + " does not apply to " + std::string(chosen->name));
+        };
+        if (arg == "--help" || arg == "-h") return {std::nullopt, command_help(*chosen)};
+        if (arg == "--version") return {std::nullopt, std::string(version_text)};
+        if (arg == "--quiet" || arg == "-q") {
+            o.quiet = true;
+        } else if (arg == "--hidden-size") {
+            o.hidden_size = parse_integer<std::uint64_t>(arg, value(), 1);
+        } else if (arg == "--threads") {
+            analysis_only();
+            o.threads = parse_integer<int>(arg, value(), 1);
+        } else if (arg == "--k") {
+            analysis_only();
+            o.k = parse_integer<std::size_t>(arg, value(), 1);
+        } else if (arg == "--center") {
+            analysis_only();
+            o.center = true;
+        } else if (arg == "--universal-weighting") {
+            analysis_only();
+            const auto mode = value();
+            if (mode != "sum" && mode != "trace")
+                throw usage_error("--universal-weighting: '" + std::string(mode) + "' is not 'sum' or 'trace'");
+            o.trace_weighting = mode == "trace";
+        } else if (arg == "--thresholds") {
+            analysis_only();
+            for (const double p : parse_list(value(), [&](std::string_view t) { return parse_fraction(arg, t); }))
+                o.thresholds.push_back(p);
+        } else if (arg == "--block-vectors") {
+            analysis_only();
+            o.block_vectors = parse_integer<std::size_t>(arg, value(), 1);
+        } else if (arg == "--ks" && (o.what == command::frontier || o.what == command::report)) {
+            o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1); });
+        } else if (arg == "--threshold" && (o.what == command::budget || o.what == command::report)) {
+            o.budget_threshold = parse_fraction(arg, value());
+        } else if (arg == "--out" && o.what == command::report) {
+            o.out_dir = std::string(value());
+        } else if (arg.starts_with("-") && arg.size() > 1) {
+            throw usage_error("unknown option '" + std::string(arg) + "' for " + std::string(chosen->name) +
+                              " (try 'adaptk-stream " + std::string(chosen->name) + " --help')");
+        } else if (!have_model) {
+            o.model = std::string(arg);
+            have_model = true;
+        } else {
+            throw usage_error("unexpected argument '" + std::string(arg) + "' (one MODEL per run)");
+        }
+    }
+    if (!have_model) throw usage_error(std::string(chosen->name) + ": no MODEL given");
+    if (o.what == command::report && o.out_dir.empty()) throw usage_error("report: --out DIR is required");
+    if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;
+    return {o, {}};
+}
+
+}  // namespace adaptk::cli

@@ -1,0 +1,26 @@
+#pragma once
+// Thin wrappers over the BLAS/LAPACK routines the engines call directly.
+// Kept in their own translation unit so the Fortran/CBLAS prototypes never
+// meet Armadillo's own declarations of the same symbols. Column-major, lda = n.
+
+#include <cstddef>
+
+namespace adaptk::detail {
+
+/// C = alpha·X·Xᵀ + beta·C on the upper triangle; X is n×count (ssyrk/dsyrk).
+void syrk_upper(const float* x, std::size_t n, std::size_t count, float* c, float beta) noexcept;
+void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, double beta) noexcept;
+
+/// All eigenvalues of the symmetric n×n matrix `a` (upper triangle read,
+/// destroyed), ascending into `w` (dsyevd, no vectors). Returns LAPACK's info.
+int eigenvalues_symmetric(double* a, std::size_t n, double* w);
+
+/// The `k` largest eigenpairs of the symmetric n×n matrix `a` (upper triangle
+/// read, destroyed): values ascending into `w` (k), vectors into `z` (n×k)
+/// (dsyevr, RANGE='I'). Returns LAPACK's info.
+int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w, double* z);
+
+/// Sets the BLAS thread count when the BLAS offers a way (OpenBLAS does).
+void set_blas_threads(int threads) noexcept;
+
+}  // namespace adaptk::detail

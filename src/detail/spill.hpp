@@ -1,0 +1,35 @@
+#pragma once
+// Square float64 matrices parked in an anonymous temporary file, so only one
+// d×d accumulator needs to live in RAM while every type's Gram stays
+// available for the universal-basis step (9 types × 32 MiB at d = 2048).
+
+#include <cstddef>
+#include <cstdio>
+#include <memory>
+
+#include <armadillo>
+
+namespace adaptk::detail {
+
+class spill_file {
+public:
+    /// An unlinked temporary file for n×n matrices. Throws std::system_error.
+    explicit spill_file(std::size_t n);
+
+    /// Appends `m` (n×n) and returns its slot.
+    std::size_t write(const arma::mat& m);
+    /// Reads columns [first, first + count) of slot into `out` (n×count, column-major).
+    void read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const;
+    /// The whole matrix in slot.
+    arma::mat read(std::size_t slot) const;
+
+private:
+    struct closer {
+        void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+    };
+    std::size_t n_;
+    std::size_t slots_ = 0;
+    std::unique_ptr<std::FILE, closer> file_;
+};
+
+}  // namespace adaptk::detail

@@ -1,0 +1,83 @@
+#include "adaptk/gram.hpp"
+
+#include <stdexcept>
+
+#include "detail/linalg.hpp"
+
+namespace adaptk {
+
+gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum)
+    : dim_(dim), track_sum_(track_sum), upper_(dim, dim, arma::fill::zeros) {
+    if (track_sum_) sum_.zeros(dim);
+}
+
+void gram_accumulator::add(const float* vectors, std::size_t count) {
+    if (count == 0) return;
+    if (block_.n_elem == 0) block_.set_size(dim_, dim_);
+    detail::syrk_upper(vectors, dim_, count, block_.memptr(), 0.0f);
+    for (std::size_t j = 0; j < dim_; ++j) {
+        double* target = upper_.colptr(j);
+        const float* source = block_.colptr(j);
+        for (std::size_t i = 0; i <= j; ++i) target[i] += source[i];
+    }
+    if (track_sum_)
+        for (std::size_t v = 0; v < count; ++v) {
+            const float* x = vectors + v * dim_;
+            for (std::size_t i = 0; i < dim_; ++i) sum_[i] += x[i];
+        }
+    count_ += count;
+}
+
+void gram_accumulator::add(const double* vectors, std::size_t count) {
+    if (count == 0) return;
+    detail::syrk_upper(vectors, dim_, count, upper_.memptr(), 1.0);
+    if (track_sum_)
+        for (std::size_t v = 0; v < count; ++v) {
+            const double* x = vectors + v * dim_;
+            for (std::size_t i = 0; i < dim_; ++i) sum_[i] += x[i];
+        }
+    count_ += count;
+}
+
+gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
+    if (other.dim_ != dim_ || other.track_sum_ != track_sum_)
+        throw std::invalid_argument("gram_accumulator: merging accumulators of different shapes");
+    upper_ += other.upper_;
+    if (track_sum_) sum_ += other.sum_;
+    count_ += other.count_;
+    return *this;
+}
+
+arma::mat gram_accumulator::gram() const { return arma::symmatu(upper_); }
+
+arma::mat gram_accumulator::centered() const {
+    if (!track_sum_) throw std::logic_error("gram_accumulator: centered() needs track_sum");
+    arma::mat result = gram();
+    if (count_ > 0) result -= sum_ * sum_.t() / static_cast<double>(count_);
+    return result;
+}
+
+arma::mat gram_accumulator::take(bool center) {
+    if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
+    // In place, no d×d temporaries: subtract s·sᵀ/n from the upper triangle,
+    // then mirror it.
+    if (center && count_ > 0) {
+        const double scale = 1.0 / static_cast<double>(count_);
+        for (std::size_t j = 0; j < dim_; ++j)
+            for (std::size_t i = 0; i <= j; ++i) upper_(i, j) -= scale * sum_[i] * sum_[j];
+    }
+    for (std::size_t j = 0; j < dim_; ++j)
+        for (std::size_t i = 0; i < j; ++i) upper_(j, i) = upper_(i, j);
+    return std::move(upper_);
+}
+
+void gram_accumulator::reset() {
+    if (upper_.n_elem == 0)
+        upper_.zeros(dim_, dim_);
+    else
+        upper_.zeros();
+    if (track_sum_) sum_.zeros();
+    count_ = 0;
+}
+
+}  // namespace adaptk

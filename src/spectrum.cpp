@@ -1,0 +1,99 @@
+#include "adaptk/spectrum.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "adaptk/error.hpp"
+#include "detail/linalg.hpp"
+
+namespace adaptk {
+namespace {
+
+constexpr double undefined = std::numeric_limits<double>::quiet_NaN();
+
+void require_square(const arma::mat& c, const char* who) {
+    if (c.n_rows != c.n_cols) throw std::invalid_argument(std::string(who) + ": matrix is not square");
+}
+
+void check_finite(const arma::vec& values, const char* who) {
+    if (!values.is_finite()) throw numerical_error(std::string(who) + ": eigenvalues are not finite (NaN or Inf in the data?)");
+}
+
+}  // namespace
+
+arma::vec eigenvalues_descending(arma::mat&& c) {
+    require_square(c, "eigenvalues_descending");
+    arma::vec values(c.n_rows);
+    if (c.n_rows == 0) return values;
+    if (!c.is_finite()) throw numerical_error("eigenvalues_descending: matrix holds NaN or Inf (non-finite weights?)");
+    const int info = detail::eigenvalues_symmetric(c.memptr(), c.n_rows, values.memptr());
+    if (info != 0) throw numerical_error("dsyevd failed with info " + std::to_string(info));
+    c.reset();
+    check_finite(values, "dsyevd");
+    values = arma::reverse(arma::clamp(values, 0.0, arma::datum::inf));
+    return values;
+}
+
+eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k) {
+    require_square(c, "top_eigenpairs");
+    k = std::min<std::size_t>(k, c.n_rows);
+    eigenpairs result;
+    result.values.set_size(k);
+    result.vectors.set_size(c.n_rows, k);
+    if (k == 0) return result;
+    if (!c.is_finite()) throw numerical_error("top_eigenpairs: matrix holds NaN or Inf (non-finite weights?)");
+    const int info =
+        detail::top_eigenpairs_symmetric(c.memptr(), c.n_rows, k, result.values.memptr(), result.vectors.memptr());
+    if (info != 0) throw numerical_error("dsyevr failed with info " + std::to_string(info));
+    c.reset();
+    check_finite(result.values, "dsyevr");
+    result.values = arma::reverse(arma::clamp(result.values, 0.0, arma::datum::inf));
+    result.vectors = arma::fliplr(result.vectors);
+    return result;
+}
+
+double participation_ratio(const arma::vec& lambda) {
+    const double energy = arma::accu(lambda);
+    const double squares = arma::dot(lambda, lambda);
+    return squares > 0 ? energy * energy / squares : undefined;
+}
+
+std::size_t components_for(const arma::vec& lambda, double fraction) {
+    const double energy = arma::accu(lambda);
+    if (!(energy > 0)) return 0;
+    const double target = fraction * energy;
+    double running = 0;
+    for (std::size_t i = 0; i < lambda.n_elem; ++i) {
+        running += lambda[i];
+        if (running >= target) return i + 1;
+    }
+    return lambda.n_elem;  // rounding kept the sum just below the target
+}
+
+double energy_kept(const arma::vec& lambda, std::size_t k) {
+    const double energy = arma::accu(lambda);
+    if (!(energy > 0)) return undefined;
+    k = std::min<std::size_t>(k, lambda.n_elem);
+    return k == 0 ? 0.0 : arma::accu(lambda.head(k)) / energy;
+}
+
+double stable_rank(const arma::vec& lambda) {
+    if (lambda.n_elem == 0 || !(lambda[0] > 0)) return undefined;
+    return arma::accu(lambda) / lambda[0];
+}
+
+double entropy_rank(const arma::vec& lambda) {
+    const double energy = arma::accu(lambda);
+    if (!(energy > 0)) return undefined;
+    double entropy = 0;
+    for (const double value : lambda)
+        if (value > 0) {
+            const double p = value / energy;
+            entropy -= p * std::log(p);
+        }
+    return std::exp(entropy);
+}
+
+}  // namespace adaptk
