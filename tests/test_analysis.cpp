@@ -1,0 +1,320 @@
+#define BOOST_TEST_MODULE analysis
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "adaptk/analysis.hpp"
+#include "adaptk/checkpoint.hpp"
+#include "adaptk/spectrum.hpp"
+#include "adaptk/tables.hpp"
+#include "model_fixture.hpp"
+#include "test_support.hpp"
+
+namespace bdata = boost::unit_test::data;
+BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::dtype)
+using namespace adaptk;
+using adaptk::test::named_matrix;
+
+namespace {
+
+// ---- independent reference statistics (plain loops, float64) ----
+
+double ref_pr(const arma::vec& lambda) {
+    double sum = 0, squares = 0;
+    for (double v : lambda) {
+        sum += v;
+        squares += v * v;
+    }
+    return sum * sum / squares;
+}
+
+std::size_t ref_k(arma::vec lambda, double fraction) {
+    lambda = arma::sort(lambda, "descend");
+    const double total = arma::accu(lambda);
+    double running = 0;
+    for (std::size_t i = 0; i < lambda.n_elem; ++i) {
+        running += lambda[i];
+        if (running >= fraction * total) return i + 1;
+    }
+    return lambda.n_elem;
+}
+
+double ref_kept(arma::vec lambda, std::size_t k) {
+    lambda = arma::sort(lambda, "descend");
+    return arma::accu(lambda.head(k)) / arma::accu(lambda);
+}
+
+void check_close(double actual, double expected, double relative, const std::string& what) {
+    const double scale = std::max(std::abs(expected), 1e-300);
+    BOOST_TEST(std::abs(actual - expected) / scale <= relative, what << ": " << actual << " vs " << expected);
+}
+
+analysis_result run(const std::filesystem::path& dir, analysis_options options) {
+    checkpoint model(dir);
+    std::vector<std::string> notes;
+    const auto d = model.hidden_size(std::nullopt, notes);
+    return analyse(model.matrices(d, notes), d, options);
+}
+
+// ---- known spectra: every type's Gram is diagonal in one shared basis Q ----
+//
+// Type t puts singular value s_i on basis vector Q[:, perm_t[i]], so
+// C_t = Q diag(e_t) Qᵀ with e_t[perm_t[i]] = Σ_layers s_i². All C_t commute,
+// the universal top-K basis is Q restricted to the K largest entries of Σ_t e_t,
+// and every statistic is a closed-form function of the e_t.
+
+struct type_shape {
+    std::string module;  // "self_attn.q_proj", ...
+    std::string type;
+    std::size_t rows, cols;  // file shape
+    bool columns;            // vectors are columns (down_proj)
+    double decay;
+};
+
+struct known_model {
+    std::vector<named_matrix> matrices;
+    std::map<std::string, arma::vec> type_energy;       // e_t in Q coordinates
+    std::vector<std::pair<std::string, arma::vec>> matrix_energy;  // per matrix, in file order of `matrices`
+};
+
+known_model build_known_model(std::size_t d, std::size_t layers) {
+    arma::arma_rng::set_seed(20261129);
+    const std::size_t kv = d / 3, ffn = d + d / 2, vocab = 2 * d + 7;
+    const std::vector<type_shape> shapes{
+        {"self_attn.q_proj", "q", d, d, false, 0.9},   {"self_attn.k_proj", "k", kv, d, false, 1.3},
+        {"self_attn.v_proj", "v", kv, d, false, 0.3},  {"self_attn.o_proj", "o", d, d, false, 0.4},
+        {"mlp.gate_proj", "gate", ffn, d, false, 0.1}, {"mlp.up_proj", "up", ffn, d, false, 0.15},
+        {"mlp.down_proj", "down", d, ffn, true, 0.2},
+    };
+    const arma::mat q = adaptk::test::random_orthonormal(d, d);
+    known_model model;
+    auto add = [&](const std::string& name, const type_shape& shape, const arma::uvec& perm) {
+        const std::size_t vectors = shape.columns ? shape.cols : shape.rows;
+        const std::size_t r = std::min(vectors, d);
+        arma::vec s(r);
+        for (std::size_t i = 0; i < r; ++i) s[i] = (0.5 + arma::randu()) * std::pow(i + 1.0, -shape.decay);
+        const arma::mat basis = q.cols(perm.head(r));
+        const arma::mat u = adaptk::test::random_orthonormal(vectors, r);
+        arma::mat w = shape.columns ? arma::mat(basis * arma::diagmat(s) * u.t()) : arma::mat(u * arma::diagmat(s) * basis.t());
+        arma::vec energy(d, arma::fill::zeros);
+        for (std::size_t i = 0; i < r; ++i) energy[perm[i]] = s[i] * s[i];
+        model.matrices.push_back({name, std::move(w)});
+        model.matrix_energy.emplace_back(shape.type, energy);
+        auto& total = model.type_energy[shape.type];
+        if (total.n_elem == 0) total.zeros(d);
+        total += energy;
+    };
+    for (const auto& shape : shapes) {
+        const arma::uvec perm = arma::randperm(d);
+        for (std::size_t l = 0; l < layers; ++l) add("model.layers." + std::to_string(l) + "." + shape.module + ".weight", shape, perm);
+    }
+    add("model.embed_tokens.weight", {"", "embed", vocab, d, false, 0.5}, arma::randperm(d));
+    add("lm_head.weight", {"", "head", vocab, d, false, 0.7}, arma::randperm(d));
+    return model;
+}
+
+// Indices of the k largest entries.
+arma::uvec top_indices(const arma::vec& values, std::size_t k) {
+    return arma::uvec(arma::sort_index(values, "descend")).head(k);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(analysis)
+
+BOOST_DATA_TEST_CASE(known_spectrum_statistics_match_closed_form,
+                     bdata::make({dtype::f64, dtype::f32}) * bdata::make({false, true}), type, trace_weighting) {
+    constexpr std::size_t d = 45, k = 8;
+    const known_model known = build_known_model(d, 3);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, known.matrices, type);
+    // Float64 files keep float64 all the way; float32 files carry 2^-24 rounding.
+    const double tolerance = type == dtype::f64 ? 1e-9 : 2e-5;
+
+    analysis_options options;
+    options.k = k;
+    options.trace_weighting = trace_weighting;
+    options.per_matrix = true;
+    const analysis_result result = run(dir.path(), options);
+
+    arma::vec pooled(d, arma::fill::zeros);
+    for (const auto& [name, energy] : known.type_energy) pooled += trace_weighting ? arma::vec(energy / arma::accu(energy)) : energy;
+    const arma::uvec universal = top_indices(pooled, k);
+
+    BOOST_TEST_REQUIRE(result.types.size() == 9u);
+    for (const auto& t : result.types) {
+        const std::string name(type_name(t.type));
+        const arma::vec& e = known.type_energy.at(name);
+        BOOST_TEST_CONTEXT("type " << name) {
+            check_close(arma::accu(t.eigenvalues), arma::accu(e), tolerance, "energy");
+            check_close(participation_ratio(t.eigenvalues), ref_pr(e), tolerance, "pr");
+            BOOST_TEST(components_for(t.eigenvalues, 0.5) == ref_k(e, 0.5));
+            BOOST_TEST(components_for(t.eigenvalues, 0.9) == ref_k(e, 0.9));
+            check_close(energy_kept(t.eigenvalues, k), ref_kept(e, k), tolerance, "r2_type");
+            check_close(universal_r2(t, k), arma::accu(e.elem(universal)) / arma::accu(e), tolerance, "r2_universal");
+        }
+    }
+
+    BOOST_TEST_REQUIRE(result.matrices.size() == known.matrices.size());
+    std::map<std::string, arma::uvec> type_top;
+    for (const auto& [name, energy] : known.type_energy) type_top[name] = top_indices(energy, k);
+    // checkpoint::matrices() orders by type then layer, which is how they were built.
+    for (std::size_t m = 0; m < result.matrices.size(); ++m) {
+        const auto& [type_label, e] = known.matrix_energy[m];
+        const auto& got = result.matrices[m];
+        BOOST_TEST_CONTEXT("matrix " << got.name) {
+            BOOST_TEST(got.name == known.matrices[m].name);
+            check_close(energy_kept(got.eigenvalues, k), ref_kept(e, k), tolerance, "r2_self");
+            check_close(got.r2_type, arma::accu(e.elem(type_top.at(type_label))) / arma::accu(e), tolerance, "r2_type");
+            check_close(got.r2_universal, arma::accu(e.elem(universal)) / arma::accu(e), tolerance, "r2_universal");
+        }
+    }
+}
+
+// ---- dense float64 reference on unstructured data ----
+//
+// Values are small integers times 2^-7, exact in every dtype and in float32
+// sums, so F32, F16 and BF16 files must agree with float64 to rounding of
+// the eigensolver alone.
+
+std::vector<named_matrix> odd_model(std::size_t d) {
+    arma::arma_rng::set_seed(7);
+    auto exact_random = [](std::size_t rows, std::size_t cols) -> arma::mat {
+        return arma::mat(arma::floor(arma::randu(rows, cols) * 255.0) - 127.0) / 128.0;
+    };
+    std::vector<named_matrix> matrices;
+    for (int l = 0; l < 3; ++l) {
+        const std::string layer = "model.layers." + std::to_string(l) + ".";
+        matrices.push_back({layer + "self_attn.q_proj.weight", exact_random(d, d)});
+        matrices.push_back({layer + "self_attn.k_proj.weight", exact_random(l == 1 ? 1 : 5, d)});  // a 1-row matrix
+        matrices.push_back({layer + "mlp.down_proj.weight", exact_random(d, 11)});               // vectors are columns
+        matrices.push_back({layer + "input_layernorm.weight", exact_random(1, d)});  // not a weight type: ignored
+    }
+    matrices.push_back({"model.embed_tokens.weight", exact_random(50, d)});
+    return matrices;
+}
+
+struct dense_reference {
+    std::map<std::string, arma::mat> gram;  // per type, float64
+};
+
+dense_reference reference_of(const std::vector<named_matrix>& matrices, bool center) {
+    std::map<std::string, arma::mat> stacked;  // vectors as rows
+    for (const auto& m : matrices) {
+        const auto kind = classify(m.name);
+        if (!kind) continue;
+        const arma::mat vectors = kind->type == weight_type::down ? arma::mat(m.w.t()) : m.w;
+        auto& x = stacked[std::string(type_name(kind->type))];
+        x = arma::join_cols(x, vectors);
+    }
+    dense_reference ref;
+    for (auto& [name, x] : stacked) {
+        if (center) x.each_row() -= arma::mean(x, 0);
+        ref.gram[name] = x.t() * x;
+    }
+    return ref;
+}
+
+BOOST_DATA_TEST_CASE(matches_dense_float64_reference,
+                     bdata::make({dtype::f32, dtype::f16, dtype::bf16}) * bdata::make({false, true}) *
+                         bdata::make({std::size_t{1}, std::size_t{3}}),
+                     type, center, shards) {
+    constexpr std::size_t d = 37, k = 6;
+    const auto matrices = odd_model(d);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, type, shards);
+    analysis_options options;
+    options.k = k;
+    options.center = center;
+    options.block_vectors = 7;
+    const analysis_result result = run(dir.path(), options);
+    const dense_reference ref = reference_of(matrices, center);
+
+    arma::mat pooled(d, d, arma::fill::zeros);
+    for (const auto& [name, c] : ref.gram) pooled += c;
+    arma::vec pooled_values;
+    arma::mat pooled_vectors;
+    BOOST_TEST_REQUIRE(arma::eig_sym(pooled_values, pooled_vectors, pooled));
+    const arma::mat universal = arma::fliplr(pooled_vectors).eval().head_cols(k);
+
+    BOOST_TEST_REQUIRE(result.types.size() == ref.gram.size());
+    for (const auto& t : result.types) {
+        const arma::mat& c = ref.gram.at(std::string(type_name(t.type)));
+        arma::vec lambda = arma::eig_sym(c);
+        lambda = arma::clamp(lambda, 0.0, arma::datum::inf);
+        BOOST_TEST_CONTEXT("type " << type_name(t.type)) {
+            BOOST_TEST(arma::norm(t.eigenvalues - arma::sort(lambda, "descend")) <= 1e-10 * arma::norm(lambda));
+            check_close(participation_ratio(t.eigenvalues), ref_pr(lambda), 1e-10, "pr");
+            BOOST_TEST(components_for(t.eigenvalues, 0.9) == ref_k(lambda, 0.9));
+            check_close(universal_r2(t, k), arma::trace(universal.t() * c * universal) / arma::trace(c), 1e-10,
+                        "r2_universal");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(float32_gaussian_data_within_float32_rounding) {
+    constexpr std::size_t d = 40, k = 5;
+    arma::arma_rng::set_seed(11);
+    std::vector<named_matrix> matrices;
+    for (int l = 0; l < 4; ++l)
+        matrices.push_back({"model.layers." + std::to_string(l) + ".mlp.up_proj.weight",
+                            arma::conv_to<arma::mat>::from(arma::fmat(90, d, arma::fill::randn))});
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, dtype::f32);
+    analysis_options options;
+    options.k = k;
+    const analysis_result result = run(dir.path(), options);
+    const arma::vec lambda = arma::eig_sym(reference_of(matrices, false).gram.at("up"));
+    BOOST_TEST_REQUIRE(result.types.size() == 1u);
+    // float32 products summed in float32 per block: relative error ~1e-6.
+    BOOST_TEST(arma::norm(result.types[0].eigenvalues - arma::sort(lambda, "descend")) <= 1e-5 * arma::norm(lambda));
+    check_close(participation_ratio(result.types[0].eigenvalues), ref_pr(lambda), 1e-5, "pr");
+}
+
+BOOST_DATA_TEST_CASE(block_size_does_not_change_results, bdata::make({1, 7, 64, 257, 1000}), block) {
+    constexpr std::size_t d = 37;
+    const auto matrices = odd_model(d);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, dtype::bf16);
+    analysis_options options;
+    options.k = 4;
+    options.block_vectors = static_cast<std::size_t>(block);
+    const analysis_result result = run(dir.path(), options);
+    const dense_reference ref = reference_of(matrices, false);
+    for (const auto& t : result.types) {
+        const arma::vec lambda = arma::sort(arma::eig_sym(ref.gram.at(std::string(type_name(t.type)))), "descend");
+        BOOST_TEST(arma::norm(t.eigenvalues - arma::clamp(lambda, 0.0, arma::datum::inf)) <= 1e-10 * arma::norm(lambda));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(universal_k_clamps_to_dimension_and_covers_everything) {
+    constexpr std::size_t d = 37;
+    const auto matrices = odd_model(d);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, dtype::f32);
+    analysis_options options;
+    options.k = 100;
+    const analysis_result result = run(dir.path(), options);
+    BOOST_TEST(result.k == d);
+    BOOST_TEST(result.universal_k == d);
+    for (const auto& t : result.types) {
+        // With the whole space as the basis, both bases keep all the energy.
+        BOOST_TEST(energy_kept(t.eigenvalues, d) == 1.0, boost::test_tools::tolerance(1e-12));
+        BOOST_TEST(universal_r2(t, d) == 1.0, boost::test_tools::tolerance(1e-9));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rejects_empty_input_and_zero_dimension) {
+    BOOST_CHECK_THROW(analyse({}, 8, {}), std::invalid_argument);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), 4, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(4, 4, arma::fill::eye)}},
+                              dtype::f32);
+    checkpoint model(dir.path());
+    std::vector<std::string> notes;
+    BOOST_CHECK_THROW(analyse(model.matrices(4, notes), 0, {}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
