@@ -27,7 +27,10 @@ json read_json_file(const fs::path& path) {
     try {
         return json::parse(text.str());
     } catch (const json::parse_error& e) {
-        throw format_error(path.string(), "", "not valid JSON near byte " + std::to_string(e.byte), e.byte);
+        const std::uint64_t at = e.byte > 0 ? e.byte - 1 : 0;  // e.byte is 1-based
+        throw format_error(path.string(), "", "not valid JSON near byte " + std::to_string(at), at);
+    } catch (const json::exception&) {  // out_of_range.406: a number beyond double, e.g. 1e999
+        throw format_error(path.string(), "", "not valid JSON: a number is out of range");
     }
 }
 
@@ -138,7 +141,9 @@ void checkpoint::open_index(const fs::path& index_json) {
             if (!present.contains(name))
                 throw format_error(index_file, name, "missing from its shard " + shard_path.string());
         const auto unlisted = static_cast<std::size_t>(
-            std::count_if(present.begin(), present.end(), [&](const auto& name) { return !names.contains(name); }));
+            std::count_if(present.begin(), present.end(), [&listed = names](const auto& name) {
+                return !listed.contains(name);  // init-capture: clang < 16 cannot capture a structured binding
+            }));
         if (unlisted > 0)
             notes_.push_back(shard_path.string() + ": " + std::to_string(unlisted) +
                              " tensor(s) not listed in the index weight_map; read anyway");

@@ -34,7 +34,7 @@ T load(const std::byte* p) noexcept {
 }
 
 template <class Out>
-void decode_into(dtype t, const std::byte* src, std::size_t count, Out* dst) noexcept {
+[[gnu::always_inline]] inline void decode_into(dtype t, const std::byte* src, std::size_t count, Out* dst) noexcept {
     switch (t) {
     case dtype::f64:
         for (std::size_t i = 0; i < count; ++i) dst[i] = static_cast<Out>(load<double>(src + 8 * i));
@@ -69,28 +69,6 @@ bool is_floating_decodable(dtype t) noexcept {
     return t == dtype::f64 || t == dtype::f32 || t == dtype::f16 || t == dtype::bf16;
 }
 
-float bf16_to_float(std::uint16_t bits) noexcept {
-    return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
-}
-
-// binary16 -> binary32 without branches on the common path: move exponent and
-// mantissa into place and rebias; infinities/NaNs get the extra rebias, and
-// subnormals are renormalised by one float subtraction (exact).
-float half_to_float(std::uint16_t bits) noexcept {
-    constexpr std::uint32_t exponent_mask = 0x7c00u << 13;
-    std::uint32_t magnitude = static_cast<std::uint32_t>(bits & 0x7fffu) << 13;
-    const std::uint32_t exponent = magnitude & exponent_mask;
-    magnitude += (127u - 15u) << 23;
-    if (exponent == exponent_mask) {
-        magnitude += (128u - 16u) << 23;
-    } else if (exponent == 0) {
-        magnitude += 1u << 23;
-        magnitude = std::bit_cast<std::uint32_t>(std::bit_cast<float>(magnitude) -
-                                                 std::bit_cast<float>(113u << 23));
-    }
-    return std::bit_cast<float>(magnitude | (static_cast<std::uint32_t>(bits & 0x8000u) << 16));
-}
-
 std::uint16_t float_to_half(float value) noexcept {
     std::uint32_t x = std::bit_cast<std::uint32_t>(value);
     const auto sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
@@ -115,10 +93,21 @@ std::uint16_t float_to_bf16(float value) noexcept {
     return static_cast<std::uint16_t>(x >> 16);
 }
 
+// The decode loops are the only per-element work on the streaming path: built
+// at -O3 (see src/meson.build) and cloned for AVX-512 and AVX2, picked at load
+// time, so one binary runs everywhere and uses the wide units where they exist.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ADAPTK_VECTOR_CLONES [[gnu::target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")]]
+#else
+#define ADAPTK_VECTOR_CLONES
+#endif
+
+ADAPTK_VECTOR_CLONES
 void decode(dtype t, const std::byte* src, std::size_t count, float* dst) noexcept {
     decode_into(t, src, count, dst);
 }
 
+ADAPTK_VECTOR_CLONES
 void decode(dtype t, const std::byte* src, std::size_t count, double* dst) noexcept {
     decode_into(t, src, count, dst);
 }

@@ -1,31 +1,40 @@
 #include "adaptk/gram.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "detail/linalg.hpp"
 
 namespace adaptk {
 
-gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum)
-    : dim_(dim), track_sum_(track_sum), upper_(dim, dim, arma::fill::zeros) {
+gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t flush_vectors)
+    : dim_(dim), track_sum_(track_sum), flush_vectors_(std::max<std::size_t>(flush_vectors, 1)),
+      upper_(dim, dim, arma::fill::zeros) {
     if (track_sum_) sum_.zeros(dim);
 }
 
 void gram_accumulator::add(const float* vectors, std::size_t count) {
     if (count == 0) return;
-    if (block_.n_elem == 0) block_.set_size(dim_, dim_);
-    detail::syrk_upper(vectors, dim_, count, block_.memptr(), 0.0f);
-    for (std::size_t j = 0; j < dim_; ++j) {
-        double* target = upper_.colptr(j);
-        const float* source = block_.colptr(j);
-        for (std::size_t i = 0; i <= j; ++i) target[i] += source[i];
-    }
+    if (scratch_.n_elem == 0) scratch_.set_size(dim_, dim_);
+    detail::syrk_upper(vectors, dim_, count, scratch_.memptr(), pending_ == 0 ? 0.0f : 1.0f);
+    pending_ += count;
+    if (pending_ >= flush_vectors_) flush();
     if (track_sum_)
         for (std::size_t v = 0; v < count; ++v) {
             const float* x = vectors + v * dim_;
             for (std::size_t i = 0; i < dim_; ++i) sum_[i] += x[i];
         }
     count_ += count;
+}
+
+void gram_accumulator::flush() const {
+    if (pending_ == 0) return;
+    for (std::size_t j = 0; j < dim_; ++j) {
+        double* target = upper_.colptr(j);
+        const float* source = scratch_.colptr(j);
+        for (std::size_t i = 0; i <= j; ++i) target[i] += source[i];
+    }
+    pending_ = 0;
 }
 
 void gram_accumulator::add(const double* vectors, std::size_t count) {
@@ -42,13 +51,18 @@ void gram_accumulator::add(const double* vectors, std::size_t count) {
 gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
     if (other.dim_ != dim_ || other.track_sum_ != track_sum_)
         throw std::invalid_argument("gram_accumulator: merging accumulators of different shapes");
+    flush();
+    other.flush();
     upper_ += other.upper_;
     if (track_sum_) sum_ += other.sum_;
     count_ += other.count_;
     return *this;
 }
 
-arma::mat gram_accumulator::gram() const { return arma::symmatu(upper_); }
+arma::mat gram_accumulator::gram() const {
+    flush();
+    return arma::symmatu(upper_);
+}
 
 arma::mat gram_accumulator::centered() const {
     if (!track_sum_) throw std::logic_error("gram_accumulator: centered() needs track_sum");
@@ -59,6 +73,7 @@ arma::mat gram_accumulator::centered() const {
 
 arma::mat gram_accumulator::take(bool center) {
     if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
+    flush();
     // In place, no d×d temporaries: subtract s·sᵀ/n from the upper triangle,
     // then mirror it.
     if (center && count_ > 0) {
@@ -78,6 +93,7 @@ void gram_accumulator::reset() {
         upper_.zeros();
     if (track_sum_) sum_.zeros();
     count_ = 0;
+    pending_ = 0;
 }
 
 }  // namespace adaptk

@@ -91,6 +91,20 @@ bool mapped_file::advise(access pattern, std::size_t offset, std::size_t length)
     return ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, advice) == 0;
 }
 
+bool mapped_file::populate(std::size_t offset, std::size_t length) const noexcept {
+    if (data_ == nullptr || offset >= size_) return true;
+    if (length > size_ - offset) length = size_ - offset;
+    const std::size_t page = page_size();
+    const std::size_t begin = offset / page * page;
+    auto* address = const_cast<std::byte*>(data_) + begin;
+    const std::size_t span = offset + length - begin;
+#ifdef MADV_POPULATE_READ
+    if (::madvise(address, span, MADV_POPULATE_READ) == 0) return true;
+    if (errno != EINVAL) return false;
+#endif
+    return ::madvise(address, span, MADV_WILLNEED) == 0;
+}
+
 bool mapped_file::release(std::size_t offset, std::size_t length) const noexcept {
     if (data_ == nullptr || offset >= size_) return true;
     if (length > size_ - offset) length = size_ - offset;

@@ -183,10 +183,14 @@ safetensors_header parse_safetensors(std::span<const std::byte> file, const std:
     } catch (const json::parse_error& e) {
         const std::string message = e.what();
         const bool encoding = message.find("UTF-8") != std::string::npos;
+        // e.byte is 1-based (the last character read); file offsets are 0-based.
+        const std::uint64_t at = 8 + (e.byte > 0 ? e.byte - 1 : 0);
         throw format_error(file_name, "",
                            std::string(encoding ? "header is not valid UTF-8" : "header is not valid JSON") +
-                               " near byte " + std::to_string(8 + e.byte),
-                           8 + e.byte);
+                               " near byte " + std::to_string(at),
+                           at);
+    } catch (const json::exception&) {  // out_of_range.406: a number beyond double, e.g. 1e999
+        throw format_error(file_name, "", "header is not valid JSON: a number is out of range");
     }
     if (!root.is_object()) throw format_error(file_name, "", "header is not a JSON object", 8);
 

@@ -1,10 +1,13 @@
 #include "adaptk/safetensors_writer.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "adaptk/error.hpp"
+#include "detail/checked.hpp"
 
 namespace adaptk {
 namespace {
@@ -40,9 +43,15 @@ safetensors_writer::safetensors_writer(std::filesystem::path path, std::size_t h
 
 void safetensors_writer::declare(std::string name, dtype type, std::vector<std::uint64_t> shape) {
     if (data_started_) throw std::logic_error("safetensors_writer: declare after data was written");
-    std::uint64_t elements = 1;
-    for (const auto extent : shape) elements *= extent;
-    tensors_.push_back({std::move(name), type, std::move(shape), elements * dtype_bytes(type)});
+    // The header is a JSON object: a repeated name would replace the earlier entry.
+    if (name == "__metadata__" ||
+        std::any_of(tensors_.begin(), tensors_.end(), [&](const pending& t) { return t.name == name; }))
+        throw std::invalid_argument("safetensors_writer: tensor name '" + name + "' is reserved or already declared");
+    std::optional<std::uint64_t> bytes = dtype_bytes(type);
+    for (const auto extent : shape)
+        if (bytes) bytes = detail::checked_mul(*bytes, extent);
+    if (!bytes) throw std::invalid_argument("safetensors_writer: byte count of tensor '" + name + "' overflows 64 bits");
+    tensors_.push_back({std::move(name), type, std::move(shape), *bytes});
 }
 
 void safetensors_writer::metadata(std::string key, std::string value) {

@@ -27,6 +27,15 @@ std::size_t vector_stream<Real>::next(Real* out) {
     const std::uint64_t left = vectors_total() - done_;
     const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(left, block_vectors_));
     if (count == 0) return 0;
+    if (matrix_.mapping != nullptr) {
+        // Rows: this block's bytes. Columns: the whole tensor, once, on the first block.
+        const std::size_t element_bytes = dtype_bytes(matrix_.type);
+        if (matrix_.vectors_are_rows)
+            matrix_.mapping->populate(matrix_.file_offset + done_ * matrix_.cols * element_bytes,
+                                      count * matrix_.cols * element_bytes);
+        else if (done_ == 0)
+            matrix_.mapping->populate(matrix_.file_offset, matrix_.bytes.size());
+    }
     if (matrix_.vectors_are_rows)
         read_rows(done_, count, out);
     else

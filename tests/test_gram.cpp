@@ -45,6 +45,18 @@ BOOST_DATA_TEST_CASE(float_blocks_match_dense_product_to_float_rounding, bdata::
     BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 1e-6);
 }
 
+BOOST_DATA_TEST_CASE(flush_interval_only_changes_float32_rounding, bdata::make({1, 100, 4096}), flush_vectors) {
+    arma::arma_rng::set_seed(7);
+    const arma::fmat x(16, 5000, arma::fill::randn);
+    const arma::mat exact = arma::conv_to<arma::mat>::from(x);
+    gram_accumulator acc(16, false, static_cast<std::size_t>(flush_vectors));
+    feed(acc, x, 37);
+    BOOST_TEST(acc.count() == 5000u);
+    // At most 4096 float32 terms per partial sum before the float64 add.
+    BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 2e-6);
+    BOOST_TEST(acc.trace() == arma::accu(arma::square(exact)), boost::test_tools::tolerance(2e-6));
+}
+
 BOOST_AUTO_TEST_CASE(merged_accumulators_equal_one_accumulator) {
     arma::arma_rng::set_seed(3);
     const arma::mat a(12, 40, arma::fill::randn), b(12, 25, arma::fill::randn);

@@ -29,8 +29,26 @@ std::size_t dtype_bytes(dtype t) noexcept;
 bool is_floating_decodable(dtype t) noexcept;
 
 /// IEEE binary16 / bfloat16 bit patterns -> float, exact (NaN stays NaN).
-float half_to_float(std::uint16_t bits) noexcept;
-float bf16_to_float(std::uint16_t bits) noexcept;
+/// Inline so the decode loops vectorize.
+inline float bf16_to_float(std::uint16_t bits) noexcept {
+    return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
+}
+
+// binary16 -> binary32 by selects, no branches, so loops of it vectorize:
+// move exponent and mantissa into place and rebias; infinities/NaNs take the
+// extra rebias, subnormals are renormalised by one exact float subtraction.
+inline float half_to_float(std::uint16_t bits) noexcept {
+    constexpr std::uint32_t exponent_mask = 0x7c00u << 13;
+    const std::uint32_t shifted = static_cast<std::uint32_t>(bits & 0x7fffu) << 13;
+    const std::uint32_t exponent = shifted & exponent_mask;
+    const std::uint32_t normal = shifted + ((127u - 15u) << 23);
+    const std::uint32_t special = normal + ((128u - 16u) << 23);
+    const std::uint32_t subnormal = std::bit_cast<std::uint32_t>(
+        std::bit_cast<float>(normal + (1u << 23)) - std::bit_cast<float>(113u << 23));
+    const std::uint32_t magnitude = exponent == exponent_mask ? special : exponent == 0 ? subnormal : normal;
+    return std::bit_cast<float>(magnitude | (static_cast<std::uint32_t>(bits & 0x8000u) << 16));
+}
+
 /// float -> binary16 / bfloat16, round to nearest even (used by writers).
 std::uint16_t float_to_half(float value) noexcept;
 std::uint16_t float_to_bf16(float value) noexcept;

@@ -2,9 +2,12 @@
 // Incremental Gram (uncentered covariance) accumulator over a stream of
 // vector blocks: C += X·Xᵀ for each d×b block X (vectors as columns), upper
 // triangle only: b·d(d+1)/2 multiply-adds per block (ssyrk/dsyrk).
-// Float blocks are reduced by ssyrk in float32 and added to the float64
-// accumulator after every block, so float32 rounding never compounds across
-// blocks; double blocks go straight through dsyrk. Knows nothing of files.
+// Float blocks are reduced by ssyrk into a float32 scratch Gram that is added
+// to the float64 accumulator every `flush_vectors` vectors (default 4096), so
+// float32 rounding spans at most that many terms and never compounds beyond;
+// flushing less often keeps the d² flush off the critical path (a k_proj of
+// 256 vectors would otherwise pay a full d×d flush). Double blocks go
+// straight through dsyrk. Knows nothing of files.
 
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +20,7 @@ class gram_accumulator {
 public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
     /// running sum is kept so centered() can subtract the mean.
-    explicit gram_accumulator(std::size_t dim, bool track_sum = false);
+    explicit gram_accumulator(std::size_t dim, bool track_sum = false, std::size_t flush_vectors = 4096);
 
     std::size_t dim() const noexcept { return dim_; }
     std::uint64_t count() const noexcept { return count_; }
@@ -37,7 +40,10 @@ public:
     /// Σ x, when tracked.
     const arma::vec& sum() const noexcept { return sum_; }
     /// Σ ‖x‖² = trace of the Gram.
-    double trace() const { return arma::trace(upper_); }
+    double trace() const {
+        flush();
+        return arma::trace(upper_);
+    }
 
     /// Moves the full symmetric Gram out without a copy (centered when `center`,
     /// which needs track_sum). The accumulator is empty afterwards; reset()
@@ -48,11 +54,17 @@ public:
     void reset();
 
 private:
+    /// Adds the float32 scratch into the float64 accumulator. Logically const:
+    /// the Gram the object represents does not change.
+    void flush() const;
+
     std::size_t dim_;
     bool track_sum_;
+    std::size_t flush_vectors_;
     std::uint64_t count_ = 0;
-    arma::mat upper_;    ///< float64 accumulator; only the upper triangle is meaningful
-    arma::fmat block_;   ///< float32 ssyrk output of the current block, allocated on first use
+    mutable arma::mat upper_;    ///< float64 accumulator; only the upper triangle is meaningful
+    mutable arma::fmat scratch_;  ///< float32 ssyrk sums since the last flush, allocated on first use
+    mutable std::size_t pending_ = 0;  ///< vectors in scratch_
     arma::vec sum_;
 };
 

@@ -230,7 +230,8 @@ int main(int argc, char** argv) {
     try {
         const cli::parsed parsed = cli::parse(argc, argv);
         if (!parsed.run) {
-            std::cout << parsed.text;
+            std::cout << parsed.text << std::flush;
+            if (!std::cout) throw std::system_error(errno ? errno : EIO, std::generic_category(), "stdout: write failed");
             return 0;
         }
         const messages say(parsed.run->quiet);
