@@ -1,12 +1,15 @@
 #include "adaptk/atomic_file.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <string>
 #include <system_error>
 
 namespace adaptk {
 
 atomic_file::atomic_file(std::filesystem::path path)
-    : path_(std::move(path)), temp_path_(path_.string() + ".tmp") {
+    : path_(std::move(path)), temp_path_(path_.string() + "." + std::to_string(::getpid()) + ".tmp") {
     out_.open(temp_path_, std::ios::binary | std::ios::trunc);
     if (!out_) throw std::system_error(errno, std::generic_category(), temp_path_.string() + ": cannot create");
 }

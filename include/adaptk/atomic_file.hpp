@@ -1,6 +1,7 @@
 #pragma once
 // An output file that appears complete or not at all: written as
-// "<path>.tmp" beside the target, renamed over it by commit(). Dropped
+// "<path>.<pid>.tmp" beside the target (the pid keeps two concurrent writers
+// of one target apart), renamed over it by commit(). Dropped
 // without commit (an exception, a failed write), the temporary is removed.
 
 #include <filesystem>
@@ -10,7 +11,7 @@ namespace adaptk {
 
 class atomic_file {
 public:
-    /// Creates "<path>.tmp". Throws std::system_error naming it on failure.
+    /// Creates "<path>.<pid>.tmp". Throws std::system_error naming it on failure.
     explicit atomic_file(std::filesystem::path path);
     ~atomic_file();
     atomic_file(const atomic_file&) = delete;

@@ -162,6 +162,14 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
 
 int run_analysis(cli::options o, const messages& say) {
     if (o.threads) detail::set_blas_threads(*o.threads);
+    if (o.what == cli::command::report) {
+        // Before the long pass: a --out that cannot become a directory fails now.
+        std::error_code error;
+        fs::create_directories(o.out_dir, error);
+        if (error || !fs::is_directory(o.out_dir))
+            throw std::system_error(error ? error : std::make_error_code(std::errc::not_a_directory),
+                                    o.out_dir.string() + ": cannot create the output directory");
+    }
     const checkpoint model(o.model);
     std::vector<std::string> notes = model.notes();
     const std::uint64_t d = model.hidden_size(o.hidden_size, notes);
@@ -206,7 +214,6 @@ int run_analysis(cli::options o, const messages& say) {
     case cli::command::layers: emit(layers_table(result, o.thresholds)); break;
     case cli::command::spectrum: emit(spectrum_table(result)); break;
     case cli::command::report: {
-        fs::create_directories(o.out_dir);
         const table groups = groups_table(result);
         for (const table& t : {profile_table(result, o.thresholds), groups, frontier_table(result, o.frontier_ks),
                                budget_table(result, o.budget_threshold), layers_table(result, o.thresholds),

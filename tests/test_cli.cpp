@@ -1,0 +1,769 @@
+#define BOOST_TEST_MODULE cli
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+// End to end: the adaptk-stream binary (ADAPTK_STREAM) on the real checkpoints
+// in tests/data (ADAPTK_TEST_DATA). Every run is an argv vector handed to
+// posix_spawn; stdout, stderr and the exit status are checked separately.
+// Contract under test: exit 0 / 1 (bad input, I/O) / 2 (usage); data only on
+// stdout, and nothing there on failure; exactly one stderr line on failure.
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "support/cli_support.hpp"
+
+namespace fs = std::filesystem;
+using adaptk::test::parse_csv;
+using adaptk::test::read_text;
+using adaptk::test::run_result;
+using adaptk::test::run_stream;
+using adaptk::test::temp_dir;
+namespace bdata = boost::unit_test::data;
+
+namespace {
+
+constexpr std::uint64_t stories_dim = 64;
+const std::vector<std::string> all_types{"q", "k", "v", "o", "gate", "up", "down", "embed", "head"};
+const std::vector<std::string> analysis_commands{"profile", "groups", "frontier", "budget", "layers", "spectrum"};
+
+// The columns include/adaptk/tables.hpp documents, in order.
+const std::map<std::string, std::string> documented_headers{
+    {"inspect", "name,dtype,shape,type,group,layer,bytes,offset,file"},
+    {"profile", "type,group,matrices,vectors,dim,k,energy,pr,k50,k90,r2_type,r2_universal,gain,stable_rank,entropy_rank"},
+    {"groups", "group,types,pr,k50,k90,r2_type,r2_universal,gain"},
+    {"frontier", "k,fraction_of_d,r2_type_mean,r2_universal_mean,compression"},
+    {"budget", "type,k,vectors,params_kept,params_original,fraction,energy_kept,k_uniform,energy_kept_uniform"},
+    {"layers", "name,layer,type,rows,cols,energy,pr,k50,k90,r2_self,r2_type,r2_universal"},
+    {"spectrum", "type,index,eigenvalue,cumulative_fraction"},
+};
+
+fs::path data(const std::string& relative) { return adaptk::test::data_dir() / relative; }
+std::string stories_f32() { return data("stories260K/hf/f32").string(); }
+std::string stories_bf16() { return data("stories260K/hf/bf16").string(); }
+std::string stories_sharded_f32() { return data("stories260K/hf-sharded/f32").string(); }
+std::string tiny_f16() { return data("llama-2-tiny-random/hf/f16").string(); }
+
+/// Runs of the same argv give the same result: run each once per process.
+const run_result& run_once(const std::vector<std::string>& args) {
+    static std::map<std::vector<std::string>, run_result> runs;
+    auto found = runs.find(args);
+    if (found == runs.end()) found = runs.emplace(args, run_stream(args)).first;
+    return found->second;
+}
+
+std::string describe(const std::vector<std::string>& args) {
+    std::string text = "adaptk-stream";
+    for (const auto& a : args) text += " '" + a + "'";
+    return text;
+}
+
+/// Exit 0, and a CSV (or help text) on stdout.
+void require_success(const run_result& r, const std::vector<std::string>& args) {
+    BOOST_TEST_REQUIRE(r.status == 0, describe(args) << " exited " << r.status << "; stderr: " << r.err);
+    BOOST_TEST_REQUIRE(!r.out.empty(), describe(args) << " printed nothing on stdout");
+}
+
+const run_result& succeed(const std::vector<std::string>& args) {
+    const run_result& r = run_once(args);
+    require_success(r, args);
+    return r;
+}
+
+/// A failure: `status`, nothing on stdout, exactly one "adaptk-stream: " line
+/// on stderr holding every fragment.
+void check_failure(const run_result& r, int status, const std::vector<std::string>& fragments,
+                   const std::vector<std::string>& args) {
+    BOOST_TEST(r.status == status, describe(args) << " exited " << r.status << "; stderr: " << r.err);
+    BOOST_TEST(r.out.empty(), describe(args) << " printed on stdout: " << r.out.substr(0, 200));
+    const auto lines = r.err_lines();
+    BOOST_TEST(lines.size() == 1u, describe(args) << " printed " << lines.size() << " stderr lines: " << r.err);
+    BOOST_TEST((!r.err.empty() && r.err.back() == '\n'), "stderr does not end with a newline: " << r.err);
+    BOOST_TEST(r.err.starts_with("adaptk-stream: "), r.err);
+    for (const auto& fragment : fragments)
+        BOOST_TEST(r.err.find(fragment) != std::string::npos, "stderr lacks '" << fragment << "': " << r.err);
+}
+
+/// A parsed CSV with lookups by column name; every row as wide as the header.
+struct csv_table {
+    std::vector<std::string> header;
+    std::vector<std::vector<std::string>> rows;
+
+    std::size_t column(const std::string& name) const {
+        const auto at = std::find(header.begin(), header.end(), name);
+        if (at == header.end()) throw std::runtime_error("no column '" + name + "'");
+        return static_cast<std::size_t>(at - header.begin());
+    }
+    const std::string& text(std::size_t row, const std::string& name) const { return rows.at(row).at(column(name)); }
+    double number(std::size_t row, const std::string& name) const {
+        const std::string& t = text(row, name);
+        double value = 0;
+        const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), value);
+        if (t.empty() || error != std::errc{} || end != t.data() + t.size())
+            throw std::runtime_error("column '" + name + "' row " + std::to_string(row) + ": '" + t + "' is not a number");
+        return value;
+    }
+    std::size_t row_named(const std::string& first_field) const {
+        for (std::size_t r = 0; r < rows.size(); ++r)
+            if (rows[r].at(0) == first_field) return r;
+        throw std::runtime_error("no row '" + first_field + "'");
+    }
+};
+
+csv_table read_csv(const std::string& text) {
+    auto records = parse_csv(text);
+    BOOST_TEST_REQUIRE(!records.empty(), "no header row");
+    csv_table t{records.front(), {records.begin() + 1, records.end()}};
+    for (std::size_t r = 0; r < t.rows.size(); ++r)
+        BOOST_TEST_REQUIRE(t.rows[r].size() == t.header.size(), "row " << r << " has " << t.rows[r].size() << " fields");
+    return t;
+}
+
+std::string header_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::vector<std::string> listing(const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::uint64_t header_bytes_of(const fs::path& safetensors) {
+    const auto bytes = adaptk::test::read_bytes(safetensors);
+    BOOST_TEST_REQUIRE(bytes.size() >= 8u);
+    std::uint64_t length = 0;
+    for (int i = 7; i >= 0; --i) length = (length << 8) | std::to_integer<std::uint64_t>(bytes[static_cast<std::size_t>(i)]);
+    return length;
+}
+
+/// Same CSV up to rounding: every field the same text, or two numbers that
+/// differ by at most `relative` times the largest magnitude in their column
+/// (so small eigenvalues are judged on the scale of the spectrum).
+void check_csv_close(const std::string& got, const std::string& want, double relative, const std::string& what) {
+    const csv_table a = read_csv(got), b = read_csv(want);
+    BOOST_TEST_REQUIRE(a.header == b.header, what << ": headers differ");
+    BOOST_TEST_REQUIRE(a.rows.size() == b.rows.size(), what << ": row counts differ");
+    auto parse = [](const std::string& t, double& value) {
+        const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), value);
+        return !t.empty() && error == std::errc{} && end == t.data() + t.size();
+    };
+    for (std::size_t c = 0; c < a.header.size(); ++c) {
+        double scale = 0, value = 0;
+        for (const auto& row : b.rows)
+            if (parse(row[c], value)) scale = std::max(scale, std::abs(value));
+        for (std::size_t r = 0; r < a.rows.size(); ++r) {
+            const std::string &x = a.rows[r][c], &y = b.rows[r][c];
+            if (x == y) continue;
+            double u = 0, v = 0;
+            BOOST_TEST((parse(x, u) && parse(y, v) && std::abs(u - v) <= relative * scale),
+                       what << " row " << r << " column " << a.header[c] << ": '" << x << "' vs '" << y << "'");
+        }
+    }
+}
+
+// report accumulates each matrix's Gram on its own (it needs them for layers.csv)
+// and sums them in float64; the other commands run float32 ssyrk over a whole
+// type between float64 flushes. The sums differ in rounding order (measured:
+// ≤ 1.2e-8 of a column's scale on stories260K), so report's tables match
+// `layers` byte for byte and the others to this tolerance.
+constexpr double report_tolerance = 1e-6;
+
+/// argv with "@MODEL" standing for stories260K f32 (tests/data is only known at run time).
+struct argv_case {
+    std::string label;
+    std::vector<std::string> args;
+    std::string fragment;  ///< must appear in the output under test
+};
+
+std::ostream& operator<<(std::ostream& out, const argv_case& c) { return out << c.label; }
+
+std::vector<std::string> with_model(std::vector<std::string> args) {
+    for (auto& a : args)
+        if (a == "@MODEL") a = stories_f32();
+    return args;
+}
+
+const std::vector<argv_case> help_cases{
+    {"--help", {"--help"}, "Usage: adaptk-stream COMMAND MODEL"},
+    {"-h", {"-h"}, "Usage: adaptk-stream COMMAND MODEL"},
+    {"--version", {"--version"}, "adaptk-stream "},
+    {"inspect --help", {"inspect", "--help"}, "Usage: adaptk-stream inspect MODEL"},
+    {"profile --help", {"profile", "--help"}, "Usage: adaptk-stream profile MODEL"},
+    {"groups --help", {"groups", "--help"}, "Usage: adaptk-stream groups MODEL"},
+    {"frontier --help", {"frontier", "--help"}, "Usage: adaptk-stream frontier MODEL"},
+    {"budget --help", {"budget", "--help"}, "Usage: adaptk-stream budget MODEL"},
+    {"layers --help", {"layers", "--help"}, "Usage: adaptk-stream layers MODEL"},
+    {"spectrum --help", {"spectrum", "--help"}, "Usage: adaptk-stream spectrum MODEL"},
+    {"report --help", {"report", "--help"}, "Usage: adaptk-stream report MODEL"},
+    {"help after MODEL", {"profile", "@MODEL", "--help"}, "Usage: adaptk-stream profile MODEL"},
+    {"command --version", {"budget", "--version"}, "adaptk-stream "},
+};
+
+const std::vector<argv_case> usage_cases{
+    {"no command", {}, "no command given"},
+    {"unknown command", {"profil", "@MODEL"}, "unknown command 'profil'"},
+    {"unknown option", {"profile", "@MODEL", "--bogus"}, "unknown option '--bogus'"},
+    {"option of another command", {"profile", "@MODEL", "--threshold", "0.5"}, "unknown option '--threshold'"},
+    {"analysis option on inspect", {"inspect", "@MODEL", "--k", "8"}, "--k"},
+    {"--k at the end", {"profile", "@MODEL", "--k"}, "--k needs a value"},
+    {"--k 0", {"profile", "@MODEL", "--k", "0"}, "--k: '0'"},
+    {"--k abc", {"profile", "@MODEL", "--k", "abc"}, "--k: 'abc'"},
+    {"--k -3", {"profile", "@MODEL", "--k", "-3"}, "--k: '-3'"},
+    {"--k 8x", {"profile", "@MODEL", "--k", "8x"}, "--k: '8x'"},
+    {"--threshold 1.5", {"budget", "@MODEL", "--threshold", "1.5"}, "--threshold: '1.5'"},
+    {"--threshold 0", {"budget", "@MODEL", "--threshold", "0"}, "--threshold: '0'"},
+    {"--thresholds with a bad item", {"profile", "@MODEL", "--thresholds", "0.99,abc"}, "--thresholds: 'abc'"},
+    {"--ks with a zero", {"frontier", "@MODEL", "--ks", "8,0"}, "--ks: '0'"},
+    {"--universal-weighting max", {"profile", "@MODEL", "--universal-weighting", "max"}, "'max'"},
+    {"two MODEL arguments", {"profile", "@MODEL", "@MODEL"}, "unexpected argument"},
+    {"no MODEL", {"profile"}, "no MODEL"},
+    {"report without --out", {"report", "@MODEL"}, "--out"},
+    {"usage checked before the model is opened", {"profile", "/nonexistent/model", "--k", "0"}, "--k: '0'"},
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+// ---- help, version, usage errors -------------------------------------------
+
+BOOST_DATA_TEST_CASE(help_and_version_go_to_stdout_with_exit_0, bdata::make(help_cases), c) {
+    const auto args = with_model(c.args);
+    const run_result r = run_stream(args);
+    BOOST_TEST(r.status == 0, describe(args) << " exited " << r.status);
+    BOOST_TEST(r.err.empty(), "stderr: " << r.err);
+    BOOST_TEST(r.out.starts_with(c.fragment), "stdout: " << r.out);
+    BOOST_TEST((!r.out.empty() && r.out.back() == '\n'));
+}
+
+BOOST_AUTO_TEST_CASE(version_is_one_line) {
+    const run_result r = run_stream({"--version"});
+    BOOST_TEST(r.status == 0);
+    BOOST_TEST(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+}
+
+BOOST_AUTO_TEST_CASE(main_help_lists_every_command) {
+    const run_result r = run_stream({"--help"});
+    BOOST_TEST_REQUIRE(r.status == 0);
+    for (const std::string command : {"inspect", "profile", "groups", "frontier", "budget", "layers", "spectrum", "report"})
+        BOOST_TEST(r.out.find("  " + command + " ") != std::string::npos, command);
+}
+
+BOOST_DATA_TEST_CASE(usage_errors_exit_2_with_one_stderr_line, bdata::make(usage_cases), c) {
+    const auto args = with_model(c.args);
+    check_failure(run_stream(args), 2, {c.fragment}, args);
+}
+
+// A full disk behind stdout is an I/O error (exit 1), not a silent success.
+BOOST_AUTO_TEST_CASE(failed_writes_to_stdout_exit_1) {
+    if (!fs::exists("/dev/full")) return;
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"--help"}, {"--version"}, {"profile", "--help"}, {"inspect", stories_f32(), "-q"}, {"spectrum", stories_f32()}}) {
+        const run_result r = run_stream(args, "/dev/full");
+        BOOST_TEST(r.status == 1, describe(args) << " > /dev/full exited " << r.status);
+        BOOST_TEST(r.err_lines().size() == 1u, describe(args) << ": " << r.err);
+        BOOST_TEST(r.err.find("stdout") != std::string::npos, r.err);
+    }
+}
+
+// ---- bad input ---------------------------------------------------------------
+
+namespace {
+
+/// One defective model: how to make it in a scratch dir, and what the message must name.
+struct bad_input {
+    std::string label;
+    std::function<fs::path(const fs::path& dir, std::vector<std::string>& fragments)> make;
+};
+
+std::ostream& operator<<(std::ostream& out, const bad_input& c) { return out << c.label; }
+
+fs::path write_file(const fs::path& path, const std::string& bytes) {
+    adaptk::test::write_text(path, bytes);
+    return path;
+}
+
+const std::vector<bad_input> bad_inputs{
+    {"missing path",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         const fs::path p = dir / "no-such-model";
+         fragments = {p.string()};
+         return p;
+     }},
+    {"directory without weights",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         const fs::path p = dir / "empty-model";
+         fs::create_directory(p);
+         write_file(p / "config.json", "{\"hidden_size\": 64}");
+         fragments = {p.string()};
+         return p;
+     }},
+    {"Git LFS pointer",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         fragments = {"model.safetensors", "Git LFS"};
+         return write_file(dir / "model.safetensors",
+                           "version https://git-lfs.github.com/spec/v1\n"
+                           "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+                           "size 1176152\n");
+     }},
+    {"garbage",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         std::string text;
+         while (text.size() < 4096) text += "this is not a safetensors file; ";
+         fragments = {"garbage.safetensors"};
+         return write_file(dir / "garbage.safetensors", text);
+     }},
+    {"header that is not JSON",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         fragments = {"notjson.safetensors"};
+         return write_file(dir / "notjson.safetensors", std::string("\x10\0\0\0\0\0\0\0", 8) + "{not json at all");
+     }},
+    {"7-byte file",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         fragments = {"seven.safetensors", "7 bytes"};
+         return write_file(dir / "seven.safetensors", "abcdefg");
+     }},
+    {"empty file",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         fragments = {"zero.safetensors"};
+         return write_file(dir / "zero.safetensors", "");
+     }},
+    {"file truncated inside the header",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         const fs::path source = data("stories260K/hf/f32/model.safetensors");
+         const std::string bytes = read_text(source);
+         fragments = {"cut-header.safetensors"};
+         return write_file(dir / "cut-header.safetensors", bytes.substr(0, 8 + header_bytes_of(source) / 2));
+     }},
+    {"file truncated inside the data",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         const fs::path source = data("stories260K/hf/f32/model.safetensors");
+         const std::string bytes = read_text(source);
+         const std::uint64_t data_start = 8 + header_bytes_of(source);
+         const std::uint64_t cut = data_start + (bytes.size() - data_start) / 2;
+         // The header is intact, so the reader knows exactly how short the data is.
+         fragments = {"cut-data.safetensors", "tensor '", "data section", std::to_string(cut - data_start)};
+         return write_file(dir / "cut-data.safetensors", bytes.substr(0, cut));
+     }},
+    {"sharded index naming a missing shard",
+     [](const fs::path& dir, std::vector<std::string>& fragments) {
+         const fs::path p = dir / "sharded";
+         fs::copy(data("stories260K/hf-sharded/f32"), p);
+         fs::remove(p / "model-00002-of-00003.safetensors");
+         fragments = {"model-00002-of-00003.safetensors", "tensor '"};
+         return p;
+     }},
+};
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(bad_input_exits_1_with_one_line_naming_the_file, bdata::make(bad_inputs), c) {
+    const temp_dir dir;
+    std::vector<std::string> fragments;
+    const fs::path model = c.make(dir.path(), fragments);
+    for (const std::string command : {"inspect", "profile"}) {
+        const std::vector<std::string> args{command, model.string()};
+        check_failure(run_stream(args), 1, fragments, args);
+    }
+    // --quiet silences notes, never the error.
+    const std::vector<std::string> quiet{"spectrum", model.string(), "--quiet"};
+    check_failure(run_stream(quiet), 1, fragments, quiet);
+    // report fails before writing anything.
+    const fs::path out = dir / "report-out";
+    const std::vector<std::string> report{"report", model.string(), "--out", out.string(), "--ks", "8,32"};
+    check_failure(run_stream(report), 1, fragments, report);
+    BOOST_TEST((!fs::exists(out) || fs::is_empty(out)), "report left files in " << out);
+}
+
+BOOST_AUTO_TEST_CASE(missing_shard_message_names_a_tensor_of_that_shard) {
+    const temp_dir dir;
+    const fs::path p = dir / "sharded";
+    fs::copy(data("stories260K/hf-sharded/f32"), p);
+    fs::remove(p / "model-00002-of-00003.safetensors");
+    const run_result r = run_stream({"inspect", p.string()});
+    BOOST_TEST_REQUIRE(r.status == 1);
+    const auto start = r.err.find("tensor '");
+    BOOST_TEST_REQUIRE(start != std::string::npos, r.err);
+    const auto end = r.err.find('\'', start + 8);
+    BOOST_TEST_REQUIRE(end != std::string::npos, r.err);
+    const std::string tensor = r.err.substr(start + 8, end - start - 8);
+    const auto index = nlohmann::json::parse(read_text(p / "model.safetensors.index.json"));
+    BOOST_TEST_REQUIRE(index["weight_map"].contains(tensor), tensor);
+    BOOST_TEST(index["weight_map"][tensor].get<std::string>() == "model-00002-of-00003.safetensors");
+}
+
+// ---- inspect -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(inspect_lists_every_tensor_of_stories260K) {
+    const std::vector<std::string> args{"inspect", stories_f32()};
+    const run_result& r = succeed(args);
+    BOOST_TEST(header_line(r.out) == documented_headers.at("inspect"));
+    const csv_table t = read_csv(r.out);
+    BOOST_TEST_REQUIRE(t.rows.size() == 48u);
+
+    const std::size_t down = t.row_named("model.layers.0.mlp.down_proj.weight");
+    BOOST_TEST(t.text(down, "dtype") == "F32");
+    BOOST_TEST(t.text(down, "shape") == "64x172");
+    BOOST_TEST(t.text(down, "type") == "down");
+    BOOST_TEST(t.text(down, "group") == "mlp");
+    BOOST_TEST(t.text(down, "layer") == "0");
+    BOOST_TEST(t.text(down, "bytes") == "44032");  // 64·172·4
+
+    std::size_t norms = 0;
+    std::set<std::string> names;
+    for (std::size_t row = 0; row < t.rows.size(); ++row) {
+        const std::string& name = t.text(row, "name");
+        names.insert(name);
+        if (name.find("norm") != std::string::npos) {
+            ++norms;
+            BOOST_TEST(t.text(row, "type").empty(), name);
+            BOOST_TEST(t.text(row, "group").empty(), name);
+            BOOST_TEST(t.text(row, "layer").empty(), name);
+        } else {
+            BOOST_TEST(!t.text(row, "type").empty(), name);
+        }
+        BOOST_TEST(t.text(row, "dtype") == "F32", name);
+        // bytes = 4 · product of the shape, and the span lies inside the named file.
+        std::uint64_t elements = 1;
+        const std::string& shape = t.text(row, "shape");
+        for (std::size_t from = 0; from <= shape.size();) {
+            const std::size_t x = std::min(shape.find('x', from), shape.size());
+            elements *= std::stoull(shape.substr(from, x - from));
+            from = x + 1;
+        }
+        BOOST_TEST(t.number(row, "bytes") == 4.0 * static_cast<double>(elements), name);
+        const fs::path file = t.text(row, "file");
+        BOOST_TEST_REQUIRE(fs::is_regular_file(file), file);
+        BOOST_TEST(t.number(row, "offset") + t.number(row, "bytes") <= static_cast<double>(fs::file_size(file)), name);
+    }
+    BOOST_TEST(names.size() == 48u);
+    BOOST_TEST(norms == 11u);  // 2 per layer + the final norm
+
+    BOOST_TEST(r.err_lines().size() == 1u, r.err);
+    BOOST_TEST(r.err.find("48 tensors") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("hidden size 64 (config.json)") != std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(inspect_of_the_sharded_copy_lists_the_same_tensors) {
+    const csv_table single = read_csv(succeed({"inspect", stories_f32()}).out);
+    const csv_table sharded = read_csv(succeed({"inspect", stories_sharded_f32()}).out);
+    auto by_name = [](const csv_table& t) {
+        std::map<std::string, std::string> rows;
+        for (std::size_t r = 0; r < t.rows.size(); ++r)
+            rows[t.text(r, "name")] = t.text(r, "dtype") + "|" + t.text(r, "shape") + "|" + t.text(r, "bytes") + "|" +
+                                      t.text(r, "type") + "|" + t.text(r, "group") + "|" + t.text(r, "layer");
+        return rows;
+    };
+    BOOST_TEST(sharded.rows.size() == 48u);
+    BOOST_TEST((by_name(single) == by_name(sharded)));
+    std::set<std::string> files;
+    for (std::size_t r = 0; r < sharded.rows.size(); ++r) files.insert(fs::path(sharded.text(r, "file")).filename().string());
+    BOOST_TEST(files.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(inspect_of_the_safetensors_file_itself_lists_the_same_names) {
+    const csv_table dir = read_csv(succeed({"inspect", stories_f32()}).out);
+    const csv_table file = read_csv(succeed({"inspect", stories_f32() + "/model.safetensors"}).out);
+    BOOST_TEST_REQUIRE(file.rows.size() == dir.rows.size());
+    for (std::size_t r = 0; r < dir.rows.size(); ++r) BOOST_TEST(file.text(r, "name") == dir.text(r, "name"));
+}
+
+BOOST_AUTO_TEST_CASE(inspect_shows_f16) {
+    const run_result& r = succeed({"inspect", tiny_f16()});
+    const csv_table t = read_csv(r.out);
+    BOOST_TEST_REQUIRE(t.rows.size() == 12u);
+    for (std::size_t row = 0; row < t.rows.size(); ++row) BOOST_TEST(t.text(row, "dtype") == "F16");
+    BOOST_TEST(t.text(t.row_named("model.layers.0.mlp.gate_proj.weight"), "shape") == "32x8");
+    BOOST_TEST(r.err.find("hidden size 8 (config.json)") != std::string::npos, r.err);
+}
+
+// ---- analysis tables -------------------------------------------------------------
+
+BOOST_DATA_TEST_CASE(tables_have_the_documented_header, bdata::make(analysis_commands), command) {
+    const run_result& r = succeed({command, stories_f32()});
+    BOOST_TEST(header_line(r.out) == documented_headers.at(command));
+    BOOST_TEST(r.out.back() == '\n');
+    BOOST_TEST(r.out.find('\r') == std::string::npos);
+    read_csv(r.out);  // well-formed, every row as wide as the header
+}
+
+BOOST_AUTO_TEST_CASE(profile_has_one_consistent_row_per_type) {
+    const csv_table t = read_csv(succeed({"profile", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(t.rows.size() == all_types.size());
+    const std::map<std::string, std::string> group_of{{"q", "attention"}, {"k", "attention"}, {"v", "attention"},
+                                                      {"o", "attention"}, {"gate", "mlp"},    {"up", "mlp"},
+                                                      {"down", "mlp"},    {"embed", "embedding"}, {"head", "embedding"}};
+    const double d = stories_dim;
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+        const std::string& type = t.text(r, "type");
+        BOOST_TEST(type == all_types[r]);
+        BOOST_TEST(t.text(r, "group") == group_of.at(type));
+        BOOST_TEST(t.number(r, "dim") == d);
+        BOOST_TEST(t.number(r, "k") == 32.0);
+        BOOST_TEST(t.number(r, "matrices") == (type == "embed" || type == "head" ? 1.0 : 5.0), type);
+        const double r2_type = t.number(r, "r2_type"), r2_universal = t.number(r, "r2_universal");
+        BOOST_TEST(r2_type >= r2_universal - 1e-12, type);
+        BOOST_TEST((r2_universal >= 0 && r2_type <= 1 + 1e-12), type);
+        BOOST_TEST(t.number(r, "gain") == r2_type / r2_universal, boost::test_tools::tolerance(1e-12));
+        const double k50 = t.number(r, "k50"), k90 = t.number(r, "k90");
+        BOOST_TEST((1 <= k50 && k50 <= k90 && k90 <= d), type << ": k50 " << k50 << ", k90 " << k90);
+        const double pr = t.number(r, "pr");
+        BOOST_TEST((1 <= pr && pr <= d), type << ": pr " << pr);
+        BOOST_TEST(t.number(r, "energy") > 0, type);
+    }
+    // Tied embeddings: stories260K's head is the embedding matrix.
+    BOOST_TEST(t.number(t.row_named("embed"), "pr") == t.number(t.row_named("head"), "pr"));
+}
+
+BOOST_AUTO_TEST_CASE(groups_has_the_group_rows_in_order) {
+    const csv_table t = read_csv(succeed({"groups", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(t.rows.size() == 5u);
+    const std::vector<std::string> names{"attention", "mlp", "embedding", "all", "mlp/attention"};
+    for (std::size_t r = 0; r < names.size(); ++r) BOOST_TEST(t.text(r, "group") == names[r]);
+    BOOST_TEST(t.text(0, "types") == "q k v o");
+    for (std::size_t r = 0; r < 4; ++r)
+        BOOST_TEST(t.number(r, "r2_type") >= t.number(r, "r2_universal") - 1e-12, t.text(r, "group"));
+}
+
+BOOST_AUTO_TEST_CASE(budget_fractions_are_in_0_1) {
+    const csv_table t = read_csv(succeed({"budget", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(t.rows.size() == all_types.size() + 1);
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+        const std::string& type = t.text(r, "type");
+        BOOST_TEST(type == (r < all_types.size() ? all_types[r] : "total"));
+        const double fraction = t.number(r, "fraction");
+        BOOST_TEST((fraction > 0 && fraction <= 1), type << ": fraction " << fraction);
+        BOOST_TEST(t.number(r, "params_kept") <= t.number(r, "params_original"), type);
+        BOOST_TEST(t.number(r, "energy_kept") >= 0.9 - 1e-12, type);
+        if (r < all_types.size()) {
+            const double k = t.number(r, "k");
+            BOOST_TEST((1 <= k && k <= double(stories_dim)), type);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(layers_has_one_row_per_matrix_in_layer_order) {
+    const csv_table t = read_csv(succeed({"layers", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(t.rows.size() == 37u);  // 5 layers × 7 types + embed + head
+    std::map<std::string, std::vector<std::string>> layers_of;
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+        layers_of[t.text(r, "type")].push_back(t.text(r, "layer"));
+        BOOST_TEST((t.number(r, "r2_type") >= 0 && t.number(r, "r2_self") <= 1 + 1e-12), t.text(r, "name"));
+    }
+    for (const std::string type : {"q", "k", "v", "o", "gate", "up", "down"})
+        BOOST_TEST(layers_of[type] == (std::vector<std::string>{"0", "1", "2", "3", "4"}), type);
+    BOOST_TEST(layers_of["embed"] == std::vector<std::string>{""});
+    BOOST_TEST(layers_of["head"] == std::vector<std::string>{""});
+    BOOST_TEST(layers_of.size() == all_types.size());
+}
+
+BOOST_AUTO_TEST_CASE(spectrum_is_cumulative_per_type) {
+    const csv_table t = read_csv(succeed({"spectrum", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(t.rows.size() == all_types.size() * stories_dim);
+    for (std::size_t ti = 0; ti < all_types.size(); ++ti) {
+        const std::size_t first = ti * stories_dim;
+        const double top = t.number(first, "eigenvalue");
+        double previous_fraction = 0, previous_value = top;
+        for (std::size_t i = 0; i < stories_dim; ++i) {
+            const std::size_t r = first + i;
+            BOOST_TEST_REQUIRE(t.text(r, "type") == all_types[ti]);
+            BOOST_TEST(t.number(r, "index") == double(i + 1));
+            const double fraction = t.number(r, "cumulative_fraction"), value = t.number(r, "eigenvalue");
+            BOOST_TEST(fraction >= previous_fraction, all_types[ti] << " index " << i + 1);
+            BOOST_TEST(value <= previous_value + 1e-12 * top, all_types[ti] << " index " << i + 1);
+            previous_fraction = fraction;
+            previous_value = value;
+        }
+        BOOST_TEST(std::abs(previous_fraction - 1.0) <= 1e-12, all_types[ti] << " ends at " << previous_fraction);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(frontier_clamps_and_deduplicates_k_above_d) {
+    const run_result& defaults = succeed({"frontier", stories_f32()});
+    const csv_table t = read_csv(defaults.out);
+    BOOST_TEST_REQUIRE(t.rows.size() == 3u);  // 8, 32, 64 (64..1500 all clamp to 64)
+    const std::vector<double> ks{8, 32, 64};
+    double previous = 0;
+    for (std::size_t r = 0; r < ks.size(); ++r) {
+        BOOST_TEST(t.number(r, "k") == ks[r]);
+        BOOST_TEST(t.number(r, "fraction_of_d") == ks[r] / 64);
+        BOOST_TEST(t.number(r, "compression") == 64 / ks[r]);
+        BOOST_TEST(t.number(r, "r2_type_mean") >= t.number(r, "r2_universal_mean") - 1e-12);
+        BOOST_TEST(t.number(r, "r2_universal_mean") >= previous);
+        previous = t.number(r, "r2_universal_mean");
+    }
+    BOOST_TEST(std::abs(t.number(2, "r2_type_mean") - 1) <= 1e-12);
+    BOOST_TEST(std::abs(t.number(2, "r2_universal_mean") - 1) <= 1e-12);
+    BOOST_TEST(defaults.err.find("clamped to 64") != std::string::npos, defaults.err);
+
+    const csv_table listed = read_csv(succeed({"frontier", stories_f32(), "--ks", "16,100,8,64,1500,8"}).out);
+    BOOST_TEST_REQUIRE(listed.rows.size() == 3u);
+    BOOST_TEST(listed.text(0, "k") == "8");
+    BOOST_TEST(listed.text(1, "k") == "16");
+    BOOST_TEST(listed.text(2, "k") == "64");
+    // Within d, nothing is clamped and nothing is said.
+    const run_result& inside = succeed({"frontier", stories_f32(), "--ks", "4,16"});
+    BOOST_TEST(read_csv(inside.out).rows.size() == 2u);
+    BOOST_TEST(inside.err.empty(), inside.err);
+}
+
+// ---- the same model in other files and dtypes ----------------------------------------------
+
+BOOST_AUTO_TEST_CASE(single_file_and_sharded_give_identical_profiles) {
+    for (const std::string command : {"profile", "groups", "spectrum"})
+        BOOST_TEST(succeed({command, stories_f32()}).out == succeed({command, stories_sharded_f32()}).out, command);
+}
+
+BOOST_AUTO_TEST_CASE(bf16_profile_is_close_to_f32) {
+    const csv_table f32 = read_csv(succeed({"profile", stories_f32()}).out);
+    const csv_table bf16 = read_csv(succeed({"profile", stories_bf16()}).out);
+    BOOST_TEST_REQUIRE(bf16.rows.size() == f32.rows.size());
+    for (std::size_t r = 0; r < f32.rows.size(); ++r) {
+        const std::string& type = f32.text(r, "type");
+        BOOST_TEST(bf16.text(r, "type") == type);
+        BOOST_TEST(bf16.number(r, "pr") == f32.number(r, "pr"), boost::test_tools::tolerance(1e-2));
+        BOOST_TEST(std::abs(bf16.number(r, "r2_type") - f32.number(r, "r2_type")) <= 0.01, type);
+        BOOST_TEST(std::abs(bf16.number(r, "r2_universal") - f32.number(r, "r2_universal")) <= 0.01, type);
+    }
+}
+
+// ---- options --------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(thresholds_add_a_k_column) {
+    const run_result& r = succeed({"profile", stories_f32(), "--thresholds", "0.99"});
+    BOOST_TEST(header_line(r.out) == documented_headers.at("profile") + ",k99");
+    const csv_table t = read_csv(r.out);
+    for (std::size_t row = 0; row < t.rows.size(); ++row) {
+        const double k90 = t.number(row, "k90"), k99 = t.number(row, "k99");
+        BOOST_TEST((k90 <= k99 && k99 <= double(stories_dim)), t.text(row, "type"));
+    }
+    const run_result& layers = succeed({"layers", stories_f32(), "--thresholds", "0.99"});
+    BOOST_TEST(header_line(layers.out) == documented_headers.at("layers") + ",k99");
+}
+
+BOOST_AUTO_TEST_CASE(k_above_d_is_clamped_with_a_note) {
+    const run_result& r = succeed({"profile", stories_f32(), "--k", "100"});
+    const csv_table t = read_csv(r.out);
+    for (std::size_t row = 0; row < t.rows.size(); ++row) {
+        BOOST_TEST(t.text(row, "k") == "64");
+        BOOST_TEST(std::abs(t.number(row, "r2_type") - 1) <= 1e-12);  // the whole basis keeps everything
+    }
+    BOOST_TEST(r.err_lines().size() == 1u, r.err);
+    BOOST_TEST(r.err.find("--k 100") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("clamped to 64") != std::string::npos, r.err);
+    // --k 64 and a clamped --k 100 are the same run.
+    BOOST_TEST(r.out == succeed({"profile", stories_f32(), "--k", "64"}).out);
+}
+
+BOOST_AUTO_TEST_CASE(quiet_leaves_stderr_empty_and_stdout_unchanged) {
+    const std::vector<std::vector<std::string>> noisy{{"inspect", stories_f32()},
+                                                      {"frontier", stories_f32()},
+                                                      {"profile", stories_f32(), "--k", "100"}};
+    for (const auto& args : noisy) {
+        const run_result& loud = succeed(args);
+        BOOST_TEST(!loud.err.empty(), describe(args) << " said nothing without --quiet");
+        for (const std::string flag : {"--quiet", "-q"}) {
+            auto quiet_args = args;
+            quiet_args.push_back(flag);
+            const run_result& quiet = succeed(quiet_args);
+            BOOST_TEST(quiet.err.empty(), describe(quiet_args) << ": " << quiet.err);
+            BOOST_TEST(quiet.out == loud.out, describe(quiet_args));
+        }
+    }
+}
+
+// ---- report -------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(report_writes_every_table_equal_to_the_subcommands) {
+    const temp_dir dir;
+    const fs::path out = dir / "nested" / "report";
+    // ks within --k: the report computes the same universal basis as each subcommand.
+    const std::vector<std::string> common{"--k", "16", "--thresholds", "0.99", "--universal-weighting", "trace"};
+    const std::vector<std::string> ks{"--ks", "4,8,16"}, threshold{"--threshold", "0.8"};
+    std::vector<std::string> args{"report", stories_f32(), "--out", out.string()};
+    for (const auto* extra : {&common, &ks, &threshold}) args.insert(args.end(), extra->begin(), extra->end());
+    const run_result r = run_stream(args);
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(r.out.empty(), r.out);
+    BOOST_TEST(r.err.find("wrote") != std::string::npos, r.err);
+
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"budget.csv", "frontier.csv", "groups.csv", "layers.csv",
+                                                         "profile.csv", "spectrum.csv", "summary.json"}),
+               boost::test_tools::per_element());
+    for (const auto& command : analysis_commands) {
+        std::vector<std::string> sub{command, stories_f32()};
+        sub.insert(sub.end(), common.begin(), common.end());
+        if (command == "frontier") sub.insert(sub.end(), ks.begin(), ks.end());
+        if (command == "budget") sub.insert(sub.end(), threshold.begin(), threshold.end());
+        const std::string written = read_text(out / (command + ".csv"));
+        if (command == "layers")
+            BOOST_TEST(written == succeed(sub).out, command << ".csv differs from " << describe(sub));
+        else
+            check_csv_close(written, succeed(sub).out, report_tolerance, command);
+    }
+
+    const auto summary = nlohmann::json::parse(read_text(out / "summary.json"));
+    BOOST_TEST(summary.at("method").get<std::string>() == "exact");
+    BOOST_TEST(summary.at("dim").get<std::uint64_t>() == stories_dim);
+    BOOST_TEST(summary.at("k").get<std::uint64_t>() == 16u);
+    BOOST_TEST(summary.at("universal_weighting").get<std::string>() == "trace");
+    BOOST_TEST(summary.at("model").get<std::string>() == stories_f32());
+    BOOST_TEST_REQUIRE(summary.at("types").size() == all_types.size());
+    const csv_table profile = read_csv(read_text(out / "profile.csv"));
+    for (std::size_t i = 0; i < all_types.size(); ++i) {
+        const auto& type = summary["types"][i];
+        BOOST_TEST(type.at("type").get<std::string>() == all_types[i]);
+        BOOST_TEST(type.at("pr").get<double>() == profile.number(i, "pr"));
+        BOOST_TEST(type.at("k90").get<double>() == profile.number(i, "k90"));
+        BOOST_TEST(type.at("r2_type").get<double>() == profile.number(i, "r2_type"));
+    }
+}
+
+// Default options: the report also asks LAPACK for universal eigenvectors up
+// to the largest frontier K (64), `profile` for the top 32 only.
+BOOST_AUTO_TEST_CASE(report_with_default_options_agrees_with_the_subcommands) {
+    const temp_dir dir;
+    const fs::path out = dir / "report";
+    const run_result r = run_stream({"report", stories_f32(), "--out", out.string(), "--quiet"});
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(r.err.empty(), r.err);
+    BOOST_TEST(r.out.empty());
+    for (const auto& command : analysis_commands)
+        check_csv_close(read_text(out / (command + ".csv")), succeed({command, stories_f32()}).out, report_tolerance,
+                        command);
+    for (const auto& name : listing(out)) BOOST_TEST(!name.ends_with(".tmp"), name);
+}
+
+BOOST_AUTO_TEST_CASE(report_into_a_regular_file_fails_and_leaves_it_alone) {
+    const temp_dir dir;
+    const fs::path occupied = dir / "occupied";
+    adaptk::test::write_text(occupied, "keep me\n");
+    const std::vector<std::string> args{"report", stories_f32(), "--out", occupied.string(), "--ks", "8,32"};
+    check_failure(run_stream(args), 1, {"occupied"}, args);
+    BOOST_TEST(read_text(occupied) == "keep me\n");
+    BOOST_TEST(listing(dir.path()) == std::vector<std::string>{"occupied"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(report_replaces_an_earlier_report_completely) {
+    const temp_dir dir;
+    const fs::path out = dir / "report";
+    const std::vector<std::string> first{"report", stories_f32(), "--out", out.string(), "--ks", "8", "-q"};
+    BOOST_TEST_REQUIRE(run_stream(first).status == 0);
+    const std::vector<std::string> second{"report", stories_f32(), "--out", out.string(), "--ks", "8", "--k", "8", "-q"};
+    BOOST_TEST_REQUIRE(run_stream(second).status == 0);
+    BOOST_TEST(read_text(out / "layers.csv") == succeed({"layers", stories_f32(), "--k", "8"}).out);
+    check_csv_close(read_text(out / "profile.csv"), succeed({"profile", stories_f32(), "--k", "8"}).out,
+                    report_tolerance, "profile");
+    BOOST_TEST(listing(out).size() == 7u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

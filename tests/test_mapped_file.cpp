@@ -1,0 +1,244 @@
+#define BOOST_TEST_MODULE mapped_file
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "adaptk/mapped_file.hpp"
+#include "test_support.hpp"
+
+namespace bdata = boost::unit_test::data;
+using adaptk::mapped_file;
+BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::mapped_file::access)
+using adaptk::test::temp_dir;
+
+namespace {
+
+std::size_t page_size() { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
+
+// A byte pattern with no period that divides a page, so a dropped or shifted
+// page cannot read back equal.
+std::vector<std::byte> pattern(std::size_t size) {
+    std::vector<std::byte> bytes(size);
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>((i * 131 + i / 251) & 0xff);
+    return bytes;
+}
+
+bool same_bytes(const mapped_file& file, const std::vector<std::byte>& expected) {
+    if (file.size() != expected.size()) return false;
+    for (std::size_t i = 0; i < expected.size(); ++i)
+        if (file.data()[i] != expected[i]) return false;
+    return true;
+}
+
+// Resident kB of the mapping that contains `address`, from /proc/self/smaps:
+// the page-table view, which MADV_DONTNEED changes even though the page cache
+// keeps the data.
+long resident_kb(const void* address) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto target = reinterpret_cast<std::uintptr_t>(address);
+    std::string line;
+    bool inside = false;
+    while (std::getline(smaps, line)) {
+        const auto dash = line.find('-');
+        const auto space = line.find(' ');
+        if (dash != std::string::npos && space != std::string::npos && dash < space &&
+            line.find_first_not_of("0123456789abcdef") == dash) {
+            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
+            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+            inside = begin <= target && target < end;
+        } else if (inside && line.rfind("Rss:", 0) == 0) {
+            std::istringstream fields(line.substr(4));
+            long kb = -1;
+            fields >> kb;
+            return kb;
+        }
+    }
+    return -1;
+}
+
+// Four pages and a partial fifth.
+struct paged_file {
+    temp_dir dir;
+    std::filesystem::path path = dir / "pages.bin";
+    std::vector<std::byte> bytes = pattern(4 * page_size() + 123);
+    paged_file() { adaptk::test::write_bytes(path, bytes); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(mapped_file_test)
+
+BOOST_AUTO_TEST_CASE(maps_a_file_and_reads_back_its_bytes) {
+    temp_dir dir;
+    const auto bytes = pattern(10'000);
+    adaptk::test::write_bytes(dir / "a.bin", bytes);
+    const mapped_file file(dir / "a.bin");
+    BOOST_TEST(file.is_open());
+    BOOST_TEST(file.size() == bytes.size());
+    BOOST_TEST(file.path() == dir / "a.bin");
+    BOOST_TEST(same_bytes(file, bytes));
+}
+
+BOOST_AUTO_TEST_CASE(default_constructed_is_closed) {
+    const mapped_file file;
+    BOOST_TEST(!file.is_open());
+    BOOST_TEST(file.data() == nullptr);
+    BOOST_TEST(file.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(is_move_only) {
+    static_assert(!std::is_copy_constructible_v<mapped_file>);
+    static_assert(!std::is_copy_assignable_v<mapped_file>);
+    static_assert(std::is_nothrow_move_constructible_v<mapped_file>);
+    static_assert(std::is_nothrow_move_assignable_v<mapped_file>);
+    BOOST_TEST(true);  // the properties above are compile-time
+}
+
+BOOST_AUTO_TEST_CASE(move_construction_leaves_the_source_closed) {
+    temp_dir dir;
+    const auto bytes = pattern(5000);
+    adaptk::test::write_bytes(dir / "a.bin", bytes);
+    mapped_file first(dir / "a.bin");
+    const std::byte* address = first.data();
+    mapped_file second(std::move(first));
+    BOOST_TEST(!first.is_open());  // NOLINT(bugprone-use-after-move): the moved-from state is the property
+    BOOST_TEST(first.data() == nullptr);
+    BOOST_TEST(first.size() == 0u);
+    BOOST_TEST(second.is_open());
+    BOOST_TEST(second.data() == address);  // the mapping itself moved, not a copy
+    BOOST_TEST(same_bytes(second, bytes));
+}
+
+BOOST_AUTO_TEST_CASE(move_assignment_replaces_the_target_and_closes_the_source) {
+    temp_dir dir;
+    const auto a = pattern(3000);
+    auto b = pattern(7000);
+    b[0] = std::byte{0xab};
+    adaptk::test::write_bytes(dir / "a.bin", a);
+    adaptk::test::write_bytes(dir / "b.bin", b);
+    mapped_file target(dir / "a.bin");
+    mapped_file source(dir / "b.bin");
+    target = std::move(source);
+    BOOST_TEST(!source.is_open());  // NOLINT(bugprone-use-after-move)
+    BOOST_TEST(target.path() == dir / "b.bin");
+    BOOST_TEST(same_bytes(target, b));
+}
+
+BOOST_AUTO_TEST_CASE(moving_an_empty_file_mapping_keeps_it_open) {
+    temp_dir dir;
+    adaptk::test::write_bytes(dir / "empty", {});
+    mapped_file first(dir / "empty");
+    const mapped_file second(std::move(first));
+    BOOST_TEST(second.is_open());
+    BOOST_TEST(!first.is_open());  // NOLINT(bugprone-use-after-move)
+}
+
+BOOST_AUTO_TEST_CASE(empty_file_is_open_with_size_zero_and_no_data) {
+    temp_dir dir;
+    adaptk::test::write_bytes(dir / "empty", {});
+    const mapped_file file(dir / "empty");
+    BOOST_TEST(file.is_open());
+    BOOST_TEST(file.size() == 0u);
+    BOOST_TEST(file.data() == nullptr);
+    BOOST_TEST(file.release(0, 100));  // hints on nothing succeed trivially
+    BOOST_TEST(file.advise(mapped_file::access::sequential));
+}
+
+BOOST_AUTO_TEST_CASE(missing_path_throws_system_error_naming_it) {
+    temp_dir dir;
+    const auto missing = dir / "no-such-file.safetensors";
+    BOOST_CHECK_EXCEPTION(mapped_file{missing}, std::system_error, [&](const std::system_error& e) {
+        return std::string(e.what()).find(missing.string()) != std::string::npos && e.code().value() == ENOENT;
+    });
+}
+
+BOOST_AUTO_TEST_CASE(directory_throws_system_error_naming_it) {
+    temp_dir dir;
+    BOOST_CHECK_EXCEPTION(mapped_file{dir.path()}, std::system_error, [&](const std::system_error& e) {
+        return std::string(e.what()).find(dir.path().string()) != std::string::npos && e.code().value() == EISDIR;
+    });
+}
+
+// Offsets and lengths on, just before and just after page boundaries.
+BOOST_DATA_TEST_CASE(release_keeps_every_byte_readable_and_equal,
+                     bdata::make({0, 1, 2, 3}) * bdata::make({-1, 0, 1}) * bdata::make({1, 4095, 4096, 4097, 9000}),
+                     first_page, shift, length) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    BOOST_TEST_REQUIRE(same_bytes(file, fixture.bytes));
+    const long start = static_cast<long>(first_page * page_size()) + shift;
+    const auto offset = static_cast<std::size_t>(std::max(start, 0L));
+    BOOST_TEST(file.release(offset, static_cast<std::size_t>(length)));
+    BOOST_TEST(same_bytes(file, fixture.bytes));
+}
+
+BOOST_DATA_TEST_CASE(advise_keeps_every_byte_readable_and_equal,
+                     bdata::make({mapped_file::access::normal, mapped_file::access::sequential,
+                                  mapped_file::access::random, mapped_file::access::will_need}) *
+                         bdata::make({0, 1, 4095, 4096, 4097, 12289}),
+                     pattern_kind, offset) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    BOOST_TEST(file.advise(pattern_kind, static_cast<std::size_t>(offset), page_size() + 7));
+    BOOST_TEST(same_bytes(file, fixture.bytes));
+}
+
+BOOST_AUTO_TEST_CASE(release_of_the_whole_file_including_its_partial_last_page_keeps_bytes) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    BOOST_TEST(file.release(0, mapped_file::npos));
+    BOOST_TEST(same_bytes(file, fixture.bytes));
+    BOOST_TEST(file.release(file.size() - 1, 1));
+    BOOST_TEST(same_bytes(file, fixture.bytes));
+}
+
+BOOST_AUTO_TEST_CASE(release_inside_one_page_is_harmless) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    // Touch everything first so a wrongly dropped page would have to be re-read.
+    BOOST_TEST_REQUIRE(same_bytes(file, fixture.bytes));
+    BOOST_TEST(file.release(page_size() + 10, page_size() - 20));
+    BOOST_TEST(file.release(2 * page_size() + 1, 1));
+    BOOST_TEST(same_bytes(file, fixture.bytes));
+}
+
+BOOST_AUTO_TEST_CASE(release_drops_only_the_whole_pages_inside_the_range) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    const long page_kb = static_cast<long>(page_size() / 1024);
+    BOOST_TEST_REQUIRE(same_bytes(file, fixture.bytes));  // faults in all five pages
+    const long all = resident_kb(file.data());
+    BOOST_TEST_REQUIRE(all == 5 * page_kb);
+
+    BOOST_TEST(file.release(page_size() + 10, page_size() - 20));  // inside page 1: nothing whole
+    BOOST_TEST(resident_kb(file.data()) == all);
+    BOOST_TEST(file.release(page_size() + 10, 2 * page_size()));  // [p+10, 3p+10): only page 2 is whole
+    BOOST_TEST(resident_kb(file.data()) == all - page_kb);
+    BOOST_TEST(file.release(3 * page_size() - 1, mapped_file::npos));  // pages 3 and the partial 4 (file end)
+    BOOST_TEST(resident_kb(file.data()) == all - 3 * page_kb);
+    BOOST_TEST(same_bytes(file, fixture.bytes));  // dropped pages come back from the page cache
+}
+
+BOOST_AUTO_TEST_CASE(hints_past_the_end_are_ignored) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    BOOST_TEST(file.release(file.size(), 10));
+    BOOST_TEST(file.release(file.size() + 4096, mapped_file::npos));
+    BOOST_TEST(file.advise(mapped_file::access::random, file.size() + 1));
+    BOOST_TEST(file.advise(mapped_file::access::sequential, 5, mapped_file::npos));  // length clamped
+    BOOST_TEST(same_bytes(file, fixture.bytes));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,194 @@
+#define BOOST_TEST_MODULE vectors
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "adaptk/checkpoint.hpp"
+#include "adaptk/safetensors_writer.hpp"
+#include "adaptk/vectors.hpp"
+#include "test_support.hpp"
+
+namespace bdata = boost::unit_test::data;
+namespace fs = std::filesystem;
+using adaptk::dtype;
+using adaptk::weight_matrix;
+BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::dtype)
+
+namespace {
+
+struct matrix_spec {
+    std::string name;
+    std::uint64_t rows;
+    std::uint64_t cols;
+};
+
+// For hidden size d: square, tall (more vectors than the largest block but
+// one), a single row, down-style [d, n] read by columns, and [d, 1].
+std::vector<matrix_spec> specs(std::uint64_t d) {
+    return {
+        {"model.layers.0.self_attn.q_proj.weight", d, d},
+        {"model.layers.0.self_attn.k_proj.weight", 1, d},
+        {"model.layers.0.mlp.up_proj.weight", 300, d},
+        {"model.layers.0.mlp.down_proj.weight", d, 300},
+        {"model.layers.1.mlp.down_proj.weight", d, 1},
+    };
+}
+
+// Writes random N(0, 1) matrices for `specs(d)` in `type`.
+void write_random_model(const fs::path& path, dtype type, std::uint64_t d) {
+    std::mt19937_64 rng(1234 + d);
+    std::normal_distribution<double> normal;
+    adaptk::safetensors_writer writer(path);
+    for (const auto& s : specs(d)) writer.declare(s.name, type, {s.rows, s.cols});
+    for (const auto& s : specs(d)) {
+        std::vector<double> values(s.rows * s.cols);
+        for (auto& v : values) v = normal(rng);
+        if (type == dtype::f64) {
+            writer.write_values(std::span<const double>(values));
+        } else {
+            const std::vector<float> narrow(values.begin(), values.end());
+            writer.write_values(std::span<const float>(narrow));
+        }
+    }
+    writer.finish();
+}
+
+// W[i, j] of the matrix, decoded by the test's own reference decoder.
+double element(const weight_matrix& m, std::uint64_t i, std::uint64_t j) {
+    return adaptk::test::reference_value(m.type, m.bytes.data() + (i * m.cols + j) * adaptk::dtype_bytes(m.type));
+}
+
+// Vector v of the stream: row v of W, or column v for down-style matrices.
+double reference(const weight_matrix& m, std::uint64_t v, std::uint64_t r) {
+    return m.vectors_are_rows ? element(m, v, r) : element(m, r, v);
+}
+
+template <class Real>
+void check_stream(const weight_matrix& m, std::size_t block, bool release) {
+    adaptk::vector_stream<Real> stream(m, block, release);
+    const std::uint64_t d = m.vectors_are_rows ? m.cols : m.rows;
+    BOOST_TEST_REQUIRE(stream.dim() == d);
+    BOOST_TEST_REQUIRE(stream.vectors_total() == (m.vectors_are_rows ? m.rows : m.cols));
+    BOOST_TEST(stream.vectors_done() == 0u);
+
+    std::vector<Real> buffer(d * block);
+    std::uint64_t done = 0;
+    std::size_t mismatches = 0;
+    while (true) {
+        std::fill(buffer.begin(), buffer.end(), Real(-777));
+        const std::size_t n = stream.next(buffer.data());
+        const std::uint64_t expected_n = std::min<std::uint64_t>(block, stream.vectors_total() - done);
+        BOOST_TEST_REQUIRE(n == expected_n);
+        if (n == 0) break;
+        for (std::size_t j = 0; j < n; ++j)
+            for (std::uint64_t r = 0; r < d; ++r)
+                mismatches += buffer[j * d + r] != static_cast<Real>(reference(m, done + j, r));
+        done += n;
+        BOOST_TEST_REQUIRE(stream.vectors_done() == done);
+    }
+    BOOST_TEST(mismatches == 0u);
+    BOOST_TEST(done == stream.vectors_total());
+    BOOST_TEST(stream.next(buffer.data()) == 0u);  // stays finished
+    BOOST_TEST(stream.vectors_done() == stream.vectors_total());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(vectors_test)
+
+BOOST_DATA_TEST_CASE(streams_every_vector_exactly,
+                     bdata::make({dtype::f32, dtype::f16, dtype::bf16, dtype::f64}) * bdata::make({5, 37}) *
+                         bdata::make({1, 7, 64, 257, 1000}),
+                     type, d, block) {
+    adaptk::test::temp_dir dir;
+    write_random_model(dir / "model.safetensors", type, static_cast<std::uint64_t>(d));
+    const adaptk::checkpoint ck(dir.path());
+    std::vector<std::string> notes;
+    const auto matrices = ck.matrices(static_cast<std::uint64_t>(d), notes);
+    BOOST_TEST(notes.empty());
+    BOOST_TEST_REQUIRE(matrices.size() == 5u);
+    std::size_t column_matrices = 0;
+    for (const auto& m : matrices) {
+        BOOST_TEST_CONTEXT(m.name) {
+            BOOST_TEST((m.type == type));
+            column_matrices += !m.vectors_are_rows;
+            check_stream<float>(m, static_cast<std::size_t>(block), true);
+            check_stream<double>(m, static_cast<std::size_t>(block), block % 2 == 0);
+        }
+    }
+    BOOST_TEST(column_matrices == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(written_values_survive_to_the_stream_within_dtype_precision) {
+    // Guards the reference itself: the stream must return the values written,
+    // rounded only as the dtype demands.
+    adaptk::test::temp_dir dir;
+    const std::vector<float> values{0.5f, -1.25f, 3.0f, 100.0f, -0.001f, 7.75f};
+    for (const dtype type : {dtype::f32, dtype::f16, dtype::bf16, dtype::f64}) {
+        const auto path = dir / (std::string(adaptk::dtype_name(type)) + ".safetensors");
+        {
+            adaptk::safetensors_writer writer(path);
+            writer.declare("model.layers.0.mlp.down_proj.weight", type, {2, 3});  // d = 2: columns
+            writer.write_values(std::span<const float>(values));
+            writer.finish();
+        }
+        const adaptk::checkpoint ck(path);
+        std::vector<std::string> notes;
+        const auto matrices = ck.matrices(2, notes);
+        BOOST_TEST_REQUIRE(matrices.size() == 1u);
+        adaptk::vector_stream<double> stream(matrices[0], 10);
+        std::vector<double> out(2 * 10);
+        BOOST_TEST_REQUIRE(stream.next(out.data()) == 3u);
+        const double tolerance = type == dtype::bf16 ? 1.0 / 128 : type == dtype::f16 ? 1.0 / 1024 : 1e-7;
+        for (std::size_t j = 0; j < 3; ++j)
+            for (std::size_t r = 0; r < 2; ++r) {
+                const double written = values[r * 3 + j];  // column j of the row-major [2, 3]
+                BOOST_TEST(std::fabs(out[j * 2 + r] - written) <= tolerance * std::fabs(written),
+                           adaptk::dtype_name(type) << " column " << j << " row " << r);
+            }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(streams_a_matrix_without_a_mapping) {
+    // A weight_matrix over plain memory: no page hints, same values.
+    std::vector<float> values(6 * 4);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f;
+    const auto bytes = std::as_bytes(std::span<const float>(values));
+    weight_matrix m{"w", {adaptk::weight_type::down, adaptk::weight_group::mlp, 0}, dtype::f32, 4, 6, false, bytes,
+                    nullptr, 0};
+    check_stream<float>(m, 4, true);
+    m.vectors_are_rows = true;
+    m.rows = 6;
+    m.cols = 4;
+    check_stream<double>(m, 5, true);
+}
+
+BOOST_AUTO_TEST_CASE(stories260k_down_proj_columns_match_the_file) {
+    const adaptk::checkpoint ck(adaptk::test::data_dir() / "stories260K" / "hf" / "bf16" / "model.safetensors");
+    std::vector<std::string> notes;
+    const auto matrices = ck.matrices(64, notes);
+    BOOST_TEST_REQUIRE(matrices.size() == 37u);
+    for (const auto& m : matrices)
+        if (m.kind.type == adaptk::weight_type::down || m.kind.type == adaptk::weight_type::embed)
+            BOOST_TEST_CONTEXT(m.name) { check_stream<float>(m, 64, true); }
+}
+
+BOOST_AUTO_TEST_CASE(block_size_zero_is_treated_as_one) {
+    std::vector<float> values{1, 2, 3, 4, 5, 6};
+    const weight_matrix m{"w", {adaptk::weight_type::q, adaptk::weight_group::attention, 0}, dtype::f32, 3, 2, true,
+                          std::as_bytes(std::span<const float>(values)), nullptr, 0};
+    adaptk::vector_stream<float> stream(m, 0);
+    std::vector<float> out(2);
+    BOOST_TEST(stream.next(out.data()) == 1u);
+    BOOST_TEST(out[0] == 1.0f);
+    BOOST_TEST(out[1] == 2.0f);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
