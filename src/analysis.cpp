@@ -49,6 +49,13 @@ void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, arma:
         run(float_block);
 }
 
+// XᵀX (count×count, float64) of a d×count block: the inner products of its vectors.
+template <class Real>
+arma::mat vector_products(const Real* block, std::size_t d, std::size_t count) {
+    const arma::mat x = arma::conv_to<arma::mat>::from(arma::Mat<Real>(const_cast<Real*>(block), d, count, false, true));
+    return x.t() * x;
+}
+
 // v_jᵀ C v_j for every column v_j of `basis`, with C read back from the spill
 // in column chunks: (C V) = Σ_chunks C[:, a:b] V[a:b, :].
 arma::vec captured_energy(const detail::spill_file& spill, std::size_t slot, const arma::mat& basis) {
@@ -143,15 +150,28 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
             const weight_matrix& matrix = matrices[m];
             spectrum.vectors += matrix.vector_count();
             spectrum.parameters += matrix.rows * matrix.cols;
-            gram_accumulator& target = options.per_matrix ? matrix_gram : type_gram;
-            if (options.per_matrix) matrix_gram.reset();
-            stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
-                          [&](const auto* block, std::size_t count) { target.add(block, count); });
-            if (options.per_matrix) {
-                type_gram += matrix_gram;
-                result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols,
-                                           eigenvalues_descending(matrix_gram.take(false)), 0.0, 0.0});
+            auto into_type = [&](const auto* block, std::size_t count) { type_gram.add(block, count); };
+            if (!options.per_matrix) {
+                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter, into_type);
+                continue;
             }
+            arma::vec own;  // the matrix's own Gram eigenvalues
+            if (matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors) {
+                // Fewer vectors than dimensions, all in one block: the small
+                // XᵀX (N×N) has the d×d Gram's nonzero eigenvalues at (N/d)³ the cost.
+                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
+                              [&](const auto* block, std::size_t count) {
+                                  into_type(block, count);
+                                  own = eigenvalues_descending(vector_products(block, d, count));
+                              });
+            } else {
+                matrix_gram.reset();
+                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
+                              [&](const auto* block, std::size_t count) { matrix_gram.add(block, count); });
+                type_gram += matrix_gram;
+                own = eigenvalues_descending(matrix_gram.take(false));
+            }
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, std::move(own), 0.0, 0.0});
         }
         const std::size_t slot = spill.write(type_gram.take(options.center));
         slots.push_back(slot);

@@ -31,7 +31,7 @@ private:
     void read_rows(std::size_t first, std::size_t count, Real* out) const;
     void read_columns(std::size_t first, std::size_t count, Real* out);
 
-    const weight_matrix& matrix_;
+    weight_matrix matrix_;  // a copy: callers may pass a temporary
     std::size_t block_vectors_;
     bool release_pages_;
     std::uint64_t dim_;
