@@ -1,7 +1,7 @@
 #pragma once
 // Streams a safetensors file to disk in bounded memory: declare every tensor,
 // then write their bytes in declaration order. The file appears under its
-// final name only after finish() (written as "<path>.tmp", then renamed).
+// final name only after finish() (written as an atomic_file: a temporary beside it, then renamed).
 
 #include <cstdint>
 #include <filesystem>

@@ -1,0 +1,120 @@
+// adaptk-floor: this machine's lower bound for an exact adaptk-stream run on
+// a model, measured now so it can be compared with the run in the same sitting.
+//   Gram work: Σ vectors·d(d+1)/2 multiply-adds (one triangle) at the sgemm
+//   rate measured at the accumulator's block shape (d × block, block = 1024),
+//   plus the LAPACK decompositions the command needs, each timed at size d:
+//   profile: one eigenvalues-only dsyevd per type + one top-K dsyevr (universal);
+//   layers/report: also one dsyevd per matrix (at min(vectors, d): adaptk-stream
+//   decomposes the small XᵀX of a matrix with fewer vectors than d), a top-K dsyevr per type and the
+//   projection pass (2 bases · 2·d·K flops per vector) at the sgemm rate.
+// Prints one CSV row: command,vectors,matrices,types,dim,gram_gflop,sgemm_gflops,
+// gram_s,eigen_s,floor_s.
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <armadillo>
+
+#include "adaptk/checkpoint.hpp"
+#include "adaptk/spectrum.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point start) {
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+template <class F>
+double median_seconds(int runs, F&& f) {
+    std::vector<double> times;
+    for (int r = 0; r < runs; ++r) {
+        const auto start = clock_type::now();
+        f();
+        times.push_back(seconds_since(start));
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+// C = X·Xᵀ with X d×b as a full sgemm: the rate the floor charges the triangle at.
+double sgemm_gflops(std::size_t d, std::size_t block) {
+    arma::fmat x(d, block, arma::fill::randu), c(d, d);
+    const auto n = static_cast<blasint>(d), k = static_cast<blasint>(block);
+    auto run = [&] { cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, n, k, 1.0f, x.memptr(), n, x.memptr(), n, 0.0f, c.memptr(), n); };
+    run();
+    const double seconds = median_seconds(5, run);
+    return 2.0 * static_cast<double>(d) * static_cast<double>(d) * static_cast<double>(block) / seconds / 1e9;
+}
+
+arma::mat symmetric_test_matrix(std::size_t d) {
+    arma::mat a(d, d, arma::fill::randu);
+    return a + a.t();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || std::string(argv[1]) == "--help") {
+        std::cout << "Usage: adaptk-floor MODEL [profile|layers|report] [--k K]\n";
+        return argc < 2 ? 2 : 0;
+    }
+    try {
+        const std::string command = argc > 2 ? argv[2] : "profile";
+        std::size_t k = 32;
+        for (int i = 3; i + 1 < argc; ++i)
+            if (std::string(argv[i]) == "--k") k = std::stoul(argv[i + 1]);
+        const adaptk::checkpoint model(argv[1]);
+        std::vector<std::string> notes;
+        const std::uint64_t d = model.hidden_size(std::nullopt, notes);
+        const auto matrices = model.matrices(d, notes);
+        std::uint64_t vectors = 0;
+        std::set<adaptk::weight_type> types;
+        for (const auto& m : matrices) {
+            vectors += m.vector_count();
+            types.insert(m.kind.type);
+        }
+        const bool per_matrix = command == "layers" || command == "report";
+
+        const double rate = sgemm_gflops(d, 1024);
+        const double gram_flop = static_cast<double>(vectors) * static_cast<double>(d) * static_cast<double>(d + 1);
+        double compute_flop = gram_flop;
+        if (per_matrix) compute_flop += 2.0 * 2.0 * static_cast<double>(vectors) * static_cast<double>(d) * static_cast<double>(k);
+        const double gram_seconds = compute_flop / (rate * 1e9);
+
+        std::map<std::size_t, double> eigenvalues_seconds;  // by size, timed once each
+        auto eigenvalues_at = [&](std::size_t n) {
+            auto [at, fresh] = eigenvalues_seconds.emplace(n, 0.0);
+            if (fresh) at->second = median_seconds(3, [&] { adaptk::eigenvalues_descending(symmetric_test_matrix(n)); });
+            return at->second;
+        };
+        const double top_seconds = median_seconds(3, [&] { adaptk::top_eigenpairs(symmetric_test_matrix(d), k); });
+        double eigen_seconds = static_cast<double>(types.size()) * eigenvalues_at(d) + top_seconds;
+        if (per_matrix) {
+            for (const auto& m : matrices) {
+                const std::uint64_t n = m.vector_count();
+                eigen_seconds += eigenvalues_at(n < d && n <= 1024 ? n : d);
+            }
+            eigen_seconds += static_cast<double>(types.size()) * top_seconds;
+        }
+
+        std::printf("command,vectors,matrices,types,dim,gram_gflop,sgemm_gflops,gram_s,eigen_s,floor_s\n");
+        std::printf("%s,%llu,%zu,%zu,%llu,%.1f,%.1f,%.2f,%.2f,%.2f\n", command.c_str(),
+                    static_cast<unsigned long long>(vectors), matrices.size(), types.size(),
+                    static_cast<unsigned long long>(d), compute_flop / 1e9, rate, gram_seconds, eigen_seconds,
+                    gram_seconds + eigen_seconds);
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "adaptk-floor: " << e.what() << '\n';
+        return 1;
+    }
+}
