@@ -133,7 +133,7 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     std::vector<std::size_t> slots;
     std::vector<arma::mat> type_bases;  // top-k eigenvectors per type, for the per-matrix pass
     gram_accumulator type_gram(d, options.center);
-    gram_accumulator matrix_gram(d, options.center);
+    gram_accumulator matrix_gram(d, options.center);  // allocates on first use: per-matrix mode only
     arma::fmat float_block;
     arma::mat double_block;
 
@@ -150,27 +150,24 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
             const weight_matrix& matrix = matrices[m];
             spectrum.vectors += matrix.vector_count();
             spectrum.parameters += matrix.rows * matrix.cols;
-            auto into_type = [&](const auto* block, std::size_t count) { type_gram.add(block, count); };
             if (!options.per_matrix) {
-                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter, into_type);
+                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
+                              [&](const auto* block, std::size_t count) { type_gram.add(block, count); });
                 continue;
             }
+            // A matrix with fewer vectors than dimensions, all in one block, is
+            // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
+            // eigenvalues at (N/d)³ the cost.
+            const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
             arma::vec own;  // the matrix's own Gram eigenvalues
-            if (matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors) {
-                // Fewer vectors than dimensions, all in one block: the small
-                // XᵀX (N×N) has the d×d Gram's nonzero eigenvalues at (N/d)³ the cost.
-                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
-                              [&](const auto* block, std::size_t count) {
-                                  into_type(block, count);
-                                  own = eigenvalues_descending(vector_products(block, d, count));
-                              });
-            } else {
-                matrix_gram.reset();
-                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
-                              [&](const auto* block, std::size_t count) { matrix_gram.add(block, count); });
-                type_gram += matrix_gram;
-                own = eigenvalues_descending(matrix_gram.take(false));
-            }
+            matrix_gram.reset();
+            stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
+                          [&](const auto* block, std::size_t count) {
+                              matrix_gram.add(block, count);
+                              if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
+                          });
+            type_gram += matrix_gram;
+            if (!short_side) own = eigenvalues_descending(matrix_gram.take(false));
             result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, std::move(own), 0.0, 0.0});
         }
         const std::size_t slot = spill.write(type_gram.take(options.center));

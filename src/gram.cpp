@@ -9,12 +9,17 @@ namespace adaptk {
 
 gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t flush_vectors)
     : dim_(dim), track_sum_(track_sum), flush_vectors_(std::max<std::size_t>(flush_vectors, 1)),
-      upper_(dim, dim, arma::fill::zeros) {
+      upper_() {
     if (track_sum_) sum_.zeros(dim);
+}
+
+void gram_accumulator::materialize() const {
+    if (upper_.n_elem == 0) upper_.zeros(dim_, dim_);
 }
 
 void gram_accumulator::add(const float* vectors, std::size_t count) {
     if (count == 0) return;
+    materialize();
     if (scratch_.n_elem == 0) scratch_.set_size(dim_, dim_);
     detail::syrk_upper(vectors, dim_, count, scratch_.memptr(), pending_ == 0 ? 0.0f : 1.0f);
     pending_ += count;
@@ -39,6 +44,7 @@ void gram_accumulator::flush() const {
 
 void gram_accumulator::add(const double* vectors, std::size_t count) {
     if (count == 0) return;
+    materialize();
     detail::syrk_upper(vectors, dim_, count, upper_.memptr(), 1.0);
     if (track_sum_)
         for (std::size_t v = 0; v < count; ++v) {
@@ -53,6 +59,8 @@ gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
         throw std::invalid_argument("gram_accumulator: merging accumulators of different shapes");
     flush();
     other.flush();
+    materialize();
+    other.materialize();
     upper_ += other.upper_;
     if (track_sum_) sum_ += other.sum_;
     count_ += other.count_;
@@ -61,6 +69,7 @@ gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
 
 arma::mat gram_accumulator::gram() const {
     flush();
+    materialize();
     return arma::symmatu(upper_);
 }
 
@@ -74,6 +83,7 @@ arma::mat gram_accumulator::centered() const {
 arma::mat gram_accumulator::take(bool center) {
     if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
     flush();
+    materialize();
     // In place, no d×d temporaries: subtract s·sᵀ/n from the upper triangle,
     // then mirror it.
     if (center && count_ > 0) {
@@ -87,10 +97,7 @@ arma::mat gram_accumulator::take(bool center) {
 }
 
 void gram_accumulator::reset() {
-    if (upper_.n_elem == 0)
-        upper_.zeros(dim_, dim_);
-    else
-        upper_.zeros();
+    if (upper_.n_elem != 0) upper_.zeros();
     if (track_sum_) sum_.zeros();
     count_ = 0;
     pending_ = 0;

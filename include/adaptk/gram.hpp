@@ -19,7 +19,8 @@ namespace adaptk {
 class gram_accumulator {
 public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
-    /// running sum is kept so centered() can subtract the mean.
+    /// running sum is kept so centered() can subtract the mean. The d×d
+    /// buffers are allocated on first use, so an idle accumulator costs nothing.
     explicit gram_accumulator(std::size_t dim, bool track_sum = false, std::size_t flush_vectors = 4096);
 
     std::size_t dim() const noexcept { return dim_; }
@@ -50,13 +51,15 @@ public:
     /// makes it usable again.
     arma::mat take(bool center);
 
-    /// Back to zero vectors (re-allocating the accumulator after take()).
+    /// Back to zero vectors, keeping the buffers (none after take()).
     void reset();
 
 private:
     /// Adds the float32 scratch into the float64 accumulator. Logically const:
     /// the Gram the object represents does not change.
     void flush() const;
+    /// Allocates the float64 accumulator (zeros) if it is not there.
+    void materialize() const;
 
     std::size_t dim_;
     bool track_sum_;
