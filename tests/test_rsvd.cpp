@@ -1,0 +1,478 @@
+#define BOOST_TEST_MODULE rsvd
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "adaptk/error.hpp"
+#include "adaptk/rsvd.hpp"
+#include "model_fixture.hpp"
+
+namespace bdata = boost::unit_test::data;
+using namespace adaptk;
+
+namespace {
+
+// ---- known spectra: group g is X_g = V_g·diag(s_g)·U_gᵀ (d×n, vectors as
+// columns) with random orthonormal V_g (d×r) and U_g (n×r), so C_g = X_g X_gᵀ
+// has eigenvalues s_g² and eigenvectors V_g. ----
+
+arma::vec power_decay(std::size_t r, double exponent, double scale = 1.0) {
+    arma::vec s(r);
+    for (std::size_t i = 0; i < r; ++i) s[i] = scale * std::pow(i + 1.0, -exponent);
+    return s;
+}
+
+// s_i = i^-1/4 for the first `head` values, then flat at `tail` times the last of them.
+arma::vec flat_tail(std::size_t r, std::size_t head, double tail) {
+    arma::vec s(r, arma::fill::value(tail * std::pow(static_cast<double>(head), -0.25)));
+    for (std::size_t i = 0; i < head; ++i) s[i] = std::pow(i + 1.0, -0.25);
+    return s;
+}
+
+arma::vec geometric_decay(std::size_t r, double ratio) {
+    arma::vec s(r);
+    for (std::size_t i = 0; i < r; ++i) s[i] = std::pow(ratio, static_cast<double>(i));
+    return s;
+}
+
+struct groups_fixture {
+    std::vector<arma::mat> x;  // d×n per group, vectors as columns
+    std::size_t dim() const { return x.front().n_rows; }
+    arma::mat gram(std::size_t g) const { return x[g] * x[g].t(); }
+    std::vector<arma::fmat> as_float() const {
+        std::vector<arma::fmat> out;
+        for (const auto& m : x) out.push_back(arma::conv_to<arma::fmat>::from(m));
+        return out;
+    }
+};
+
+groups_fixture make_groups(std::size_t d, std::size_t n, const std::vector<arma::vec>& singular_values,
+                           unsigned seed) {
+    arma::arma_rng::set_seed(seed);
+    groups_fixture f;
+    for (const auto& s : singular_values) {
+        const arma::mat v = adaptk::test::random_orthonormal(d, s.n_elem);
+        const arma::mat u = adaptk::test::random_orthonormal(n, s.n_elem);
+        f.x.push_back(v * arma::diagmat(s) * u.t());
+    }
+    return f;
+}
+
+// Streams every group's columns in blocks of `block`, round-robin over the
+// groups so their blocks interleave, and counts the passes.
+template <class Real>
+pass_runner stream(const std::vector<arma::Mat<Real>>& xs, std::size_t block, std::size_t* passes = nullptr) {
+    return [&xs, block, passes](block_visitor& visit) {
+        if (passes) ++*passes;
+        std::vector<std::size_t> next(xs.size(), 0);
+        for (bool more = true; more;) {
+            more = false;
+            for (std::size_t g = 0; g < xs.size(); ++g) {
+                if (next[g] >= xs[g].n_cols) continue;
+                const std::size_t count = std::min<std::size_t>(block, xs[g].n_cols - next[g]);
+                visit(g, xs[g].colptr(next[g]), count);
+                next[g] += count;
+                more = true;
+            }
+        }
+    };
+}
+
+struct dense_pairs {
+    arma::vec values;  // all d, descending
+    arma::mat vectors;
+};
+dense_pairs dense_eig(const arma::mat& c) {
+    dense_pairs p;
+    BOOST_TEST_REQUIRE(arma::eig_sym(p.values, p.vectors, c));
+    p.values = arma::reverse(p.values);
+    p.vectors = arma::fliplr(p.vectors);
+    return p;
+}
+
+double max_relative_error(const arma::vec& approx, const arma::vec& exact) {
+    return arma::max(arma::abs(approx - exact.head(approx.n_elem)) / exact.head(approx.n_elem));
+}
+
+// The dense float64 reference itself carries rounding of order d·u·‖C‖.
+double reference_slack(const arma::mat& c) { return 64 * c.n_rows * std::numeric_limits<double>::epsilon() * arma::trace(c); }
+
+// |λ_i − θ_i| ≤ value_errors[i] for every i and error_estimate ≥ max_i |λ_i − θ_i|.
+void check_bounds(const rsvd_group_result& r, const arma::mat& c, const std::string& what) {
+    const arma::vec exact = dense_eig(c).values;
+    const arma::vec error = arma::abs(exact.head(r.values.n_elem) - r.values);
+    const double slack = reference_slack(c);
+    BOOST_TEST_CONTEXT(what) {
+        for (std::size_t i = 0; i < r.values.n_elem; ++i)
+            BOOST_TEST(error[i] <= r.value_errors[i] + slack,
+                       "value " << i << ": error " << error[i] << " > bound " << r.value_errors[i]);
+        BOOST_TEST(error.max() <= r.error_estimate + slack);
+        BOOST_TEST(r.error_estimate == r.value_errors.max());
+        // Interlacing: Ritz values never exceed the eigenvalues (up to rounding).
+        BOOST_TEST(arma::max(r.values - exact.head(r.values.n_elem)) <= slack);
+    }
+}
+
+void check_orthonormal_descending(const rsvd_group_result& r) {
+    BOOST_TEST(arma::norm(r.vectors.t() * r.vectors - arma::eye(r.vectors.n_cols, r.vectors.n_cols), "fro") <= 1e-12);
+    for (std::size_t i = 1; i < r.values.n_elem; ++i) BOOST_TEST(r.values[i] <= r.values[i - 1]);
+}
+
+rsvd_options make_options(std::size_t k, std::size_t q, std::uint64_t seed = 1) {
+    rsvd_options o;
+    o.k = k;
+    o.power_iterations = q;
+    o.seed = seed;
+    return o;
+}
+
+// Exact universal capture: the top-k eigenvectors of Σ w_g C_g, energy of each C_g in their prefixes.
+std::vector<arma::vec> dense_capture(const groups_fixture& f, const std::vector<double>& w, std::size_t k) {
+    arma::mat universal(f.dim(), f.dim(), arma::fill::zeros);
+    for (std::size_t g = 0; g < f.x.size(); ++g) universal += w[g] * f.gram(g);
+    const arma::mat v = dense_eig(universal).vectors.head_cols(k);
+    std::vector<arma::vec> out;
+    for (std::size_t g = 0; g < f.x.size(); ++g) {
+        const arma::mat c = f.gram(g);
+        out.push_back(arma::cumsum(arma::sum(v % (c * v), 0).t()) / arma::trace(c));
+    }
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(rsvd)
+
+// ---- accuracy on known spectra ----
+
+// Fast decay: s_i = 0.7^i (λ halves per index) is exact to 1e-6 from the
+// basic range finder (q = 0, two passes); s_i = i^-2 (λ_i = i^-4) needs the
+// power iterations: its error at λ_k goes as (λ_{ℓ+1}/λ_k)^{2(q+1)} = (8/19)^{8(q+1)}.
+BOOST_DATA_TEST_CASE(fast_decay_top_k_within_1e_6,
+                     bdata::make({1, 64, 1000}) * bdata::make({0, 1}), block, spectrum) {
+    constexpr std::size_t d = 200, n = 300, k = 8;
+    const std::size_t q = spectrum == 0 ? 0 : 2;
+    const auto f = spectrum == 0
+                       ? make_groups(d, n, {geometric_decay(d, 0.7), geometric_decay(d, 0.6), geometric_decay(d, 0.5)}, 5)
+                       : make_groups(d, n, {power_decay(d, 2.0), power_decay(d, 2.0, 3.0), power_decay(d, 2.5)}, 5);
+    std::size_t passes = 0;
+    const rsvd_result r =
+        randomized_eigen(d, 3, {}, make_options(k, q), stream(f.x, static_cast<std::size_t>(block), &passes));
+    BOOST_TEST(passes == q + 2);
+    BOOST_TEST(r.passes == q + 2);
+    BOOST_TEST(r.k == k);
+    BOOST_TEST(r.sketch_size == k + 10);
+    for (std::size_t g = 0; g < 3; ++g) {
+        const arma::mat c = f.gram(g);
+        const dense_pairs exact = dense_eig(c);
+        const double error = max_relative_error(r.groups[g].values, exact.values);
+        BOOST_TEST_MESSAGE((spectrum == 0 ? "geometric" : "i^-2") << " q=" << q << " block " << block << " group " << g
+                                                                  << ": max relative eigenvalue error " << error
+                                                                  << ", estimate/λ_k "
+                                                                  << r.groups[g].error_estimate / exact.values[k - 1]);
+        BOOST_TEST(error <= 1e-6);
+        check_orthonormal_descending(r.groups[g]);
+        check_bounds(r.groups[g], c, "group " + std::to_string(g));
+        // Vectors match the dense ones up to sign.
+        const arma::vec overlap = arma::abs(arma::sum(r.groups[g].vectors % exact.vectors.head_cols(k), 0).t());
+        BOOST_TEST(arma::min(overlap) >= 1 - 1e-6);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(power_law_without_power_iterations_follows_the_gap_ratio) {
+    // s_i = i^-2 with q = 0: λ_i's error is about λ_i·(λ_{ℓ+1}/λ_i)²·c, far
+    // below 1e-6 at the top and ~1e-3 at λ_k.
+    constexpr std::size_t d = 200, n = 300, k = 8;
+    const auto f = make_groups(d, n, {power_decay(d, 2.0)}, 5);
+    const rsvd_result r = randomized_eigen(d, 1, {}, make_options(k, 0), stream(f.x, 64));
+    const arma::vec exact = dense_eig(f.gram(0)).values;
+    const arma::vec relative = (exact.head(k) - r.groups[0].values) / exact.head(k);
+    BOOST_TEST_MESSAGE("i^-2, q=0: relative errors " << relative.t());
+    BOOST_TEST(relative[0] <= 1e-6);
+    BOOST_TEST(relative[k - 1] <= 1e-2);
+    for (std::size_t i = 0; i < k; ++i) BOOST_TEST(relative[i] <= 10 * std::pow(exact[r.sketch_size] / exact[i], 2.0));
+    check_bounds(r.groups[0], f.gram(0), "q=0");
+}
+
+BOOST_AUTO_TEST_CASE(slow_decay_error_falls_with_power_iterations) {
+    constexpr std::size_t d = 256, n = 320, k = 16;
+    // s_i = i^-1/2 (λ_i = 1/i) and a flat tail: both converge slowly at ℓ = 26.
+    const auto f = make_groups(d, n, {power_decay(d, 0.5), flat_tail(d, 20, 0.8)}, 9);
+    std::vector<double> errors;  // worst over both groups
+    double power_law_q2 = 0;     // group 0 at q = 2
+    for (const std::size_t q : {0u, 2u, 4u}) {
+        // ℓ = k + 20 = 36: at the default oversample 10 (ℓ = 26) q = 2 leaves ~4% at λ_k = 1/16.
+        rsvd_options options = make_options(k, q);
+        options.oversample = 20;
+        const rsvd_result r = randomized_eigen(d, 2, {}, options, stream(f.x, 64));
+        double worst = 0;
+        for (std::size_t g = 0; g < 2; ++g) {
+            const arma::mat c = f.gram(g);
+            const double error = max_relative_error(r.groups[g].values, dense_eig(c).values);
+            BOOST_TEST_MESSAGE("slow decay q=" << q << " group " << g << ": max relative error " << error
+                                               << ", estimate " << r.groups[g].error_estimate);
+            worst = std::max(worst, error);
+            if (q == 2 && g == 0) power_law_q2 = error;
+            check_bounds(r.groups[g], c, "q " + std::to_string(q) + " group " + std::to_string(g));
+        }
+        errors.push_back(worst);
+    }
+    BOOST_TEST(errors[1] < errors[0]);
+    BOOST_TEST(errors[2] < errors[1]);
+    BOOST_TEST(power_law_q2 <= 0.01);
+}
+
+BOOST_DATA_TEST_CASE(universal_capture_matches_dense_computation,
+                     bdata::make({0, 1, 2}) * bdata::make({std::size_t{1}, std::size_t{2}}), weighting, q) {
+    constexpr std::size_t d = 96, n = 150, k = 10;
+    // Groups with different decays in different bases: C_u is not any one of them.
+    const auto f = make_groups(d, n, {power_decay(d, 1.0, 2.0), power_decay(d, 0.7), power_decay(d, 1.5, 0.5)}, 13);
+    std::vector<double> w(3, 1.0), explicit_weights;
+    rsvd_options options = make_options(k, q);
+    if (weighting == 1) {
+        options.trace_weighting = true;
+        for (std::size_t g = 0; g < 3; ++g) w[g] = 1.0 / arma::trace(f.gram(g));
+    } else if (weighting == 2) {
+        explicit_weights = w = {0.5, 2.0, 0.0};
+    }
+    const rsvd_result r = randomized_eigen(d, 3, explicit_weights, options, stream(f.x, 64));
+    const auto exact = dense_capture(f, w, k);
+    BOOST_TEST_REQUIRE(r.universal_capture.size() == 3u);
+    double worst = 0;
+    for (std::size_t g = 0; g < 3; ++g) {
+        BOOST_TEST_REQUIRE(r.universal_capture[g].n_elem == k);
+        const double diff = arma::max(arma::abs(r.universal_capture[g] - exact[g]));
+        worst = std::max(worst, diff);
+        BOOST_TEST(diff <= 0.005, "group " << g << ": capture differs by " << diff);
+        BOOST_TEST(r.weights[g] == w[g], boost::test_tools::tolerance(1e-12));
+    }
+    BOOST_TEST_MESSAGE("universal capture weighting " << weighting << " q=" << q << ": max |Δ| " << worst);
+
+    // The universal result is itself a Ritz approximation of C_u, with its own bound.
+    arma::mat universal(d, d, arma::fill::zeros);
+    for (std::size_t g = 0; g < 3; ++g) universal += w[g] * f.gram(g);
+    check_bounds(r.universal, universal, "universal");
+    check_orthonormal_descending(r.universal);
+    BOOST_TEST(r.universal.trace == arma::trace(universal), boost::test_tools::tolerance(1e-12));
+    BOOST_TEST(r.universal.count == 3 * n);
+}
+
+BOOST_AUTO_TEST_CASE(universal_capture_of_the_whole_space_is_one) {
+    constexpr std::size_t d = 20;
+    const auto f = make_groups(d, 30, {power_decay(d, 0.3), power_decay(d, 1.0)}, 3);
+    const rsvd_result r = randomized_eigen(d, 2, {}, make_options(50, 1), stream(f.x, 7));
+    BOOST_TEST(r.k == d);
+    BOOST_TEST(r.sketch_size == d);
+    for (std::size_t g = 0; g < 2; ++g) {
+        BOOST_TEST(r.universal_capture[g][d - 1] == 1.0, boost::test_tools::tolerance(1e-12));
+        // The basis spans everything: the Ritz values are the eigenvalues.
+        const arma::mat c = f.gram(g);
+        BOOST_TEST(max_relative_error(r.groups[g].values, dense_eig(c).values) <= 1e-10);
+        check_bounds(r.groups[g], c, "group " + std::to_string(g));
+        BOOST_TEST(r.groups[g].error_estimate <= 1e-12 * r.groups[g].trace);
+    }
+}
+
+// ---- the error estimate ----
+
+BOOST_DATA_TEST_CASE(error_estimate_bounds_true_error,
+                     bdata::make({0.25, 0.5, 1.0, 2.0}) * bdata::make({std::size_t{0}, std::size_t{1}, std::size_t{3}}) *
+                         bdata::make({false, true}),
+                     exponent, q, use_float) {
+    constexpr std::size_t d = 128, n = 160, k = 12;
+    auto f = make_groups(d, n, {power_decay(d, exponent), power_decay(d, exponent + 0.5, 4.0), flat_tail(d, 10, 0.3)}, 21);
+    if (use_float)  // make the float data the truth: round it once
+        for (auto& x : f.x) x = arma::conv_to<arma::mat>::from(arma::conv_to<arma::fmat>::from(x));
+    const auto xf = f.as_float();
+    const rsvd_options options = make_options(k, q, 77);
+    const rsvd_result r = use_float ? randomized_eigen(d, 3, {}, options, stream(xf, 33))
+                                    : randomized_eigen(d, 3, {}, options, stream(f.x, 33));
+    arma::mat universal(d, d, arma::fill::zeros);
+    for (std::size_t g = 0; g < 3; ++g) {
+        const arma::mat c = f.gram(g);
+        universal += c;
+        check_bounds(r.groups[g], c, "group " + std::to_string(g));
+        // range_error bounds ‖(I − QQᵀ)C‖, which is at least λ_{ℓ+1}.
+        BOOST_TEST(r.groups[g].range_error >= dense_eig(c).values[r.sketch_size] * (1 - 1e-9));
+    }
+    check_bounds(r.universal, universal, "universal");
+    const arma::vec exact = dense_eig(f.gram(0)).values;
+    BOOST_TEST_MESSAGE("exponent " << exponent << " q=" << q << (use_float ? " float" : " double") << ": group 0 true error "
+                                   << arma::max(arma::abs(exact.head(k) - r.groups[0].values)) << ", estimate "
+                                   << r.groups[0].error_estimate);
+}
+
+BOOST_AUTO_TEST_CASE(error_estimate_is_quadratic_for_values_above_the_tail) {
+    // Where θ_i clears the tail bound the estimate follows the true error
+    // (quadratic in the residual), not λ_{ℓ+1}: check it is not vacuous there.
+    constexpr std::size_t d = 128, n = 160, k = 8;
+    const auto f = make_groups(d, n, {power_decay(d, 0.75)}, 4);
+    const rsvd_result r = randomized_eigen(d, 1, {}, make_options(k, 3), stream(f.x, 16));
+    const rsvd_group_result& g = r.groups[0];
+    const arma::vec exact = dense_eig(f.gram(0)).values;
+    std::size_t certified = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+        const double error = exact[i] - g.values[i];
+        BOOST_TEST_MESSAGE("λ_" << i << " = " << exact[i] << ": error " << error << ", bound " << g.value_errors[i]);
+        if (g.values[i] > 1.25 * g.tail_norm) {
+            ++certified;
+            BOOST_TEST(g.value_errors[i] <= 100 * std::abs(error) + 1e-12 * exact[0]);
+        }
+    }
+    BOOST_TEST_MESSAGE("tail bound " << g.tail_norm << " vs λ_ℓ+1 " << exact[r.sketch_size] << "; residual " << g.residual_norm);
+    BOOST_TEST(certified >= 3u);
+    BOOST_TEST(g.tail_norm >= exact[r.sketch_size]);
+}
+
+// ---- precision, traces, determinism ----
+
+BOOST_DATA_TEST_CASE(trace_is_exact_for_double_blocks, bdata::make({1, 64, 1000}), block) {
+    constexpr std::size_t d = 50;
+    const auto f = make_groups(d, 1200, {power_decay(d, 0.5), power_decay(d, 1.0, 10.0)}, 8);
+    const rsvd_result r = randomized_eigen(d, 2, {}, make_options(4, 0), stream(f.x, static_cast<std::size_t>(block)));
+    for (std::size_t g = 0; g < 2; ++g) {
+        BOOST_TEST(r.groups[g].trace == arma::accu(arma::square(f.x[g])), boost::test_tools::tolerance(1e-12));
+        BOOST_TEST(r.groups[g].count == 1200u);
+    }
+}
+
+BOOST_DATA_TEST_CASE(float_blocks_agree_with_double_blocks, bdata::make({1, 64, 1000}), block) {
+    constexpr std::size_t d = 64, k = 6;
+    const auto f = make_groups(d, 1100, {power_decay(d, 1.0), power_decay(d, 2.0)}, 12);
+    const auto xf = f.as_float();
+    const rsvd_result single = randomized_eigen(d, 2, {}, make_options(k, 2), stream(xf, static_cast<std::size_t>(block)));
+    const rsvd_result twice = randomized_eigen(d, 2, {}, make_options(k, 2), stream(f.x, static_cast<std::size_t>(block)));
+    for (std::size_t g = 0; g < 2; ++g) {
+        // Exact float64 trace of the float32 values.
+        const arma::mat rounded = arma::conv_to<arma::mat>::from(xf[g]);
+        BOOST_TEST(single.groups[g].trace == arma::accu(arma::square(rounded)), boost::test_tools::tolerance(1e-12));
+        const double diff = max_relative_error(single.groups[g].values, twice.groups[g].values);
+        BOOST_TEST_MESSAGE("float vs double block " << block << " group " << g << ": " << diff);
+        BOOST_TEST(diff <= 1e-7);  // float32 passes only perturb Q; the last pass is float64
+        check_bounds(single.groups[g], rounded * rounded.t(), "float group " + std::to_string(g));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(mixed_float_and_double_blocks_in_one_group) {
+    constexpr std::size_t d = 40, k = 5;
+    const auto f = make_groups(d, 200, {power_decay(d, 1.0)}, 31);
+    const arma::fmat head = arma::conv_to<arma::fmat>::from(f.x[0].head_cols(100));
+    const arma::mat tail = f.x[0].tail_cols(100);
+    const arma::mat truth = arma::join_rows(arma::conv_to<arma::mat>::from(head), tail);
+    const rsvd_result r = randomized_eigen(d, 1, {}, make_options(k, 2), [&](block_visitor& visit) {
+        visit(0, tail.memptr(), 50);
+        visit(0, head.memptr(), 100);
+        visit(0, tail.colptr(50), 50);
+    });
+    check_bounds(r.groups[0], truth * truth.t(), "mixed");
+    BOOST_TEST(r.groups[0].trace == arma::accu(arma::square(truth)), boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(same_seed_same_bits_other_seed_other_bits) {
+    constexpr std::size_t d = 80;
+    const auto f = make_groups(d, 100, {power_decay(d, 0.5), power_decay(d, 1.0)}, 2);
+    const auto xf = f.as_float();
+    auto run = [&](std::uint64_t seed) {
+        rsvd_options o = make_options(6, 2, seed);
+        o.trace_weighting = true;
+        return randomized_eigen(d, 2, {}, o, stream(xf, 17));
+    };
+    const rsvd_result a = run(42), b = run(42), c = run(43);
+    auto same_bits = [](const arma::mat& x, const arma::mat& y) {
+        return x.n_elem == y.n_elem && std::memcmp(x.memptr(), y.memptr(), x.n_elem * sizeof(double)) == 0;
+    };
+    for (std::size_t g = 0; g < 2; ++g) {
+        BOOST_TEST(same_bits(a.groups[g].values, b.groups[g].values));
+        BOOST_TEST(same_bits(a.groups[g].vectors, b.groups[g].vectors));
+        BOOST_TEST(same_bits(a.groups[g].value_errors, b.groups[g].value_errors));
+        BOOST_TEST(same_bits(a.universal_capture[g], b.universal_capture[g]));
+        BOOST_TEST(!same_bits(a.groups[g].values, c.groups[g].values));
+        BOOST_TEST(!same_bits(a.groups[g].vectors, c.groups[g].vectors));
+    }
+    BOOST_TEST(same_bits(a.universal.vectors, b.universal.vectors));
+    BOOST_TEST(!same_bits(a.universal.vectors, c.universal.vectors));
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_group_gives_zeros_and_nan_capture) {
+    constexpr std::size_t d = 16;
+    const auto f = make_groups(d, 40, {power_decay(d, 1.0)}, 6);
+    rsvd_options o = make_options(4, 1);
+    o.oversample = 12;  // ℓ = d: the basis is the whole space
+    o.trace_weighting = true;
+    const rsvd_result r = randomized_eigen(d, 2, {}, o, [&](block_visitor& visit) { visit(1, f.x[0].memptr(), 40); });
+    BOOST_TEST(r.groups[0].count == 0u);
+    BOOST_TEST(r.groups[0].trace == 0.0);
+    BOOST_TEST(arma::accu(arma::abs(r.groups[0].values)) == 0.0);
+    BOOST_TEST(r.weights[0] == 0.0);
+    BOOST_TEST(std::isnan(r.universal_capture[0][0]));
+    // C_u is group 1's Gram alone, so its universal basis is its own top-4 basis.
+    const arma::vec lambda = dense_eig(f.gram(0)).values;
+    BOOST_TEST(r.universal_capture[1][3] == arma::accu(lambda.head(4)) / arma::accu(lambda), boost::test_tools::tolerance(1e-8));
+}
+
+// ---- misuse ----
+
+template <class F>
+void check_invalid(F&& call, const std::string& fragment) {
+    BOOST_CHECK_EXCEPTION(call(), std::invalid_argument, [&](const std::invalid_argument& e) {
+        const bool found = std::string(e.what()).find(fragment) != std::string::npos;
+        if (!found) BOOST_TEST_MESSAGE("message: " << e.what());
+        return found;
+    });
+}
+
+BOOST_AUTO_TEST_CASE(rejects_bad_parameters_naming_them) {
+    const arma::mat x(4, 5, arma::fill::randn);
+    const std::vector<arma::mat> xs{x};
+    const pass_runner ok = stream(xs, 2);
+    rsvd_options o;
+    check_invalid([&] { randomized_eigen(0, 1, {}, o, ok); }, "dim must be >= 1, got 0");
+    check_invalid([&] { randomized_eigen(4, 0, {}, o, ok); }, "groups must be >= 1, got 0");
+    o.k = 0;
+    check_invalid([&] { randomized_eigen(4, 1, {}, o, ok); }, "options.k must be >= 1");
+    o = {};
+    o.error_probes = 0;
+    check_invalid([&] { randomized_eigen(4, 1, {}, o, ok); }, "options.error_probes must be in [1, 64], got 0");
+    o.error_probes = 65;
+    check_invalid([&] { randomized_eigen(4, 1, {}, o, ok); }, "options.error_probes must be in [1, 64], got 65");
+    o = {};
+    check_invalid([&] { randomized_eigen(4, 1, {1.0, 2.0}, o, ok); }, "universal_weights has 2 entries; expected 0 or groups = 1");
+    check_invalid([&] { randomized_eigen(4, 1, {-1.0}, o, ok); }, "universal_weights[0] = -1");
+    check_invalid([&] { randomized_eigen(4, 1, {std::nan("")}, o, ok); }, "must be finite and >= 0");
+    o.trace_weighting = true;
+    check_invalid([&] { randomized_eigen(4, 1, {1.0}, o, ok); }, "exclude each other");
+    o = {};
+    check_invalid([&] { randomized_eigen(4, 1, {}, o, pass_runner{}); }, "run_pass is empty");
+}
+
+BOOST_AUTO_TEST_CASE(rejects_bad_blocks_and_inconsistent_passes) {
+    const arma::mat x(4, 6, arma::fill::randn);
+    const rsvd_options o = make_options(2, 1);
+    check_invalid([&] { randomized_eigen(4, 2, {}, o, [&](block_visitor& v) { v(2, x.memptr(), 6); }); },
+                  "group 2 is out of range [0, 2)");
+    check_invalid([&] { randomized_eigen(4, 1, {}, o, [&](block_visitor& v) { v(0, static_cast<const float*>(nullptr), 3); }); },
+                  "null block of 3 vectors for group 0");
+    std::size_t calls = 0;
+    check_invalid(
+        [&] {
+            randomized_eigen(4, 1, {}, o, [&](block_visitor& v) { v(0, x.memptr(), ++calls == 1 ? 6 : 5); });
+        },
+        "pass 2 streamed 5 vectors of group 0, pass 1 streamed 6");
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_data_is_a_numerical_error) {
+    arma::mat x(4, 6, arma::fill::randn);
+    x(2, 3) = std::numeric_limits<double>::quiet_NaN();
+    BOOST_CHECK_EXCEPTION(randomized_eigen(4, 1, {}, make_options(2, 0), [&](block_visitor& v) { v(0, x.memptr(), 6); }),
+                          numerical_error, [](const numerical_error& e) {
+                              return std::string(e.what()).find("pass 1: the product of group 0 holds NaN or Inf") !=
+                                     std::string::npos;
+                          });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
