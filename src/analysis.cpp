@@ -1,6 +1,7 @@
 #include "adaptk/analysis.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include "adaptk/gram.hpp"
@@ -11,8 +12,7 @@
 namespace adaptk {
 namespace {
 
-// Columns of a parked Gram read back at a time: d×256 doubles (4 MiB at d = 2048).
-constexpr std::size_t spill_chunk_columns = 256;
+constexpr std::size_t spill_chunk_columns = detail::spill_file::chunk_columns;
 
 class progress_meter {
 public:
@@ -30,9 +30,15 @@ private:
 
 // Streams one matrix's vectors into `sink(block, count)`; float64 files keep
 // float64 precision, everything else is decoded to float32 for ssyrk.
+// One reusable block buffer per precision.
+struct block_buffers {
+    arma::fmat floats;
+    arma::mat doubles;
+};
+
 template <class Sink>
-void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, arma::fmat& float_block,
-                   arma::mat& double_block, progress_meter& meter, Sink&& sink) {
+void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block_buffers& buffers,
+                   progress_meter& meter, Sink&& sink) {
     const std::uint64_t bytes_per_vector = matrix.bytes.size() / std::max<std::uint64_t>(matrix.vector_count(), 1);
     auto run = [&](auto& buffer) {
         using real = typename std::decay_t<decltype(buffer)>::elem_type;
@@ -44,9 +50,17 @@ void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, arma:
         }
     };
     if (matrix.type == dtype::f64)
-        run(double_block);
+        run(buffers.doubles);
     else
-        run(float_block);
+        run(buffers.floats);
+}
+
+// C −= s·sᵀ/n in place (no d×d temporary): the Gram of vectors centered on
+// their mean s/n.
+void subtract_mean(arma::mat& c, const arma::vec& sum, std::uint64_t count) {
+    const double scale = 1.0 / static_cast<double>(count);
+    for (std::size_t j = 0; j < c.n_cols; ++j)
+        for (std::size_t i = 0; i < c.n_rows; ++i) c(i, j) -= scale * sum[i] * sum[j];
 }
 
 // XᵀX (count×count, float64) of a d×count block: the inner products of its vectors.
@@ -67,7 +81,9 @@ arma::vec captured_energy(const detail::spill_file& spill, std::size_t slot, con
         spill.read_columns(slot, first, count, chunk.memptr());
         product += chunk.head_cols(count) * basis.rows(first, first + count - 1);
     }
-    return arma::sum(basis % product, 0).t();
+    arma::vec captured(basis.n_cols);
+    for (std::size_t j = 0; j < basis.n_cols; ++j) captured[j] = arma::dot(basis.col(j), product.col(j));
+    return captured;
 }
 
 // ‖Vᵀx‖² summed over a matrix's vectors, for two bases, against Σ‖x‖²:
@@ -112,6 +128,120 @@ private:
     double total_ = 0, in_type_ = 0, in_universal_ = 0;
 };
 
+// Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
+// its eigenvalues; with per-matrix statistics also each matrix's own spectrum
+// and the type's top-k basis. The d×d accumulators and block buffers live
+// only here, so the later phases run in what they free. Per-matrix mode keeps
+// the type's running Gram in its spill slot rather than in RAM (a 32 MiB read
+// and write per matrix, from the page cache), so it too holds one d×d float64
+// accumulator at a time.
+void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
+                      progress_meter& meter, detail::spill_file& spill, analysis_result& result,
+                      std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
+    gram_accumulator gram(d, options.center);
+    block_buffers buffers;
+    for (std::size_t first = 0; first < matrices.size();) {
+        const weight_type type = matrices[first].kind.type;
+        std::size_t last = first;
+        while (last < matrices.size() && matrices[last].kind.type == type) ++last;
+
+        type_spectrum spectrum;
+        spectrum.type = type;
+        spectrum.matrices = last - first;
+        std::optional<std::size_t> slot;
+        arma::vec type_sum(d, arma::fill::zeros);  // per-matrix mode with --center
+        gram.reset();
+        for (std::size_t m = first; m < last; ++m) {
+            const weight_matrix& matrix = matrices[m];
+            spectrum.vectors += matrix.vector_count();
+            spectrum.parameters += matrix.rows * matrix.cols;
+            if (!options.per_matrix) {
+                stream_matrix(matrix, options.block_vectors, buffers, meter,
+                              [&](const auto* block, std::size_t count) { gram.add(block, count); });
+                continue;
+            }
+            // A matrix with fewer vectors than dimensions, all in one block, is
+            // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
+            // eigenvalues at (N/d)³ the cost.
+            const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
+            arma::vec own;  // the matrix's own Gram eigenvalues
+            gram.reset();
+            stream_matrix(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
+                gram.add(block, count);
+                if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
+            });
+            if (options.center) type_sum += gram.sum();
+            arma::mat own_gram = gram.take(false);
+            if (slot)
+                spill.add(*slot, own_gram);
+            else
+                slot = spill.write(own_gram);
+            if (!short_side) own = eigenvalues_descending(std::move(own_gram));
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, std::move(own), 0.0, 0.0});
+        }
+        arma::mat type_gram;
+        if (!options.per_matrix) {
+            type_gram = gram.take(options.center);
+            slot = spill.write(type_gram);
+        } else {
+            type_gram = spill.read(*slot);
+            if (options.center && spectrum.vectors > 0) {
+                subtract_mean(type_gram, type_sum, spectrum.vectors);
+                spill.overwrite(*slot, type_gram);
+            }
+        }
+        slots.push_back(*slot);
+        spectrum.eigenvalues = eigenvalues_descending(std::move(type_gram));
+        if (options.per_matrix) type_bases.push_back(top_eigenpairs(spill.read(*slot), result.k).vectors);
+        result.types.push_back(std::move(spectrum));
+        first = last;
+    }
+}
+
+// Phase 2: C_u = Σ_t w_t C_t rebuilt chunk by chunk from the spill, its top
+// eigenpairs, and each type's energy captured by them.
+eigenpairs universal_basis(const detail::spill_file& spill, const std::vector<std::size_t>& slots,
+                           const analysis_options& options, analysis_result& result) {
+    const std::size_t d = result.dim;
+    arma::mat universal(d, d, arma::fill::zeros);
+    {
+        arma::mat chunk(d, spill_chunk_columns);
+        for (std::size_t t = 0; t < slots.size(); ++t) {
+            const double energy = arma::accu(result.types[t].eigenvalues);
+            const double weight = options.trace_weighting ? (energy > 0 ? 1.0 / energy : 0.0) : 1.0;
+            for (std::size_t col = 0; col < d; col += spill_chunk_columns) {
+                const std::size_t count = std::min<std::size_t>(spill_chunk_columns, d - col);
+                spill.read_columns(slots[t], col, count, chunk.memptr());
+                universal.cols(col, col + count - 1) += weight * chunk.head_cols(count);
+            }
+        }
+    }
+    eigenpairs top = top_eigenpairs(std::move(universal), result.universal_k);
+    result.universal_eigenvalues = top.values;
+    for (std::size_t t = 0; t < slots.size(); ++t) {
+        const double trace = arma::accu(result.types[t].eigenvalues);
+        result.types[t].universal_capture = captured_energy(spill, slots[t], top.vectors) / trace;  // NaN for an all-zero type
+    }
+    return top;
+}
+
+// Phase 3, a second streaming pass: the energy of each matrix inside its
+// type's and the universal top-k bases.
+void project_matrices(const std::vector<weight_matrix>& matrices, const analysis_options& options,
+                      progress_meter& meter, const std::vector<arma::mat>& type_bases, const arma::mat& universal,
+                      analysis_result& result) {
+    block_buffers buffers;
+    std::size_t type_index = 0;
+    for (std::size_t m = 0; m < matrices.size(); ++m) {
+        if (m > 0 && matrices[m].kind.type != matrices[m - 1].kind.type) ++type_index;
+        projected_energy energy(type_bases[type_index], universal);
+        stream_matrix(matrices[m], options.block_vectors, buffers, meter,
+                      [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
+        result.matrices[m].r2_type = energy.type_fraction();
+        result.matrices[m].r2_universal = energy.universal_fraction();
+    }
+}
+
 }  // namespace
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
@@ -132,88 +262,10 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     detail::spill_file spill(d);
     std::vector<std::size_t> slots;
     std::vector<arma::mat> type_bases;  // top-k eigenvectors per type, for the per-matrix pass
-    gram_accumulator type_gram(d, options.center);
-    gram_accumulator matrix_gram(d, options.center);  // allocates on first use: per-matrix mode only
-    arma::fmat float_block;
-    arma::mat double_block;
-
-    for (std::size_t first = 0; first < matrices.size();) {
-        const weight_type type = matrices[first].kind.type;
-        std::size_t last = first;
-        while (last < matrices.size() && matrices[last].kind.type == type) ++last;
-
-        type_spectrum spectrum;
-        spectrum.type = type;
-        spectrum.matrices = last - first;
-        type_gram.reset();
-        for (std::size_t m = first; m < last; ++m) {
-            const weight_matrix& matrix = matrices[m];
-            spectrum.vectors += matrix.vector_count();
-            spectrum.parameters += matrix.rows * matrix.cols;
-            if (!options.per_matrix) {
-                stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
-                              [&](const auto* block, std::size_t count) { type_gram.add(block, count); });
-                continue;
-            }
-            // A matrix with fewer vectors than dimensions, all in one block, is
-            // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
-            // eigenvalues at (N/d)³ the cost.
-            const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
-            arma::vec own;  // the matrix's own Gram eigenvalues
-            matrix_gram.reset();
-            stream_matrix(matrix, options.block_vectors, float_block, double_block, meter,
-                          [&](const auto* block, std::size_t count) {
-                              matrix_gram.add(block, count);
-                              if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
-                          });
-            type_gram += matrix_gram;
-            if (!short_side) own = eigenvalues_descending(matrix_gram.take(false));
-            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, std::move(own), 0.0, 0.0});
-        }
-        const std::size_t slot = spill.write(type_gram.take(options.center));
-        slots.push_back(slot);
-        spectrum.eigenvalues = eigenvalues_descending(spill.read(slot));
-        if (options.per_matrix)
-            type_bases.push_back(top_eigenpairs(spill.read(slot), result.k).vectors);
-        result.types.push_back(std::move(spectrum));
-        first = last;
-    }
-
-    // Universal basis: C_u = Σ_t w_t C_t, rebuilt chunk by chunk from the spill.
-    {
-        arma::mat universal(d, d, arma::fill::zeros);
-        arma::mat chunk(d, spill_chunk_columns);
-        for (std::size_t t = 0; t < slots.size(); ++t) {
-            const double energy = arma::accu(result.types[t].eigenvalues);
-            const double weight = options.trace_weighting ? (energy > 0 ? 1.0 / energy : 0.0) : 1.0;
-            for (std::size_t col = 0; col < d; col += spill_chunk_columns) {
-                const std::size_t count = std::min<std::size_t>(spill_chunk_columns, d - col);
-                spill.read_columns(slots[t], col, count, chunk.memptr());
-                universal.cols(col, col + count - 1) += weight * chunk.head_cols(count);
-            }
-        }
-        eigenpairs top = top_eigenpairs(std::move(universal), result.universal_k);
-        result.universal_eigenvalues = top.values;
-        for (std::size_t t = 0; t < slots.size(); ++t) {
-            const arma::vec captured = captured_energy(spill, slots[t], top.vectors);
-            const double trace = arma::accu(result.types[t].eigenvalues);
-            result.types[t].universal_capture = captured / trace;  // NaN for an all-zero type
-        }
-
-        if (options.per_matrix) {
-            // Second pass: energy of each matrix inside the type's and the universal top-k bases.
-            const arma::mat universal_basis = top.vectors.head_cols(result.k);
-            std::size_t type_index = 0;
-            for (std::size_t m = 0; m < matrices.size(); ++m) {
-                if (m > 0 && matrices[m].kind.type != matrices[m - 1].kind.type) ++type_index;
-                projected_energy energy(type_bases[type_index], universal_basis);
-                stream_matrix(matrices[m], options.block_vectors, float_block, double_block, meter,
-                              [&](const auto* block, std::size_t count) { energy.add(block, d, count); });
-                result.matrices[m].r2_type = energy.type_fraction();
-                result.matrices[m].r2_universal = energy.universal_fraction();
-            }
-        }
-    }
+    accumulate_types(matrices, d, options, meter, spill, result, slots, type_bases);
+    const eigenpairs universal = universal_basis(spill, slots, options, result);
+    if (options.per_matrix)
+        project_matrices(matrices, options, meter, type_bases, universal.vectors.head_cols(result.k), result);
     return result;
 }
 

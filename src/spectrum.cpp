@@ -50,7 +50,7 @@ eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k) {
     c.reset();
     check_finite(result.values, "dsyevr");
     result.values = arma::reverse(arma::clamp(result.values, 0.0, arma::datum::inf));
-    result.vectors = arma::fliplr(result.vectors);
+    for (std::size_t j = 0; j < k / 2; ++j) result.vectors.swap_cols(j, k - 1 - j);  // in place: no d×k copy
     return result;
 }
 

@@ -255,6 +255,25 @@ BOOST_DATA_TEST_CASE(matches_dense_float64_reference,
     }
 }
 
+BOOST_DATA_TEST_CASE(per_matrix_mode_gives_the_same_type_spectra, bdata::make({false, true}), center) {
+    constexpr std::size_t d = 37;
+    const auto matrices = odd_model(d);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, dtype::bf16);
+    analysis_options options;
+    options.k = 5;
+    options.center = center;
+    const analysis_result plain = run(dir.path(), options);
+    options.per_matrix = true;
+    const analysis_result detailed = run(dir.path(), options);
+    BOOST_TEST_REQUIRE(plain.types.size() == detailed.types.size());
+    for (std::size_t t = 0; t < plain.types.size(); ++t) {
+        BOOST_TEST(arma::norm(plain.types[t].eigenvalues - detailed.types[t].eigenvalues) <=
+                   1e-12 * arma::norm(plain.types[t].eigenvalues));
+        BOOST_TEST(arma::norm(plain.types[t].universal_capture - detailed.types[t].universal_capture) <= 1e-10);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(float32_gaussian_data_within_float32_rounding) {
     constexpr std::size_t d = 40, k = 5;
     arma::arma_rng::set_seed(11);

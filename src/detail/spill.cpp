@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
@@ -19,16 +20,33 @@ spill_file::spill_file(std::size_t n) : n_(n), file_(std::tmpfile()) {
     if (!file_) fail("cannot create (is TMPDIR writable?)");
 }
 
-std::size_t spill_file::write(const arma::mat& m) {
+void spill_file::write_columns(std::size_t slot, std::size_t first, std::size_t count, const double* in) {
     const int fd = fileno(file_.get());
-    const std::size_t bytes = n_ * n_ * sizeof(double);
-    const auto* data = reinterpret_cast<const char*>(m.memptr());
+    const std::size_t bytes = n_ * count * sizeof(double);
+    const std::size_t offset = (slot * n_ * n_ + first * n_) * sizeof(double);
+    const auto* data = reinterpret_cast<const char*>(in);
     for (std::size_t done = 0; done < bytes;) {
-        const ssize_t wrote = ::pwrite(fd, data + done, bytes - done, static_cast<off_t>(slots_ * bytes + done));
+        const ssize_t wrote = ::pwrite(fd, data + done, bytes - done, static_cast<off_t>(offset + done));
         if (wrote <= 0) fail("write failed (disk full?)");
         done += static_cast<std::size_t>(wrote);
     }
+}
+
+std::size_t spill_file::write(const arma::mat& m) {
+    write_columns(slots_, 0, n_, m.memptr());
     return slots_++;
+}
+
+void spill_file::overwrite(std::size_t slot, const arma::mat& m) { write_columns(slot, 0, n_, m.memptr()); }
+
+void spill_file::add(std::size_t slot, const arma::mat& m) {
+    arma::mat chunk(n_, std::min(chunk_columns, n_));
+    for (std::size_t first = 0; first < n_; first += chunk_columns) {
+        const std::size_t count = std::min(chunk_columns, n_ - first);
+        read_columns(slot, first, count, chunk.memptr());
+        chunk.head_cols(count) += m.cols(first, first + count - 1);
+        write_columns(slot, first, count, chunk.memptr());
+    }
 }
 
 void spill_file::read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const {

@@ -18,12 +18,22 @@ public:
 
     /// Appends `m` (n×n) and returns its slot.
     std::size_t write(const arma::mat& m);
+    /// Replaces the matrix in `slot` by `m`.
+    void overwrite(std::size_t slot, const arma::mat& m);
+    /// Adds `m` to the matrix in `slot`, a column chunk at a time.
+    void add(std::size_t slot, const arma::mat& m);
     /// Reads columns [first, first + count) of slot into `out` (n×count, column-major).
     void read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const;
     /// The whole matrix in slot.
     arma::mat read(std::size_t slot) const;
 
+    /// Columns moved per chunk by add() and by callers reading in chunks:
+    /// n×256 doubles (4 MiB at n = 2048).
+    static constexpr std::size_t chunk_columns = 256;
+
 private:
+    void write_columns(std::size_t slot, std::size_t first, std::size_t count, const double* in);
+
     struct closer {
         void operator()(std::FILE* f) const noexcept { std::fclose(f); }
     };
