@@ -3,6 +3,7 @@
 // status (2 usage, 1 bad input or I/O). Tables are built completely before
 // the first byte reaches stdout, so a failure never leaves half a CSV.
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -234,6 +235,10 @@ int run_analysis(cli::options o, const messages& say) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Big buffers (d×d Grams, vector blocks) always come from mmap and go back
+    // to the system when freed; glibc would otherwise raise its threshold after
+    // the first free and keep later ones in a heap that never shrinks.
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     try {
         const cli::parsed parsed = cli::parse(argc, argv);
         if (!parsed.run) {
