@@ -109,11 +109,8 @@ bool mapped_file::release(std::size_t offset, std::size_t length) const noexcept
     if (data_ == nullptr || offset >= size_) return true;
     if (length > size_ - offset) length = size_ - offset;
     const std::size_t page = page_size();
-    const std::size_t begin = (offset + page - 1) / page * page;
-    std::size_t end = offset + length;
-    // The file's last page may be partial; it is whole as far as the mapping goes.
-    if (end != size_) end = end / page * page;
-    if (end <= begin) return true;
+    const std::size_t begin = offset / page * page;
+    const std::size_t end = offset + length;  // madvise rounds the end up to a page
     return ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED) == 0;
 }
 

@@ -9,6 +9,9 @@ namespace {
 // the scattered writes to whole cache lines.
 constexpr std::size_t tile_rows = 16;
 
+// Linux's default fault_around_bytes.
+constexpr std::size_t fault_around_bytes = 64 * 1024;
+
 }  // namespace
 
 template <class Real>
@@ -44,13 +47,24 @@ std::size_t vector_stream<Real>::next(Real* out) {
 
     if (release_pages_ && matrix_.mapping != nullptr) {
         const std::size_t element_bytes = dtype_bytes(matrix_.type);
+        std::size_t first_byte = 0, bytes = 0;
         if (matrix_.vectors_are_rows) {
             // Rows [done - count, done) are consumed for good.
             const std::size_t row_bytes = matrix_.cols * element_bytes;
-            matrix_.mapping->release(matrix_.file_offset + (done_ - count) * row_bytes, count * row_bytes);
+            first_byte = matrix_.file_offset + (done_ - count) * row_bytes;
+            bytes = count * row_bytes;
         } else if (done_ == vectors_total()) {
             // A column block touches every row: the pages are free only at the end.
-            matrix_.mapping->release(matrix_.file_offset, matrix_.bytes.size());
+            first_byte = matrix_.file_offset;
+            bytes = matrix_.bytes.size();
+        }
+        // The kernel's fault-around maps the whole aligned 64 KiB window of each
+        // faulted page, so faults near the block's edges also map pages on either
+        // side of it that were already released or are next: release those too,
+        // or they pile up, a few per block (measured: +6% RSS at 44 layers).
+        if (bytes > 0) {
+            const std::size_t low = std::min<std::size_t>(first_byte, fault_around_bytes);
+            matrix_.mapping->release(first_byte - low, bytes + low + fault_around_bytes);
         }
     }
     return count;

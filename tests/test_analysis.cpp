@@ -197,6 +197,13 @@ std::vector<named_matrix> odd_model(std::size_t d) {
     return matrices;
 }
 
+// odd_model(d) written as `type` (over `shards` files) and analysed.
+analysis_result run_odd_model(std::size_t d, dtype type, const analysis_options& options, std::size_t shards = 1) {
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, odd_model(d), type, shards);
+    return run(dir.path(), options);
+}
+
 struct dense_reference {
     std::map<std::string, arma::mat> gram;  // per type, float64
 };
@@ -223,15 +230,12 @@ BOOST_DATA_TEST_CASE(matches_dense_float64_reference,
                          bdata::make({std::size_t{1}, std::size_t{3}}),
                      type, center, shards) {
     constexpr std::size_t d = 37, k = 6;
-    const auto matrices = odd_model(d);
-    adaptk::test::temp_dir dir;
-    adaptk::test::write_model(dir.path(), d, matrices, type, shards);
     analysis_options options;
     options.k = k;
     options.center = center;
     options.block_vectors = 7;
-    const analysis_result result = run(dir.path(), options);
-    const dense_reference ref = reference_of(matrices, center);
+    const analysis_result result = run_odd_model(d, type, options, shards);
+    const dense_reference ref = reference_of(odd_model(d), center);
 
     arma::mat pooled(d, d, arma::fill::zeros);
     for (const auto& [name, c] : ref.gram) pooled += c;
@@ -257,15 +261,12 @@ BOOST_DATA_TEST_CASE(matches_dense_float64_reference,
 
 BOOST_DATA_TEST_CASE(per_matrix_mode_gives_the_same_type_spectra, bdata::make({false, true}), center) {
     constexpr std::size_t d = 37;
-    const auto matrices = odd_model(d);
-    adaptk::test::temp_dir dir;
-    adaptk::test::write_model(dir.path(), d, matrices, dtype::bf16);
     analysis_options options;
     options.k = 5;
     options.center = center;
-    const analysis_result plain = run(dir.path(), options);
+    const analysis_result plain = run_odd_model(d, dtype::bf16, options);
     options.per_matrix = true;
-    const analysis_result detailed = run(dir.path(), options);
+    const analysis_result detailed = run_odd_model(d, dtype::bf16, options);
     BOOST_TEST_REQUIRE(plain.types.size() == detailed.types.size());
     for (std::size_t t = 0; t < plain.types.size(); ++t) {
         BOOST_TEST(arma::norm(plain.types[t].eigenvalues - detailed.types[t].eigenvalues) <=
@@ -295,14 +296,11 @@ BOOST_AUTO_TEST_CASE(float32_gaussian_data_within_float32_rounding) {
 
 BOOST_DATA_TEST_CASE(block_size_does_not_change_results, bdata::make({1, 7, 64, 257, 1000}), block) {
     constexpr std::size_t d = 37;
-    const auto matrices = odd_model(d);
-    adaptk::test::temp_dir dir;
-    adaptk::test::write_model(dir.path(), d, matrices, dtype::bf16);
     analysis_options options;
     options.k = 4;
     options.block_vectors = static_cast<std::size_t>(block);
-    const analysis_result result = run(dir.path(), options);
-    const dense_reference ref = reference_of(matrices, false);
+    const analysis_result result = run_odd_model(d, dtype::bf16, options);
+    const dense_reference ref = reference_of(odd_model(d), false);
     for (const auto& t : result.types) {
         const arma::vec lambda = arma::sort(arma::eig_sym(ref.gram.at(std::string(type_name(t.type)))), "descend");
         BOOST_TEST(arma::norm(t.eigenvalues - arma::clamp(lambda, 0.0, arma::datum::inf)) <= 1e-10 * arma::norm(lambda));
@@ -311,12 +309,9 @@ BOOST_DATA_TEST_CASE(block_size_does_not_change_results, bdata::make({1, 7, 64, 
 
 BOOST_AUTO_TEST_CASE(universal_k_clamps_to_dimension_and_covers_everything) {
     constexpr std::size_t d = 37;
-    const auto matrices = odd_model(d);
-    adaptk::test::temp_dir dir;
-    adaptk::test::write_model(dir.path(), d, matrices, dtype::f32);
     analysis_options options;
     options.k = 100;
-    const analysis_result result = run(dir.path(), options);
+    const analysis_result result = run_odd_model(d, dtype::f32, options);
     BOOST_TEST(result.k == d);
     BOOST_TEST(result.universal_k == d);
     for (const auto& t : result.types) {

@@ -41,9 +41,13 @@ public:
     /// page fault per 64 KiB as the reader walks them. Returns false if refused.
     bool populate(std::size_t offset, std::size_t length) const noexcept;
 
-    /// Drops the whole pages inside [offset, offset + length) from this process's
-    /// resident set. Partial pages at either end are kept, so a neighbour's bytes
-    /// are never lost. Returns false if the kernel refused.
+    /// Drops every page that [offset, offset + length) touches from this
+    /// process's resident set. Nothing is lost: the mapping is read-only and
+    /// private, so a dropped page is read back from the page cache on its next
+    /// access (a neighbour's bytes on a shared edge page cost one minor fault).
+    /// Rounding outward matters: tensors rarely start on a page boundary, and
+    /// keeping two edge pages per streamed block grows with the model.
+    /// Returns false if the kernel refused.
     bool release(std::size_t offset, std::size_t length) const noexcept;
 
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
