@@ -28,14 +28,14 @@ private:
     std::uint64_t done_ = 0;
 };
 
-// Streams one matrix's vectors into `sink(block, count)`; float64 files keep
-// float64 precision, everything else is decoded to float32 for ssyrk.
 // One reusable block buffer per precision.
 struct block_buffers {
     arma::fmat floats;
     arma::mat doubles;
 };
 
+// Streams one matrix's vectors into `sink(block, count)`; float64 files keep
+// float64 precision, everything else is decoded to float32 for ssyrk.
 template <class Sink>
 void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block_buffers& buffers,
                    progress_meter& meter, Sink&& sink) {
@@ -53,14 +53,6 @@ void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block
         run(buffers.doubles);
     else
         run(buffers.floats);
-}
-
-// C −= s·sᵀ/n in place (no d×d temporary): the Gram of vectors centered on
-// their mean s/n.
-void subtract_mean(arma::mat& c, const arma::vec& sum, std::uint64_t count) {
-    const double scale = 1.0 / static_cast<double>(count);
-    for (std::size_t j = 0; j < c.n_cols; ++j)
-        for (std::size_t i = 0; i < c.n_rows; ++i) c(i, j) -= scale * sum[i] * sum[j];
 }
 
 // XᵀX (count×count, float64) of a d×count block: the inner products of its vectors.
@@ -186,7 +178,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         } else {
             type_gram = spill.read(*slot);
             if (options.center && spectrum.vectors > 0) {
-                subtract_mean(type_gram, type_sum, spectrum.vectors);
+                center_gram(type_gram, type_sum, spectrum.vectors);
                 spill.overwrite(*slot, type_gram);
             }
         }

@@ -7,6 +7,13 @@
 
 namespace adaptk {
 
+void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count) {
+    if (count == 0) return;
+    const double scale = 1.0 / static_cast<double>(count);
+    for (std::size_t j = 0; j < gram.n_cols; ++j)
+        for (std::size_t i = 0; i < gram.n_rows; ++i) gram(i, j) -= scale * sum[i] * sum[j];
+}
+
 gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t flush_vectors)
     : dim_(dim), track_sum_(track_sum), flush_vectors_(std::max<std::size_t>(flush_vectors, 1)),
       upper_() {
@@ -76,7 +83,7 @@ arma::mat gram_accumulator::gram() const {
 arma::mat gram_accumulator::centered() const {
     if (!track_sum_) throw std::logic_error("gram_accumulator: centered() needs track_sum");
     arma::mat result = gram();
-    if (count_ > 0) result -= sum_ * sum_.t() / static_cast<double>(count_);
+    center_gram(result, sum_, count_);
     return result;
 }
 
@@ -84,15 +91,9 @@ arma::mat gram_accumulator::take(bool center) {
     if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
     flush();
     materialize();
-    // In place, no d×d temporaries: subtract s·sᵀ/n from the upper triangle,
-    // then mirror it.
-    if (center && count_ > 0) {
-        const double scale = 1.0 / static_cast<double>(count_);
-        for (std::size_t j = 0; j < dim_; ++j)
-            for (std::size_t i = 0; i <= j; ++i) upper_(i, j) -= scale * sum_[i] * sum_[j];
-    }
     for (std::size_t j = 0; j < dim_; ++j)
         for (std::size_t i = 0; i < j; ++i) upper_(j, i) = upper_(i, j);
+    if (center) center_gram(upper_, sum_, count_);
     return std::move(upper_);
 }
 

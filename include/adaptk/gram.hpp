@@ -16,6 +16,10 @@
 
 namespace adaptk {
 
+/// G −= s·sᵀ/n in place, no d×d temporary: turns the Gram of n vectors with
+/// sum s into the Gram of the same vectors centered on their mean. d² work.
+void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count);
+
 class gram_accumulator {
 public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
