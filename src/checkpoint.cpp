@@ -35,9 +35,7 @@ json read_json_file(const fs::path& path) {
 }
 
 std::string shape_text(const std::vector<std::uint64_t>& shape) {
-    std::string text;
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
-    return text.empty() ? "scalar" : text;
+    return shape.empty() ? "scalar" : shape_string(shape);
 }
 
 }  // namespace

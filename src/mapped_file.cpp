@@ -75,12 +75,17 @@ void mapped_file::unmap() noexcept {
     open_empty_ = false;
 }
 
-bool mapped_file::advise(access pattern, std::size_t offset, std::size_t length) const noexcept {
+// madvise(advice) on the pages [offset, offset + length) touches, clamped to
+// the file: the start is rounded down to a page, the kernel rounds the end up.
+// Nothing to do (empty file, range past the end) counts as success.
+bool mapped_file::advise_pages(std::size_t offset, std::size_t length, int advice) const noexcept {
     if (data_ == nullptr || offset >= size_) return true;
     if (length > size_ - offset) length = size_ - offset;
-    const std::size_t page = page_size();
-    const std::size_t begin = offset / page * page;  // madvise wants a page-aligned start
-    const std::size_t end = offset + length;
+    const std::size_t begin = offset / page_size() * page_size();
+    return ::madvise(const_cast<std::byte*>(data_) + begin, offset + length - begin, advice) == 0;
+}
+
+bool mapped_file::advise(access pattern, std::size_t offset, std::size_t length) const noexcept {
     int advice = MADV_NORMAL;
     switch (pattern) {
     case access::normal: advice = MADV_NORMAL; break;
@@ -88,30 +93,19 @@ bool mapped_file::advise(access pattern, std::size_t offset, std::size_t length)
     case access::random: advice = MADV_RANDOM; break;
     case access::will_need: advice = MADV_WILLNEED; break;
     }
-    return ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, advice) == 0;
+    return advise_pages(offset, length, advice);
 }
 
 bool mapped_file::populate(std::size_t offset, std::size_t length) const noexcept {
-    if (data_ == nullptr || offset >= size_) return true;
-    if (length > size_ - offset) length = size_ - offset;
-    const std::size_t page = page_size();
-    const std::size_t begin = offset / page * page;
-    auto* address = const_cast<std::byte*>(data_) + begin;
-    const std::size_t span = offset + length - begin;
 #ifdef MADV_POPULATE_READ
-    if (::madvise(address, span, MADV_POPULATE_READ) == 0) return true;
-    if (errno != EINVAL) return false;
+    if (advise_pages(offset, length, MADV_POPULATE_READ)) return true;
+    if (errno != EINVAL) return false;  // EINVAL: a kernel older than 5.14
 #endif
-    return ::madvise(address, span, MADV_WILLNEED) == 0;
+    return advise_pages(offset, length, MADV_WILLNEED);
 }
 
 bool mapped_file::release(std::size_t offset, std::size_t length) const noexcept {
-    if (data_ == nullptr || offset >= size_) return true;
-    if (length > size_ - offset) length = size_ - offset;
-    const std::size_t page = page_size();
-    const std::size_t begin = offset / page * page;
-    const std::size_t end = offset + length;  // madvise rounds the end up to a page
-    return ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED) == 0;
+    return advise_pages(offset, length, MADV_DONTNEED);
 }
 
 }  // namespace adaptk

@@ -54,6 +54,7 @@ public:
 
 private:
     void unmap() noexcept;
+    bool advise_pages(std::size_t offset, std::size_t length, int advice) const noexcept;
 
     const std::byte* data_ = nullptr;
     std::size_t size_ = 0;

@@ -30,6 +30,9 @@ struct tensor_info {
     std::uint64_t bytes() const noexcept { return end - begin; }
 };
 
+/// A shape as `inspect` prints it: "2048x5632"; empty for a scalar.
+std::string shape_string(const std::vector<std::uint64_t>& shape);
+
 struct safetensors_header {
     std::uint64_t header_bytes = 0;  ///< N, the JSON length
     std::uint64_t data_offset = 0;   ///< 8 + N: file offset of the data section

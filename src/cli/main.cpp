@@ -75,12 +75,6 @@ private:
     clock::time_point last_{};
 };
 
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-    std::string text;
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
-    return text;
-}
-
 void emit(const table& t) {
     std::ostringstream text;
     write_csv(text, t);
@@ -107,7 +101,7 @@ int run_inspect(const cli::options& o, const messages& say) {
             type_seen[static_cast<std::size_t>(entry.kind->type)] = true;
             ++classified;
         }
-        out.rows.push_back({tensor.name, std::string(dtype_name(tensor.type)), shape_text(tensor.shape), type, group,
+        out.rows.push_back({tensor.name, std::string(dtype_name(tensor.type)), shape_string(tensor.shape), type, group,
                             layer, static_cast<std::int64_t>(tensor.bytes()),
                             static_cast<std::int64_t>(file.file_offset(tensor)), file.path().string()});
     }
