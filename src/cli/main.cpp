@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,7 +20,6 @@
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/csv.hpp"
 #include "adaptk/error.hpp"
-#include "adaptk/spectrum.hpp"
 #include "adaptk/tables.hpp"
 #include "cli/options.hpp"
 #include "detail/linalg.hpp"
@@ -124,8 +124,23 @@ int run_inspect(const cli::options& o, const messages& say) {
     return 0;
 }
 
-nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result& result, const table& groups,
-                                    const std::vector<std::string>& notes) {
+// One table row as a JSON object keyed by the table's column names; empty
+// cells and NaN become null.
+nlohmann::ordered_json row_object(const table& t, const std::vector<cell>& row) {
+    nlohmann::ordered_json object;
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+        auto& field = object[t.columns[c]];
+        if (const auto* text = std::get_if<std::string>(&row[c])) field = *text;
+        else if (const auto* integer = std::get_if<std::int64_t>(&row[c])) field = *integer;
+        else if (const auto* real = std::get_if<double>(&row[c]); real && !std::isnan(*real)) field = *real;
+    }
+    return object;
+}
+
+// summary.json: the run's settings, the headline `all` row of the groups
+// table, and the profile rows, all taken from the tables the CSVs hold.
+nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result& result, const table& profile,
+                                    const table& groups, const std::vector<std::string>& notes) {
     nlohmann::ordered_json summary;
     summary["tool"] = "adaptk-stream " ADAPTK_VERSION;
     summary["model"] = o.model.string();
@@ -136,21 +151,13 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
     summary["universal_weighting"] = result.trace_weighting ? "trace" : "sum";
     for (const auto& row : groups.rows)
         if (std::get<std::string>(row[0]) == "all") {
-            summary["r2_type_mean"] = std::get<double>(row[5]);
-            summary["r2_universal_mean"] = std::get<double>(row[6]);
-            summary["gain"] = std::get<double>(row[7]);
+            const auto all = row_object(groups, row);
+            summary["r2_type_mean"] = all["r2_type"];
+            summary["r2_universal_mean"] = all["r2_universal"];
+            summary["gain"] = all["gain"];
         }
     auto& types = summary["types"] = nlohmann::ordered_json::array();
-    for (const auto& t : result.types)
-        types.push_back({{"type", type_name(t.type)},
-                         {"matrices", t.matrices},
-                         {"vectors", t.vectors},
-                         {"energy", arma::accu(t.eigenvalues)},
-                         {"pr", participation_ratio(t.eigenvalues)},
-                         {"k50", components_for(t.eigenvalues, 0.5)},
-                         {"k90", components_for(t.eigenvalues, 0.9)},
-                         {"r2_type", energy_kept(t.eigenvalues, result.k)},
-                         {"r2_universal", universal_r2(t, result.k)}});
+    for (const auto& row : profile.rows) types.push_back(row_object(profile, row));
     summary["notes"] = notes;
     return summary;
 }
@@ -209,13 +216,14 @@ int run_analysis(cli::options o, const messages& say) {
     case cli::command::layers: emit(layers_table(result, o.thresholds)); break;
     case cli::command::spectrum: emit(spectrum_table(result)); break;
     case cli::command::report: {
+        const table profile = profile_table(result, o.thresholds);
         const table groups = groups_table(result);
-        for (const table& t : {profile_table(result, o.thresholds), groups, frontier_table(result, o.frontier_ks),
+        for (const table& t : {profile, groups, frontier_table(result, o.frontier_ks),
                                budget_table(result, o.budget_threshold), layers_table(result, o.thresholds),
                                spectrum_table(result)})
             write_csv_file(o.out_dir / (t.name + ".csv"), t);
         atomic_file summary(o.out_dir / "summary.json");
-        summary.stream() << summary_json(o, result, groups, notes).dump(2) << '\n';
+        summary.stream() << summary_json(o, result, profile, groups, notes).dump(2) << '\n';
         summary.commit();
         say.note("wrote " + (o.out_dir / "{profile,groups,frontier,budget,layers,spectrum}.csv").string() +
                  " and summary.json");
