@@ -113,8 +113,9 @@ void check_bounds(const rsvd_group_result& r, const arma::mat& c, const std::str
                        "value " << i << ": error " << error[i] << " > bound " << r.value_errors[i]);
         BOOST_TEST(error.max() <= r.error_estimate + slack);
         BOOST_TEST(r.error_estimate == r.value_errors.max());
-        // Interlacing: Ritz values never exceed the eigenvalues (up to rounding).
-        BOOST_TEST(arma::max(r.values - exact.head(r.values.n_elem)) <= slack);
+        // Interlacing: Ritz values never exceed the eigenvalues, up to the
+        // products' rounding (float32 products for float blocks).
+        BOOST_TEST(arma::max(r.values - exact.head(r.values.n_elem)) <= slack + r.rounding);
     }
 }
 
@@ -297,8 +298,9 @@ BOOST_DATA_TEST_CASE(error_estimate_bounds_true_error,
         const arma::mat c = f.gram(g);
         universal += c;
         check_bounds(r.groups[g], c, "group " + std::to_string(g));
-        // range_error bounds ‖(I − QQᵀ)C‖, which is at least λ_{ℓ+1}.
-        BOOST_TEST(r.groups[g].range_error >= dense_eig(c).values[r.sketch_size] * (1 - 1e-9));
+        // range_error bounds ‖(I − QQᵀ)C‖, which is at least λ_{m+1} for the m-column basis.
+        BOOST_TEST(r.groups[g].basis_size == std::min((q + 2) * r.sketch_size, d));
+        BOOST_TEST(r.groups[g].range_error >= dense_eig(c).values[r.groups[g].basis_size] * (1 - 1e-9));
     }
     check_bounds(r.universal, universal, "universal");
     const arma::vec exact = dense_eig(f.gram(0)).values;
@@ -351,9 +353,12 @@ BOOST_DATA_TEST_CASE(float_blocks_agree_with_double_blocks, bdata::make({1, 64, 
         // Exact float64 trace of the float32 values.
         const arma::mat rounded = arma::conv_to<arma::mat>::from(xf[g]);
         BOOST_TEST(single.groups[g].trace == arma::accu(arma::square(rounded)), boost::test_tools::tolerance(1e-12));
-        const double diff = max_relative_error(single.groups[g].values, twice.groups[g].values);
-        BOOST_TEST_MESSAGE("float vs double block " << block << " group " << g << ": " << diff);
-        BOOST_TEST(diff <= 1e-7);  // float32 passes only perturb Q; the last pass is float64
+        // The float32 products move each Ritz value by at most the rounding allowance.
+        const double diff = arma::max(arma::abs(single.groups[g].values - twice.groups[g].values));
+        BOOST_TEST_MESSAGE("float vs double block " << block << " group " << g << ": " << diff << " (allowance "
+                                                    << single.groups[g].rounding << ", λ_k " << twice.groups[g].values[k - 1] << ")");
+        BOOST_TEST(diff <= single.groups[g].rounding + twice.groups[g].rounding);
+        BOOST_TEST(diff <= 1e-4 * twice.groups[g].values[k - 1]);
         check_bounds(single.groups[g], rounded * rounded.t(), "float group " + std::to_string(g));
     }
 }

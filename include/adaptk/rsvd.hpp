@@ -1,22 +1,19 @@
 #pragma once
 // Out-of-core randomized eigensolver for Gram matrices C_g = Σ x xᵀ (one per
 // group g, e.g. per weight type) that exist only as a stream of vector blocks:
-// randomized subspace iteration (Halko, Martinsson & Tropp 2011, "Finding
-// structure with randomness", SIAM Review 53(2), Alg. 4.4) followed by the
-// Rayleigh–Ritz step of Alg. 5.3 (direct eigendecomposition, Hermitian case).
-// The same passes run the iteration for the universal Gram C_u = Σ_g w_g C_g.
+// randomized block Krylov iteration (Musco & Musco 2015, Alg. 2; HMT 2011
+// §4.6) with the Rayleigh–Ritz step on the whole Krylov basis
+// K = [Q₀ … Q_{q+1}], span{Ω, CΩ, …, C^{q+1}Ω}. The same passes run it for
+// the universal Gram C_u = Σ_g w_g C_g.
 //
 // The engine never sees files, dtypes or mappings: the caller's pass_runner
 // streams every block once per pass into a block_visitor. Memory per group:
-// four d×m matrices, m ≤ 2ℓ + 2r (ℓ = min(k + oversample, d) sketch columns,
-// r error probes); never a d×d matrix.
-// Passes: q + 2 (sketch, q power iterations, Rayleigh–Ritz). The subspace of
-// the last pass is range(C^{q+1} Ω): q = 0 is HMT's basic range finder, which
-// already needs a second pass to form QᵀCQ.
-// Cost per streamed vector: 2·d·m multiply-adds, m = ℓ on the sketch pass,
-// 2ℓ on a power iteration (group + universal bases), 2ℓ + 2r on the last
-// pass (sgemm for float blocks, except on the last pass: dgemm throughout).
-
+// its Krylov basis, d×(q+2)ℓ float64 (ℓ = min(k + oversample, d) columns per
+// block; never more than d), and one d×(ℓ + r) product; never a d×d matrix.
+// Passes: q + 2, fewer when every basis reaches d columns earlier.
+// Cost per streamed vector: 2·d·m multiply-adds, m = ℓ on the first pass and
+// 2ℓ on the others (group + universal blocks); the last pass adds 2r probe
+// columns and d·(q+2)ℓ multiply-adds projecting onto the universal basis.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -29,7 +26,7 @@ namespace adaptk {
 struct rsvd_options {
     std::size_t k = 32;                ///< eigenpairs per group and for the universal Gram (≥ 1; clamped to dim)
     std::size_t oversample = 10;       ///< extra sketch columns: ℓ = min(k + oversample, dim)
-    std::size_t power_iterations = 2;  ///< q; the solver makes q + 2 passes
+    std::size_t power_iterations = 2;  ///< q; the solver makes q + 2 passes, Krylov degree q + 1
     std::size_t error_probes = 20;     ///< r ∈ [1, 64] Gaussian probes of the error bound (more: tighter, dearer last pass)
     bool trace_weighting = false;      ///< C_u = Σ C_g / tr(C_g) (an all-zero group gets weight 0)
     std::uint64_t seed = 0;            ///< Ω and the probes come from mt19937_64(seed): same seed, same bits
@@ -37,8 +34,8 @@ struct rsvd_options {
 
 /// Receives the blocks of one pass. A block is `count` vectors of length dim,
 /// column-major (dim×count), of group `group` ∈ [0, groups). Float blocks are
-/// multiplied in float32 (partial sums added to float64 every 4096 vectors)
-/// except on the last pass, which is float64 throughout; double blocks in float64. Throws std::invalid_argument for a group out of
+/// multiplied in float32 (partial sums added to float64 every 4096 vectors),
+/// double blocks in float64. Throws std::invalid_argument for a group out of
 /// range or a null block with count > 0. Blocks of a group may come in any
 /// order and sizes, interleaved with other groups, but every pass must stream
 /// the same vectors.
@@ -51,35 +48,38 @@ protected:
     ~block_visitor() = default;
 };
 
-/// Streams all vectors of all groups once into the visitor. Called q + 2 times.
+/// Streams all vectors of all groups once into the visitor. Called at most q + 2 times.
 using pass_runner = std::function<void(block_visitor&)>;
 
 /// The top-k eigenpairs of one Gram matrix C and how far they can be off.
 ///
-/// With Q the final d×ℓ orthonormal basis and T = QᵀCQ, values are the Ritz
-/// values θ_i of T: θ_i ≤ λ_i(C) by Cauchy interlacing. value_errors[i] bounds
-/// |λ_i − θ_i| for the i-th largest eigenvalue λ_i of C (see src/rsvd.cpp for
-/// the derivation: Ritz residuals + Li & Li 2005 quadratic bound + HMT §4.3
-/// probes + a rounding allowance). It holds except with probability 1e-10
-/// per matrix (union bound: (groups + 1)·1e-10 for the whole result). It is
-/// quadratic in the residual (close to the true error) for θ_i well above
-/// tail_norm, and about tail_norm − θ_i + residual_norm below it.
+/// With Q the final d×m orthonormal Krylov basis and T = QᵀCQ, values are the
+/// Ritz values θ_i of T: θ_i ≤ λ_i(C) by Cauchy interlacing, up to `rounding`.
+/// value_errors[i] bounds |λ_i − θ_i| for the i-th largest eigenvalue λ_i of C
+/// (see src/rsvd.cpp for the derivation: Ritz residuals + Li & Li 2005
+/// quadratic bound + HMT §4.3 probes + a rounding allowance). It holds except
+/// with probability 1e-10 per matrix (union bound: (groups + 1)·1e-10 for the
+/// whole result). It is quadratic in the residual (close to the true error)
+/// for θ_i well above tail_norm, and about tail_norm − θ_i + residual_norm
+/// below it: loose for flat spectra, where no Ritz value clears the tail.
 struct rsvd_group_result {
     arma::vec values;        ///< k Ritz values θ_i, descending, ≥ 0
     arma::mat vectors;       ///< d×k orthonormal Ritz vectors; column i belongs to values[i]
     arma::vec value_errors;  ///< k bounds: |λ_i − θ_i| ≤ value_errors[i]
     double error_estimate = 0;  ///< max(value_errors): bounds max_{i<k} |λ_i − θ_i|
-    double residual_norm = 0;   ///< ‖CQ − QT‖₂ = ‖(I − QQᵀ)CQ‖₂, computed from the last pass
+    double residual_norm = 0;   ///< ‖CQ − QT‖₂ = ‖(I − QQᵀ)CQ‖₂, from the last pass's remainder
     double tail_norm = 0;       ///< ≥ ‖(I−QQᵀ)C(I−QQᵀ)‖₂: min(α·√(2/π)·max_i ‖(I−QQᵀ)C(I−QQᵀ)ω_i‖, tr C − Σθ), α = 10^(10/r) (HMT Lemma 4.1)
     double range_error = 0;     ///< √(residual² + tail²) ≥ ‖(I − QQᵀ)C‖₂, HMT's a-posteriori quantity
     double trace = 0;           ///< tr C = Σ‖x‖², summed exactly in float64 on the first pass (Σ_g w_g tr C_g for C_u)
     std::uint64_t count = 0;    ///< vectors per pass (all groups for C_u)
+    std::size_t basis_size = 0; ///< m, columns of the final Krylov basis: ≤ min((q + 2)ℓ, d)
+    double rounding = 0;        ///< how far float rounding may move a value, included in value_errors
 };
 
 struct rsvd_result {
     std::size_t k = 0;            ///< after clamping to dim
-    std::size_t sketch_size = 0;  ///< ℓ = min(k + oversample, dim)
-    std::size_t passes = 0;       ///< q + 2
+    std::size_t sketch_size = 0;  ///< ℓ = min(k + oversample, dim), columns per Krylov block
+    std::size_t passes = 0;       ///< passes made: q + 2, or fewer once every basis spans the space
     std::vector<double> weights;  ///< w_g of C_u = Σ_g w_g C_g
     std::vector<rsvd_group_result> groups;
     rsvd_group_result universal;  ///< of C_u
@@ -90,7 +90,7 @@ struct rsvd_result {
 };
 
 /// Top-k eigenpairs of every group's Gram C_g and of C_u = Σ_g w_g C_g, from
-/// q + 2 calls of `run_pass`. `universal_weights` is empty (w_g = 1, or
+/// at most q + 2 calls of `run_pass`. `universal_weights` is empty (w_g = 1, or
 /// 1/tr C_g with options.trace_weighting) or holds one finite w_g ≥ 0 per group.
 /// Deterministic: the same inputs and seed give bitwise identical results
 /// (for a fixed BLAS thread count).
