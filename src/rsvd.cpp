@@ -369,8 +369,17 @@ rsvd_group_result finish(const finished_stream& pass, std::size_t k, const std::
     result.trace = pass.trace;
     result.basis_size = m;
 
-    // Step 2: Ritz residuals R_p·U (the remainder fills the last block column), and their Gram.
+    // The last Krylov block's gain: Ritz values without it interlace below θ.
     const std::size_t last_width = pass.krylov.remainder.n_cols;
+    result.value_changes.zeros(k);
+    if (last_width > 0 && m - last_width >= k && m < q.n_rows) {  // a basis of the whole space is exact
+        arma::vec previous;
+        if (!arma::eig_sym(previous, arma::symmatu(pass.krylov.ritz_matrix.submat(0, 0, m - last_width - 1, m - last_width - 1))))
+            throw numerical_error(who() + "eig_sym of the " + what + " leading Ritz matrix failed");
+        result.value_changes = arma::clamp(theta.head(k) - arma::vec(arma::reverse(previous)).head(k), 0.0, arma::datum::inf);
+    }
+
+    // Step 2: Ritz residuals R_p·U (the remainder fills the last block column), and their Gram.
     const arma::mat residual = pass.krylov.remainder * ritz.coords.tail_rows(last_width);
     arma::mat gram = residual.t() * residual;
     gram = 0.5 * (gram + gram.t());

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 
 #include "adaptk/spectrum.hpp"
 
@@ -34,6 +35,48 @@ double mean(const std::vector<double>& values) {
     return sum / static_cast<double>(values.size());
 }
 
+// Statistics of a type's spectrum that the randomized method may not know:
+// NaN (an empty cell) rather than a guess when they need eigenvalues beyond
+// the ones computed.
+double pr_of(const analysis_result& result, const type_spectrum& t) {
+    return has_full_spectrum(t, result.dim) ? participation_ratio(t.eigenvalues) : undefined;
+}
+double entropy_rank_of(const analysis_result& result, const type_spectrum& t) {
+    return has_full_spectrum(t, result.dim) ? entropy_rank(t.eigenvalues) : undefined;
+}
+// k_p: exact, or from the top values when their sum already reaches p·energy.
+std::optional<std::size_t> k_of(const analysis_result& result, const type_spectrum& t, double fraction) {
+    if (has_full_spectrum(t, result.dim)) return components_for(t.eigenvalues, fraction);
+    if (!(t.energy > 0)) return 0;
+    double running = 0;
+    for (std::size_t i = 0; i < t.eigenvalues.n_elem; ++i)
+        if ((running += t.eigenvalues[i]) >= fraction * t.energy) return i + 1;
+    return std::nullopt;
+}
+cell k_cell(const analysis_result& result, const type_spectrum& t, double fraction) {
+    const auto k = k_of(result, t, fraction);
+    return k ? integer(*k) : cell{};
+}
+double k_value(const analysis_result& result, const type_spectrum& t, double fraction) {
+    const auto k = k_of(result, t, fraction);
+    return k ? static_cast<double>(*k) : undefined;
+}
+// Energy kept by the type's own top-k basis; NaN past the computed values.
+double r2_type_of(const analysis_result& result, const type_spectrum& t, std::size_t k) {
+    if (!has_full_spectrum(t, result.dim) && k > t.eigenvalues.n_elem) return undefined;
+    const std::size_t kept = std::min<std::size_t>(k, t.eigenvalues.n_elem);
+    return t.energy > 0 ? arma::accu(t.eigenvalues.head(kept)) / t.energy : undefined;
+}
+
+// rsvd: r2_type's error from per-eigenvalue errors, Σ_{i<k} e_i / energy
+// (estimates or bounds); empty for exact.
+cell r2_type_error(const analysis_result& result, const type_spectrum& t, const arma::vec& errors) {
+    if (errors.n_elem == 0) return {};
+    const std::size_t k = std::min<std::size_t>(result.k, errors.n_elem);
+    return ratio(arma::accu(errors.head(k)), t.energy);
+}
+cell element(const arma::vec& values, std::size_t i) { return i < values.n_elem ? cell{values[i]} : cell{}; }
+
 // The per-type numbers the group means are taken over.
 struct type_summary {
     weight_group group;
@@ -44,10 +87,10 @@ struct type_summary {
 type_summary summarize(const analysis_result& result, const type_spectrum& t) {
     return {group_of(t.type),
             std::string(type_name(t.type)),
-            participation_ratio(t.eigenvalues),
-            static_cast<double>(components_for(t.eigenvalues, 0.5)),
-            static_cast<double>(components_for(t.eigenvalues, 0.9)),
-            energy_kept(t.eigenvalues, result.k),
+            pr_of(result, t),
+            k_value(result, t, 0.5),
+            k_value(result, t, 0.9),
+            r2_type_of(result, t, result.k),
             universal_r2(t, result.k)};
 }
 
@@ -91,36 +134,40 @@ std::string threshold_column(double fraction) {
 }
 
 double universal_r2(const type_spectrum& t, std::size_t k) {
-    k = std::min<std::size_t>(k, t.universal_capture.n_elem);
+    if (k > t.universal_capture.n_elem) return undefined;
     return k == 0 ? 0.0 : arma::accu(t.universal_capture.head(k));
 }
 
 table profile_table(const analysis_result& result, const std::vector<double>& thresholds) {
     table out{"profile",
               {"type", "group", "matrices", "vectors", "dim", "k", "energy", "pr", "k50", "k90", "r2_type",
-               "r2_universal", "gain", "stable_rank", "entropy_rank"},
+               "r2_universal", "gain", "stable_rank", "entropy_rank", "method", "error_estimate", "error_bound"},
               {}};
     const auto extras = extra_thresholds(thresholds);
     for (const double p : extras) out.columns.push_back(threshold_column(p));
     for (const auto& t : result.types) {
-        const double r2_type = energy_kept(t.eigenvalues, result.k);
+        const double r2_type = r2_type_of(result, t, result.k);
         const double r2_universal = universal_r2(t, result.k);
+        const double lambda_1 = t.eigenvalues.n_elem > 0 ? t.eigenvalues[0] : 0.0;
         std::vector<cell> row{std::string(type_name(t.type)),
                               std::string(group_name(group_of(t.type))),
                               integer(t.matrices),
                               integer(t.vectors),
                               integer(result.dim),
                               integer(result.k),
-                              arma::accu(t.eigenvalues),
-                              participation_ratio(t.eigenvalues),
-                              integer(components_for(t.eigenvalues, 0.5)),
-                              integer(components_for(t.eigenvalues, 0.9)),
+                              t.energy,
+                              pr_of(result, t),
+                              k_cell(result, t, 0.5),
+                              k_cell(result, t, 0.9),
                               r2_type,
                               r2_universal,
                               ratio(r2_type, r2_universal),
-                              stable_rank(t.eigenvalues),
-                              entropy_rank(t.eigenvalues)};
-        for (const double p : extras) row.push_back(integer(components_for(t.eigenvalues, p)));
+                              ratio(t.energy, lambda_1),
+                              entropy_rank_of(result, t),
+                              std::string(method_name(result.how)),
+                              r2_type_error(result, t, t.eigenvalue_changes),
+                              r2_type_error(result, t, t.eigenvalue_errors)};
+        for (const double p : extras) row.push_back(k_cell(result, t, p));
         out.rows.push_back(std::move(row));
     }
     return out;
@@ -154,7 +201,7 @@ table frontier_table(const analysis_result& result, const std::vector<std::size_
     for (const std::size_t k : ks) {
         std::vector<double> r2t, r2u;
         for (const auto& t : result.types) {
-            r2t.push_back(energy_kept(t.eigenvalues, k));
+            r2t.push_back(r2_type_of(result, t, k));
             r2u.push_back(universal_r2(t, k));
         }
         const double d = static_cast<double>(result.dim);
@@ -169,6 +216,10 @@ table budget_table(const analysis_result& result, double threshold) {
               {"type", "k", "vectors", "params_kept", "params_original", "fraction", "energy_kept", "k_uniform",
                "energy_kept_uniform"},
               {}};
+    for (const auto& t : result.types)
+        if (!has_full_spectrum(t, result.dim))
+            throw std::invalid_argument("budget_table: type " + std::string(type_name(t.type)) +
+                                        " has a partial spectrum; the budget needs every eigenvalue (exact method)");
     const std::uint64_t d = result.dim;
     std::vector<std::size_t> adaptive;
     std::uint64_t kept_total = 0, original_total = 0;
@@ -232,14 +283,14 @@ table layers_table(const analysis_result& result, const std::vector<double>& thr
 }
 
 table spectrum_table(const analysis_result& result) {
-    table out{"spectrum", {"type", "index", "eigenvalue", "cumulative_fraction"}, {}};
+    table out{"spectrum", {"type", "index", "eigenvalue", "cumulative_fraction", "error_estimate", "error_bound"}, {}};
     for (const auto& t : result.types) {
-        const double energy = arma::accu(t.eigenvalues);
         double running = 0;
         for (std::size_t i = 0; i < t.eigenvalues.n_elem; ++i) {
             running += t.eigenvalues[i];
             out.rows.push_back({std::string(type_name(t.type)), integer(i + 1), t.eigenvalues[i],
-                                ratio(running, energy)});
+                                ratio(running, t.energy),
+                                element(t.eigenvalue_changes, i), element(t.eigenvalue_errors, i)});
         }
     }
     return out;

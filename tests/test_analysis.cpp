@@ -321,6 +321,106 @@ BOOST_AUTO_TEST_CASE(universal_k_clamps_to_dimension_and_covers_everything) {
     }
 }
 
+// ---- the randomized method ----
+
+// Known spectra again, in d = 96 with a 64-column Krylov basis (k = 6,
+// ℓ = 16, q = 2): not the whole space, so the Ritz values are approximations.
+BOOST_AUTO_TEST_CASE(rsvd_statistics_are_within_their_bounds_of_the_closed_form) {
+    constexpr std::size_t d = 96, k = 6;
+    const known_model known = build_known_model(d, 2);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, known.matrices, dtype::f64);
+    analysis_options options;
+    options.how = method::rsvd;
+    options.k = k;
+    options.randomized.seed = 5;
+    const analysis_result result = run(dir.path(), options);
+    BOOST_TEST(result.passes == 4u);
+    BOOST_TEST(result.sketch_size == 16u);
+    BOOST_TEST(result.universal_k == k);
+    arma::vec pooled(d, arma::fill::zeros);
+    for (const auto& [name, energy] : known.type_energy) pooled += energy;
+    const arma::uvec universal = top_indices(pooled, k);
+    BOOST_TEST_REQUIRE(result.types.size() == 9u);
+    for (const auto& t : result.types) {
+        const std::string name(type_name(t.type));
+        const arma::vec& e = known.type_energy.at(name);
+        BOOST_TEST_CONTEXT("type " << name) {
+            BOOST_TEST_REQUIRE(t.eigenvalues.n_elem == k);
+            BOOST_TEST(!has_full_spectrum(t, d));
+            check_close(t.energy, arma::accu(e), 1e-12, "energy (streamed exactly)");
+            // Ritz values sit below the eigenvalues, within their bounds.
+            const arma::vec exact = arma::sort(e, "descend");
+            for (std::size_t i = 0; i < k; ++i) {
+                BOOST_TEST(t.eigenvalues[i] <= exact[i] * (1 + 1e-12));
+                BOOST_TEST(exact[i] - t.eigenvalues[i] <= t.eigenvalue_errors[i] * (1 + 1e-9) + 1e-12 * exact[0]);
+            }
+            const double r2_error = ref_kept(e, k) - arma::accu(t.eigenvalues) / t.energy;
+            BOOST_TEST(r2_error <= arma::accu(t.eigenvalue_errors) / t.energy + 1e-12);
+            // The estimate is not a bound, but on this fixture it covers the true error.
+            BOOST_TEST(r2_error <= arma::accu(t.eigenvalue_changes) / t.energy + 1e-12);
+            // The universal capture is exact for the returned basis, which is near the best one.
+            BOOST_TEST(std::abs(universal_r2(t, k) - arma::accu(e.elem(universal)) / arma::accu(e)) <= 0.02);
+        }
+    }
+}
+
+// With ℓ·(q + 2) ≥ d the Krylov basis is the whole space: exact results.
+BOOST_DATA_TEST_CASE(rsvd_with_the_whole_space_matches_exact, bdata::make({false, true}), trace_weighting) {
+    constexpr std::size_t d = 37, k = 5;
+    analysis_options options;
+    options.k = k;
+    options.trace_weighting = trace_weighting;
+    const analysis_result exact = run_odd_model(d, dtype::f32, options);
+    options.how = method::rsvd;
+    options.randomized.oversample = 8;  // ℓ = 13, 4 blocks > 37
+    const analysis_result randomized = run_odd_model(d, dtype::f32, options);
+    BOOST_TEST_REQUIRE(randomized.types.size() == exact.types.size());
+    for (std::size_t t = 0; t < exact.types.size(); ++t) {
+        const auto &a = exact.types[t], &b = randomized.types[t];
+        BOOST_TEST_CONTEXT("type " << type_name(a.type)) {
+            check_close(b.energy, a.energy, 1e-6, "energy");
+            BOOST_TEST(arma::norm(b.eigenvalues - a.eigenvalues.head(k)) <= 1e-5 * arma::norm(a.eigenvalues));
+            BOOST_TEST(std::abs(universal_r2(b, k) - universal_r2(a, k)) <= 1e-6);
+            BOOST_TEST(arma::max(b.eigenvalue_changes) == 0.0);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rsvd_refuses_per_matrix_statistics_and_centering) {
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), 4, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(4, 4, arma::fill::eye)}},
+                              dtype::f32);
+    analysis_options options;
+    options.how = method::rsvd;
+    options.per_matrix = true;
+    BOOST_CHECK_THROW(run(dir.path(), options), std::invalid_argument);
+    options.per_matrix = false;
+    options.center = true;
+    BOOST_CHECK_THROW(run(dir.path(), options), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(planned_bytes_grow_as_d_squared_for_exact_and_d_for_rsvd) {
+    auto plan = [](std::size_t d, method how) {
+        adaptk::test::temp_dir dir;
+        adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
+                                  dtype::f32);
+        checkpoint model(dir.path());
+        std::vector<std::string> notes;
+        analysis_options options;
+        options.how = how;
+        options.block_vectors = 8;
+        return static_cast<double>(planned_bytes(model.matrices(d, notes), d, options));
+    };
+    // Minus the fixed runtime part, exact is 12·d² and rsvd linear in d once (q + 2)ℓ < d.
+    const double exact_ratio = (plan(2048, method::exact) - plan(1024, method::exact)) /
+                               (plan(1024, method::exact) - plan(512, method::exact));
+    BOOST_TEST(exact_ratio == 4.0, boost::test_tools::tolerance(0.01));
+    const double rsvd_ratio = (plan(2048, method::rsvd) - plan(1024, method::rsvd)) /
+                              (plan(1024, method::rsvd) - plan(512, method::rsvd));
+    BOOST_TEST(rsvd_ratio == 2.0, boost::test_tools::tolerance(0.05));
+}
+
 BOOST_AUTO_TEST_CASE(rejects_empty_input_and_zero_dimension) {
     BOOST_CHECK_THROW(analyse({}, 8, {}), std::invalid_argument);
     adaptk::test::temp_dir dir;

@@ -39,12 +39,12 @@ const std::vector<std::string> analysis_commands{"profile", "groups", "frontier"
 // The columns include/adaptk/tables.hpp documents, in order.
 const std::map<std::string, std::string> documented_headers{
     {"inspect", "name,dtype,shape,type,group,layer,bytes,offset,file"},
-    {"profile", "type,group,matrices,vectors,dim,k,energy,pr,k50,k90,r2_type,r2_universal,gain,stable_rank,entropy_rank"},
+    {"profile", "type,group,matrices,vectors,dim,k,energy,pr,k50,k90,r2_type,r2_universal,gain,stable_rank,entropy_rank,method,error_estimate,error_bound"},
     {"groups", "group,types,pr,k50,k90,r2_type,r2_universal,gain"},
     {"frontier", "k,fraction_of_d,r2_type_mean,r2_universal_mean,compression"},
     {"budget", "type,k,vectors,params_kept,params_original,fraction,energy_kept,k_uniform,energy_kept_uniform"},
     {"layers", "name,layer,type,rows,cols,energy,pr,k50,k90,r2_self,r2_type,r2_universal"},
-    {"spectrum", "type,index,eigenvalue,cumulative_fraction"},
+    {"spectrum", "type,index,eigenvalue,cumulative_fraction,error_estimate,error_bound"},
 };
 
 fs::path data(const std::string& relative) { return adaptk::test::data_dir() / relative; }
@@ -228,6 +228,13 @@ const std::vector<argv_case> usage_cases{
     {"no MODEL", {"profile"}, "no MODEL"},
     {"report without --out", {"report", "@MODEL"}, "--out"},
     {"usage checked before the model is opened", {"profile", "/nonexistent/model", "--k", "0"}, "--k: '0'"},
+    {"--method bogus", {"profile", "@MODEL", "--method", "fast"}, "--method: 'fast' is not exact, rsvd or auto"},
+    {"--method on layers", {"layers", "@MODEL", "--method", "rsvd"}, "only the exact method"},
+    {"--seed on budget", {"budget", "@MODEL", "--seed", "3"}, "--seed does not apply to budget"},
+    {"--oversample -1", {"profile", "@MODEL", "--oversample", "-1"}, "--oversample: '-1'"},
+    {"--max-memory 12X", {"profile", "@MODEL", "--max-memory", "12X"}, "--max-memory: '12X' is not a size"},
+    {"--max-memory 0", {"profile", "@MODEL", "--max-memory", "0"}, "--max-memory: '0'"},
+    {"--center with rsvd", {"profile", "@MODEL", "--method", "rsvd", "--center"}, "--center is not supported"},
 };
 
 }  // namespace
@@ -634,6 +641,66 @@ BOOST_AUTO_TEST_CASE(bf16_profile_is_close_to_f32) {
         BOOST_TEST(std::abs(bf16.number(r, "r2_type") - f32.number(r, "r2_type")) <= 0.01, type);
         BOOST_TEST(std::abs(bf16.number(r, "r2_universal") - f32.number(r, "r2_universal")) <= 0.01, type);
     }
+}
+
+// ---- the randomized method ------------------------------------------------------------------------
+
+// d = 64 and ℓ = 42: the second Krylov block completes the space, so rsvd is
+// exact up to float32 products (relative 1e-6 of each column's scale).
+BOOST_AUTO_TEST_CASE(rsvd_profile_on_stories260K_agrees_with_exact) {
+    const csv_table exact = read_csv(succeed({"profile", stories_f32()}).out);
+    const csv_table randomized = read_csv(succeed({"profile", stories_f32(), "--method", "rsvd"}).out);
+    BOOST_TEST_REQUIRE(randomized.rows.size() == exact.rows.size());
+    for (std::size_t r = 0; r < exact.rows.size(); ++r) {
+        BOOST_TEST_CONTEXT("type " << exact.text(r, "type")) {
+            BOOST_TEST(randomized.text(r, "method") == "rsvd");
+            BOOST_TEST(exact.text(r, "method") == "exact");
+            BOOST_TEST(randomized.text(r, "pr").empty());
+            BOOST_TEST(randomized.text(r, "entropy_rank").empty());
+            BOOST_TEST(exact.text(r, "error_bound").empty());
+            for (const std::string column : {"energy", "r2_type", "r2_universal", "stable_rank"})
+                BOOST_TEST(randomized.number(r, column) == exact.number(r, column), boost::test_tools::tolerance(1e-6));
+            BOOST_TEST(randomized.text(r, "k50") == exact.text(r, "k50"));
+            // The bound is the float32 products' rounding allowance here: √m·2⁻²⁴·(1 + √d + √n)·tr C per value.
+            BOOST_TEST(randomized.number(r, "error_bound") <= 1e-3);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rsvd_output_depends_on_the_seed_alone) {
+    const auto args = [](const std::string& seed) {
+        return std::vector<std::string>{"spectrum", tiny_f16(), "--method", "rsvd", "--k", "4", "--oversample", "2",
+                                        "--power-iters", "0", "--seed", seed};
+    };
+    const std::string first = succeed(args("7")).out;
+    BOOST_TEST(run_stream(args("7")).out == first);  // a second process, same bits
+    BOOST_TEST(succeed(args("8")).out != first);
+}
+
+BOOST_AUTO_TEST_CASE(max_memory_refuses_up_front_naming_what_it_needs) {
+    const std::vector<std::string> args{"profile", stories_f32(), "--max-memory", "1M"};
+    check_failure(run_once(args), 1, {"--max-memory 1.0 MiB is too small", "the exact method needs", "--method rsvd would need"},
+                  args);
+    // With room for it, auto stays exact; the plan for 1 GiB fits everything here.
+    const csv_table t = read_csv(succeed({"profile", stories_f32(), "--max-memory", "1G", "--method", "auto"}).out);
+    BOOST_TEST(t.text(0, "method") == "exact");
+}
+
+BOOST_AUTO_TEST_CASE(report_with_rsvd_writes_what_rsvd_computes) {
+    const temp_dir dir;
+    const fs::path out = dir / "report";
+    const run_result r = run_stream({"report", stories_f32(), "--method", "rsvd", "--out", out.string()});
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"frontier.csv", "groups.csv", "profile.csv", "spectrum.csv",
+                                                         "summary.json"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(r.err.find("need every eigenvalue") != std::string::npos, r.err);
+    const auto summary = nlohmann::json::parse(read_text(out / "summary.json"));
+    BOOST_TEST(summary.at("method").get<std::string>() == "rsvd");
+    BOOST_TEST(summary.at("passes").get<std::size_t>() == 2u);  // Krylov blocks of 42 + 22 columns span d = 64
+    BOOST_TEST(summary.at("seed").get<std::uint64_t>() == 0u);
+    BOOST_TEST(summary.at("universal_error_estimate").get<double>() >= 0.0);
+    BOOST_TEST(summary.at("types")[0].at("pr").is_null());
 }
 
 // ---- options --------------------------------------------------------------------------------------

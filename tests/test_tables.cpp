@@ -23,6 +23,7 @@ analysis_result hand_result() {
         t.matrices = 2;
         t.vectors = vectors;
         t.parameters = vectors * 4;
+        t.energy = arma::accu(lambda);
         t.eigenvalues = std::move(lambda);
         t.universal_capture = std::move(capture);
         r.types.push_back(std::move(t));
@@ -129,6 +130,57 @@ BOOST_AUTO_TEST_CASE(spectrum_is_long_format_with_cumulative_fraction) {
     BOOST_TEST(number(t.rows[1][column(t, "cumulative_fraction")]) == 0.7, tt::tolerance(1e-14));
     BOOST_TEST(number(t.rows[3][column(t, "cumulative_fraction")]) == 1.0, tt::tolerance(1e-14));
     BOOST_TEST(number(t.rows[4][column(t, "index")]) == 1.0);
+}
+
+// The randomized method's view of hand_result(): q keeps its top 2 values
+// (4, 3 of energy 10), k its top 2 (9, 1 of 10), with error estimates/bounds.
+analysis_result partial_result() {
+    analysis_result r = hand_result();
+    r.how = method::rsvd;
+    r.universal_k = 2;
+    for (auto& t : r.types) {
+        t.eigenvalues = arma::vec(t.eigenvalues.head(2));
+        t.universal_capture = arma::vec(t.universal_capture.head(2));
+        t.eigenvalue_changes = {0.1, 0.2};
+        t.eigenvalue_errors = {0.5, 1.0};
+    }
+    return r;
+}
+
+bool empty(const cell& c) { return std::holds_alternative<std::monostate>(c) || (std::holds_alternative<double>(c) && std::isnan(std::get<double>(c))); }
+
+BOOST_AUTO_TEST_CASE(partial_spectra_leave_what_they_cannot_know_empty) {
+    const table t = profile_table(partial_result(), {0.5, 0.9, 0.99});
+    const auto& q = row_named(t, "q");
+    BOOST_TEST(std::get<std::string>(q[column(t, "method")]) == "rsvd");
+    BOOST_TEST(number(q[column(t, "energy")]) == 10.0);
+    BOOST_TEST(empty(q[column(t, "pr")]));
+    BOOST_TEST(empty(q[column(t, "entropy_rank")]));
+    BOOST_TEST(number(q[column(t, "k50")]) == 2.0);  // 4 + 3 = 7 ≥ 5: within the top values
+    BOOST_TEST(number(q[column(t, "r2_type")]) == 0.7, tt::tolerance(1e-14));
+    BOOST_TEST(number(q[column(t, "stable_rank")]) == 2.5, tt::tolerance(1e-14));  // energy / λ₁ needs λ₁ only
+    BOOST_TEST(number(q[column(t, "error_estimate")]) == 0.03, tt::tolerance(1e-12));  // (0.1 + 0.2) / 10
+    BOOST_TEST(number(q[column(t, "error_bound")]) == 0.15, tt::tolerance(1e-12));
+    const auto& k = row_named(t, "k");
+    BOOST_TEST(number(k[column(t, "k90")]) == 1.0);  // 9 of 10 within the top value
+    BOOST_TEST(number(k[column(t, "k99")]) == 2.0);
+    BOOST_TEST(empty(q[column(t, "k90")]));  // 7 of 10: beyond the sketch
+    // Exact rows leave the two error columns empty.
+    const table exact = profile_table(hand_result(), {0.5, 0.9});
+    BOOST_TEST(empty(row_named(exact, "q")[column(exact, "error_estimate")]));
+    BOOST_TEST(std::get<std::string>(row_named(exact, "q")[column(exact, "method")]) == "exact");
+}
+
+BOOST_AUTO_TEST_CASE(partial_spectra_frontier_is_empty_past_k_and_budget_refuses) {
+    const table t = frontier_table(partial_result(), {1, 2, 3});
+    BOOST_TEST(number(t.rows[1][column(t, "r2_type_mean")]) == (0.7 + 1.0 + 0.5) / 3, tt::tolerance(1e-14));
+    BOOST_TEST(empty(t.rows[2][column(t, "r2_type_mean")]));
+    BOOST_TEST(empty(t.rows[2][column(t, "r2_universal_mean")]));
+    BOOST_CHECK_THROW(budget_table(partial_result(), 0.9), std::invalid_argument);
+    const table spectrum = spectrum_table(partial_result());
+    BOOST_TEST(spectrum.rows.size() == 6u);
+    BOOST_TEST(number(spectrum.rows[1][column(spectrum, "error_bound")]) == 1.0);
+    BOOST_TEST(number(spectrum.rows[1][column(spectrum, "error_estimate")]) == 0.2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -9,27 +9,40 @@
 // and a second, cheap pass projects every matrix onto the type's and the
 // universal top-K bases. RAM: about three d×d float64 matrices, independent
 // of layers and vocabulary.
+// The randomized method (method::rsvd) replaces all of that with
+// randomized_eigen (rsvd.hpp) over q + 2 streaming passes, every type and
+// C_u together: top-k eigenvalues with error bounds, exact energies, and
+// RAM O(types·d·(q + 2)·ℓ) instead of O(d²).
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <armadillo>
 
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/classify.hpp"
+#include "adaptk/rsvd.hpp"
 
 namespace adaptk {
 
+enum class method { exact, rsvd };
+std::string_view method_name(method m) noexcept;  ///< "exact", "rsvd"
+
 struct analysis_options {
+    method how = method::exact;
     std::size_t k = 32;            ///< K of the r2 columns (clamped to d)
     std::size_t universal_k = 32;  ///< universal basis vectors to compute (≥ k; clamped to d)
     bool center = false;           ///< subtract each type's mean vector
     bool trace_weighting = false;  ///< C_u = Σ C_t / tr(C_t) instead of Σ C_t
     bool per_matrix = false;       ///< also the per-matrix statistics (the layers table)
     std::size_t block_vectors = 1024;
+    /// With method::rsvd: oversample, power_iterations, error_probes, seed
+    /// (k and trace weighting come from the fields above; k = this->k).
+    rsvd_options randomized;
     /// Called after every block: bytes of weights read so far, and in all.
     std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
@@ -39,7 +52,10 @@ struct type_spectrum {
     std::size_t matrices = 0;
     std::uint64_t vectors = 0;
     std::uint64_t parameters = 0;   ///< Σ rows·cols of its matrices
-    arma::vec eigenvalues;          ///< all d, descending, ≥ 0
+    double energy = 0;              ///< tr C_t = Σ‖x‖², exact for both methods (centered with --center)
+    arma::vec eigenvalues;          ///< exact: all d, descending, ≥ 0; rsvd: the top k Ritz values
+    arma::vec eigenvalue_errors;    ///< rsvd: bounds on |λ_i − θ_i| (rsvd.hpp); empty for exact
+    arma::vec eigenvalue_changes;   ///< rsvd: estimates of λ_i − θ_i (rsvd.hpp value_changes); empty for exact
     /// v_jᵀ C_t v_j / tr(C_t) for the universal eigenvectors j < universal_k:
     /// prefix sums give r2_universal at any K ≤ universal_k.
     arma::vec universal_capture;
@@ -56,6 +72,7 @@ struct matrix_spectrum {
 };
 
 struct analysis_result {
+    method how = method::exact;
     std::uint64_t dim = 0;
     std::size_t k = 0;            ///< after clamping to d
     std::size_t universal_k = 0;  ///< after clamping to d
@@ -64,10 +81,26 @@ struct analysis_result {
     std::vector<type_spectrum> types;        ///< present types, report order
     arma::vec universal_eigenvalues;         ///< top universal_k of C_u, descending
     std::vector<matrix_spectrum> matrices;   ///< when per_matrix, in input order
+    std::size_t passes = 1;                  ///< streaming passes over the weights (per_matrix adds one)
+    std::size_t sketch_size = 0;             ///< rsvd: ℓ, columns per Krylov block
+    double universal_error = 0;              ///< rsvd: error_estimate of the universal eigenvalues
 };
 
+/// True when `t` holds every eigenvalue (exact method): statistics of the
+/// whole spectrum (pr, entropy rank, any k_p) are defined.
+bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
+
+/// Bytes analyse(matrices, d, options) will hold at its peak: its buffers
+/// (accumulators or Krylov bases, block buffers) plus the mapped file pages
+/// in flight (one block, or a whole matrix whose vectors are columns, such as
+/// down_proj, until its last block). Not counted: the program itself and
+/// BLAS's own buffers (about 8 MiB here). The figure --max-memory is checked
+/// against; the benchmark compares it with the measured peak RSS.
+std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
+
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
-/// grouped by type). Throws std::invalid_argument for d = 0 or an empty list,
+/// grouped by type). per_matrix needs method::exact. Throws
+/// std::invalid_argument for d = 0, an empty list or per_matrix with rsvd,
 /// numerical_error if LAPACK fails, std::system_error on spill-file failure.
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 

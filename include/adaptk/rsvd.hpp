@@ -66,6 +66,11 @@ struct rsvd_group_result {
     arma::vec values;        ///< k Ritz values θ_i, descending, ≥ 0
     arma::mat vectors;       ///< d×k orthonormal Ritz vectors; column i belongs to values[i]
     arma::vec value_errors;  ///< k bounds: |λ_i − θ_i| ≤ value_errors[i]
+    /// k estimates (not bounds) of λ_i − θ_i: how much θ_i grew with the last
+    /// Krylov block. Krylov errors shrink geometrically, so the last step's
+    /// gain is about the error left when the rate is ≤ 1/2; informative where
+    /// value_errors are vacuous (flat spectra). Zero when the basis is the space.
+    arma::vec value_changes;
     double error_estimate = 0;  ///< max(value_errors): bounds max_{i<k} |λ_i − θ_i|
     double residual_norm = 0;   ///< ‖CQ − QT‖₂ = ‖(I − QQᵀ)CQ‖₂, from the last pass's remainder
     double tail_norm = 0;       ///< ≥ ‖(I−QQᵀ)C(I−QQᵀ)‖₂: min(α·√(2/π)·max_i ‖(I−QQᵀ)C(I−QQᵀ)ω_i‖, tr C − Σθ), α = 10^(10/r) (HMT Lemma 4.1)

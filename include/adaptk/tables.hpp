@@ -31,8 +31,11 @@ inline const std::vector<std::size_t> default_frontier_ks{8, 32, 64, 128, 256, 1
 std::string threshold_column(double fraction);
 
 /// One row per type: type,group,matrices,vectors,dim,k,energy,pr,k50,k90,
-/// r2_type,r2_universal,gain,stable_rank,entropy_rank, then k<NN> for each
-/// threshold beyond 0.5 and 0.9.
+/// r2_type,r2_universal,gain,stable_rank,entropy_rank,method,error_estimate,
+/// error_bound, then k<NN> for each threshold beyond 0.5 and 0.9. With a
+/// partial (rsvd) spectrum pr, entropy_rank and k's beyond the computed values
+/// are empty; error_estimate estimates and error_bound bounds r2_type's error
+/// (both empty for exact).
 table profile_table(const analysis_result& result, const std::vector<double>& thresholds);
 
 /// attention / mlp / embedding rows (plain means over their types), an `all`
@@ -49,16 +52,19 @@ table frontier_table(const analysis_result& result, const std::vector<std::size_
 /// (never more than the dense vectors·d), and beside it the uniform K that
 /// spends the same total: type,k,vectors,params_kept,params_original,fraction,
 /// energy_kept,k_uniform,energy_kept_uniform; then a `total` row.
+/// Throws std::invalid_argument for a partial (rsvd) spectrum.
 table budget_table(const analysis_result& result, double threshold);
 
 /// One row per matrix (needs per_matrix): name,layer,type,rows,cols,energy,pr,
 /// k50,k90,r2_self,r2_type,r2_universal, then extra k<NN> columns.
 table layers_table(const analysis_result& result, const std::vector<double>& thresholds);
 
-/// Long format for plotting: type,index,eigenvalue,cumulative_fraction.
+/// Long format for plotting: type,index,eigenvalue,cumulative_fraction,
+/// error_estimate,error_bound (rsvd: that eigenvalue's estimated and bounded
+/// error; empty for exact).
 table spectrum_table(const analysis_result& result);
 
-/// r2_universal of type row `t` at K (K ≤ universal_k).
+/// r2_universal of type row `t` at K; NaN for K > universal_k.
 double universal_r2(const type_spectrum& t, std::size_t k);
 
 }  // namespace adaptk

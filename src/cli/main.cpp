@@ -144,9 +144,17 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
     nlohmann::ordered_json summary;
     summary["tool"] = "adaptk-stream " ADAPTK_VERSION;
     summary["model"] = o.model.string();
-    summary["method"] = "exact";
+    summary["method"] = method_name(result.how);
     summary["dim"] = result.dim;
     summary["k"] = result.k;
+    summary["passes"] = result.passes;
+    if (result.how == method::rsvd) {
+        summary["oversample"] = o.oversample;
+        summary["power_iterations"] = o.power_iterations;
+        summary["seed"] = o.seed;
+        summary["sketch_size"] = result.sketch_size;
+        summary["universal_error_estimate"] = result.universal_error;
+    }
     summary["center"] = result.center;
     summary["universal_weighting"] = result.trace_weighting ? "trace" : "sum";
     for (const auto& row : groups.rows)
@@ -160,6 +168,53 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
     for (const auto& row : profile.rows) types.push_back(row_object(profile, row));
     summary["notes"] = notes;
     return summary;
+}
+
+std::string mebibytes(std::uint64_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+    return text;
+}
+
+// --method and --max-memory: fills settings.how and block_vectors. auto takes
+// exact when it fits; a method that does not fit first tries smaller blocks,
+// then refuses with what it would need.
+void choose_method(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
+                   analysis_options& settings, std::vector<std::string>& notes) {
+    settings.k = o.k;
+    settings.block_vectors = o.block_vectors;
+    settings.randomized.oversample = o.oversample;
+    settings.randomized.power_iterations = o.power_iterations;
+    settings.randomized.seed = o.seed;
+    auto plan = [&](method how) {
+        analysis_options trial = settings;
+        trial.how = how;
+        return planned_bytes(matrices, d, trial);
+    };
+    settings.how = o.method == cli::method_choice::rsvd ? method::rsvd : method::exact;
+    if (o.method == cli::method_choice::automatic && o.max_memory && plan(method::exact) > *o.max_memory) {
+        settings.how = method::rsvd;
+        notes.push_back("--method auto: exact would need " + mebibytes(plan(method::exact)) + " (> --max-memory " +
+                        mebibytes(*o.max_memory) + "); using rsvd");
+    }
+    if (settings.how == method::rsvd && o.center)
+        throw usage_error("--center is not supported by --method rsvd (use --method exact)");
+    if (!o.max_memory) return;
+    constexpr std::size_t smallest_block = 64;  // below this BLAS runs far from its peak
+    while (plan(settings.how) > *o.max_memory && settings.block_vectors > smallest_block)
+        settings.block_vectors = std::max(smallest_block, settings.block_vectors / 2);
+    const std::uint64_t needed = plan(settings.how);
+    if (needed > *o.max_memory) {
+        std::string advice;
+        if (settings.how == method::exact && cli::supports_rsvd(o.what))
+            advice = "; --method rsvd would need " + mebibytes(plan(method::rsvd));
+        throw std::runtime_error("--max-memory " + mebibytes(*o.max_memory) + " is too small: the " +
+                                 std::string(method_name(settings.how)) + " method needs " + mebibytes(needed) +
+                                 " for hidden size " + std::to_string(d) + advice);
+    }
+    if (settings.block_vectors != o.block_vectors)
+        notes.push_back("--max-memory: blocks of " + std::to_string(settings.block_vectors) + " vectors to fit " +
+                        mebibytes(*o.max_memory) + " (planned " + mebibytes(needed) + ")");
 }
 
 int run_analysis(cli::options o, const messages& say) {
@@ -193,17 +248,16 @@ int run_analysis(cli::options o, const messages& say) {
         notes.push_back("frontier K values above the hidden size were clamped to " + std::to_string(d));
     std::sort(o.frontier_ks.begin(), o.frontier_ks.end());
     o.frontier_ks.erase(std::unique(o.frontier_ks.begin(), o.frontier_ks.end()), o.frontier_ks.end());
-    say.notes(notes);
-
     analysis_options settings;
+    choose_method(o, matrices, d, settings, notes);
+    say.notes(notes);
     settings.k = o.k;
     settings.universal_k = o.k;
     if (o.what == cli::command::frontier || o.what == cli::command::report)
         settings.universal_k = std::max(o.k, o.frontier_ks.back());
     settings.center = o.center;
     settings.trace_weighting = o.trace_weighting;
-    settings.per_matrix = o.what == cli::command::layers || o.what == cli::command::report;
-    settings.block_vectors = o.block_vectors;
+    settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report);
     progress_line progress(!say.quiet());
     settings.progress = std::ref(progress);
     const analysis_result result = analyse(matrices, d, settings);
@@ -216,17 +270,25 @@ int run_analysis(cli::options o, const messages& say) {
     case cli::command::layers: emit(layers_table(result, o.thresholds)); break;
     case cli::command::spectrum: emit(spectrum_table(result)); break;
     case cli::command::report: {
-        const table profile = profile_table(result, o.thresholds);
-        const table groups = groups_table(result);
-        for (const table& t : {profile, groups, frontier_table(result, o.frontier_ks),
-                               budget_table(result, o.budget_threshold), layers_table(result, o.thresholds),
-                               spectrum_table(result)})
+        std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
+                                  frontier_table(result, o.frontier_ks)};
+        if (result.how == method::exact) {
+            tables.push_back(budget_table(result, o.budget_threshold));
+            tables.push_back(layers_table(result, o.thresholds));
+        } else {
+            notes.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
+        }
+        tables.push_back(spectrum_table(result));
+        std::string written;
+        for (const table& t : tables) {
             write_csv_file(o.out_dir / (t.name + ".csv"), t);
+            written += (written.empty() ? "" : ",") + t.name;
+        }
         atomic_file summary(o.out_dir / "summary.json");
-        summary.stream() << summary_json(o, result, profile, groups, notes).dump(2) << '\n';
+        summary.stream() << summary_json(o, result, tables[0], tables[1], notes).dump(2) << '\n';
         summary.commit();
-        say.note("wrote " + (o.out_dir / "{profile,groups,frontier,budget,layers,spectrum}.csv").string() +
-                 " and summary.json");
+        if (result.how != method::exact) say.note(notes.back());
+        say.note("wrote " + (o.out_dir / ("{" + written + "}.csv")).string() + " and summary.json");
         break;
     }
     case cli::command::inspect: break;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <string_view>
 
@@ -59,7 +60,15 @@ std::string command_help(const command_info& c) {
         "  --universal-weighting sum|trace\n"
         "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"
         "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"
-        "  --block-vectors N    vectors per BLAS block (default 1024)\n";
+        "  --block-vectors N    vectors per BLAS block (default 1024)\n"
+        "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n";
+    if (supports_rsvd(c.what))
+        text +=
+            "  --method M           exact (default), rsvd (randomized: top-k only, empty pr/k90,\n"
+            "                       error bounds), or auto (rsvd when exact would not fit --max-memory)\n"
+            "  --oversample P       rsvd: extra sketch columns per block (default 10)\n"
+            "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2)\n"
+            "  --seed S             rsvd: random seed (default 0); same seed, same output\n";
     if (c.what == command::frontier || c.what == command::report)
         text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
     if (c.what == command::budget || c.what == command::report)
@@ -99,6 +108,33 @@ auto parse_list(std::string_view text, Parse&& parse_one) {
 }
 
 }  // namespace
+
+bool supports_rsvd(command c) noexcept { return c != command::inspect && c != command::layers && c != command::budget; }
+
+std::uint64_t parse_size(std::string_view flag, std::string_view text) {
+    auto bad = [&] {
+        return usage_error(std::string(flag) + ": '" + std::string(text) +
+                           "' is not a size such as 64M, 1G or 1.5GiB (K, M, G, T: powers of 1024)");
+    };
+    double number = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc{} || end == text.data() || !(number > 0)) throw bad();
+    std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    double scale = 1;
+    if (!unit.empty()) {
+        constexpr std::string_view prefixes = "KMGT";
+        const auto at = prefixes.find(static_cast<char>(std::toupper(static_cast<unsigned char>(unit[0]))));
+        if (at != std::string_view::npos) {
+            scale = std::pow(1024.0, static_cast<double>(at + 1));
+            unit.remove_prefix(1);
+            if (unit == "iB" || unit == "ib") unit = {};
+        }
+        if (unit == "B" || unit == "b") unit = {};
+    }
+    const double bytes = number * scale;
+    if (!unit.empty() || !(bytes >= 1) || bytes >= 0x1.0p63) throw bad();
+    return static_cast<std::uint64_t>(bytes);
+}
 
 parsed parse(int argc, const char* const* argv) {
     std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -152,6 +188,25 @@ parsed parse(int argc, const char* const* argv) {
         } else if (arg == "--block-vectors") {
             analysis_only();
             o.block_vectors = parse_integer<std::size_t>(arg, value(), 1);
+        } else if (arg == "--max-memory") {
+            analysis_only();
+            o.max_memory = parse_size(arg, value());
+        } else if (arg == "--method" && supports_rsvd(o.what)) {
+            const auto name = value();
+            if (name == "exact") o.method = method_choice::exact;
+            else if (name == "rsvd") o.method = method_choice::rsvd;
+            else if (name == "auto") o.method = method_choice::automatic;
+            else throw usage_error("--method: '" + std::string(name) + "' is not exact, rsvd or auto");
+        } else if (arg == "--oversample" && supports_rsvd(o.what)) {
+            o.oversample = parse_integer<std::size_t>(arg, value(), 0);
+        } else if (arg == "--power-iters" && supports_rsvd(o.what)) {
+            o.power_iterations = parse_integer<std::size_t>(arg, value(), 0);
+        } else if (arg == "--seed" && supports_rsvd(o.what)) {
+            o.seed = parse_integer<std::uint64_t>(arg, value(), 0);
+        } else if (analysis && !supports_rsvd(o.what) &&
+                   (arg == "--method" || arg == "--oversample" || arg == "--power-iters" || arg == "--seed")) {
+            throw usage_error(std::string(arg) + " does not apply to " + std::string(chosen->name) +
+                              ": it needs every eigenvalue, which only the exact method computes");
         } else if (arg == "--ks" && (o.what == command::frontier || o.what == command::report)) {
             o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1); });
         } else if (arg == "--threshold" && (o.what == command::budget || o.what == command::report)) {

@@ -6,11 +6,14 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace adaptk::cli {
 
 enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report };
+/// --method: auto picks rsvd only when the exact buffers would not fit --max-memory.
+enum class method_choice { exact, rsvd, automatic };
 
 struct options {
     command what = command::profile;
@@ -26,7 +29,19 @@ struct options {
     double budget_threshold = 0.9;
     std::filesystem::path out_dir;
     std::size_t block_vectors = 1024;
+    method_choice method = method_choice::exact;
+    std::size_t oversample = 10;
+    std::size_t power_iterations = 2;
+    std::uint64_t seed = 0;
+    std::optional<std::uint64_t> max_memory;  ///< bytes
 };
+
+/// Whether a command can run the randomized method (it needs no full spectrum).
+bool supports_rsvd(command c) noexcept;
+
+/// "64M", "1G", "1.5GiB", "300000000": bytes (K/M/G/T are powers of 1024;
+/// a trailing "B" or "iB" is allowed). Throws usage_error naming `flag`.
+std::uint64_t parse_size(std::string_view flag, std::string_view text);
 
 /// What the command line asks for: run with options, or print text and exit 0.
 struct parsed {
