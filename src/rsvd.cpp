@@ -115,98 +115,57 @@ arma::mat gaussian_matrix(std::mt19937_64& rng, std::size_t rows, std::size_t co
     return m;
 }
 
-// A float64 matrix summed from products that arrive in float32 (summed in a
-// float32 buffer, added to the float64 total every float_flush_vectors
-// vectors) or in float64 (added directly). Callers add with gemm's β = 1.
-struct running_sum {
-    arma::mat total;
-    arma::fmat pending;
-    std::size_t pending_vectors = 0;
-
-    void reset(std::size_t rows, std::size_t cols) {
-        total.zeros(rows, cols);
-        pending.reset();
-        pending_vectors = 0;
-    }
-    template <class Real>
-    arma::Mat<Real>& sink() {
-        if constexpr (std::is_same_v<Real, float>) {
-            if (pending.n_elem == 0) pending.zeros(total.n_rows, total.n_cols);
-            return pending;
-        } else {
-            return total;
-        }
-    }
-    void added_float(std::size_t vectors) {
-        pending_vectors += vectors;
-        if (pending_vectors >= float_flush_vectors) flush();
-    }
-    // total += pending, elementwise in float64.
-    void flush() {
-        if (pending_vectors == 0) return;
-        double* target = total.memptr();
-        float* source = pending.memptr();
-        for (std::size_t i = 0; i < total.n_elem; ++i) {
-            target[i] += source[i];
-            source[i] = 0;
-        }
-        pending_vectors = 0;
-    }
-};
-
-// A basis streamed in one pass, in float64 and (made at the pass's first
-// float block) float32. With P = XᵀB: columns [back, m) are multiplied back
-// into the product X·P, columns [0, capture) into the Gram PᵀP.
-struct pass_basis {
-    arma::mat columns;
-    arma::fmat columns_f;
-    std::size_t back = 0;
-    std::size_t capture = 0;
-
-    void set(arma::mat basis, std::size_t back_from = 0, std::size_t capture_columns = 0) {
-        columns = std::move(basis);
-        columns_f.reset();
-        back = back_from;
-        capture = capture_columns;
-    }
-    template <class Real>
-    const arma::Mat<Real>& in() {
-        if constexpr (std::is_same_v<Real, float>) {
-            if (columns_f.n_elem != columns.n_elem) columns_f = arma::conv_to<arma::fmat>::from(columns);
-            return columns_f;
-        } else {
-            return columns;
-        }
-    }
-};
-
-// What one Gram matrix (a group's or C_u) carries between passes.
+// What one Gram matrix C (a group's or C_u) carries between passes.
 struct krylov_state {
-    arma::mat basis;        // K: d×m, orthonormal columns
-    arma::mat ritz_matrix;  // T = KᵀCK; block column j filled after pass j + 1 (upper part)
-    arma::mat remainder;    // (I − KKᵀ)·C·Q_last after the last pass
-    pass_basis streamed;    // what the current pass multiplies by: [Q_j | probes]
-    running_sum product;    // C·streamed[:, back..]
+    arma::mat basis;            // K: d×m, orthonormal columns
+    arma::mat ritz_matrix;      // T = KᵀCK; block column j filled after pass j + 1 (upper part)
+    arma::mat remainder;        // (I − KKᵀ)·C·Q_last after the last pass
+    std::size_t streamed = 0;   // the pass computes C·(K's last `streamed` columns)
+    arma::mat product;          // this pass's C·[Q_j | probes], float64
 };
 
 struct group_state {
     krylov_state krylov;
-    running_sum capture;  // K_uᵀ C_g K_u, last pass only
+    arma::mat probes;   // (I − KKᵀ)Ω_r, streamed on the last pass
+    arma::mat capture;  // K_uᵀ C_g K_u, summed on the last pass
     std::uint64_t count = 0;
     double trace = 0;
     bool has_float = false;
 };
 
-// The visitor of one pass: routes each block to its group's product and,
-// weighted by w_g, to the universal one.
+// One pass over the blocks. For group g the visitor projects a block X onto
+// B = [Q_g | probes_g | Q_u-part] at once, P = XᵀB (one GEMM, X packed once),
+// then adds X·P for the columns whose images are wanted (one GEMM) into a
+// pending buffer for the current group, in float32 for float blocks. Pending
+// sums go to float64 every 4096 vectors and whenever the group changes: the
+// group's columns to its product, the universal ones times w_g to C_u's.
+// On the last pass C_u's part is all of K_u (for the capture W_g += PᵀP on
+// it) plus the probes; only its last block and the probes are multiplied back.
 class pass_visitor final : public block_visitor {
 public:
-    pass_visitor(std::size_t dim, std::vector<group_state>& groups, krylov_state* universal,
-                 const std::vector<double>& weights, bool first_pass)
-        : dim_(dim), groups_(groups), universal_(universal), weights_(weights), first_pass_(first_pass) {}
+    struct universal_part {
+        krylov_state* state = nullptr;  // null on the first pass
+        const arma::mat* probes = nullptr;  // last pass only
+        bool whole_basis = false;           // last pass: project onto all of K_u
+    };
+
+    pass_visitor(std::size_t dim, std::vector<group_state>& groups, universal_part universal,
+                 const std::vector<double>& weights, bool first_pass, bool last_pass)
+        : dim_(dim),
+          groups_(groups),
+          universal_(universal),
+          weights_(weights),
+          first_pass_(first_pass),
+          last_pass_(last_pass) {}
 
     void operator()(std::size_t group, const float* block, std::size_t count) override { add(group, block, count); }
     void operator()(std::size_t group, const double* block, std::size_t count) override { add(group, block, count); }
+
+    /// Moves every pending sum into the float64 products; call after the pass.
+    void flush() {
+        flush_pending(pending_f_, capture_f_, pending_vectors_f_);
+        flush_pending(pending_d_, capture_d_, pending_vectors_d_);
+    }
 
 private:
     template <class Real>
@@ -218,6 +177,12 @@ private:
         if (block == nullptr)
             throw std::invalid_argument("block_visitor: null block of " + std::to_string(count) + " vectors for group " +
                                         std::to_string(group));
+        if (group != current_) {
+            flush();
+            current_ = group;
+            basis_f_.reset();
+            basis_d_.reset();
+        }
         group_state& g = groups_[group];
         g.count += count;
         if constexpr (std::is_same_v<Real, float>) g.has_float = true;
@@ -227,46 +192,93 @@ private:
             g.trace += sum;
         }
         const arma::Mat<Real> x(const_cast<Real*>(block), dim_, count, false, true);  // a view, no copy
-        multiply(x, g.krylov.streamed, g.krylov.product, nullptr, 1.0);
-        // A group of weight 0 adds nothing to C_u but still needs its capture on the last pass.
-        if (universal_ && (weights_[group] != 0 || universal_->streamed.capture > 0))
-            multiply(x, universal_->streamed, universal_->product, &g.capture, weights_[group]);
+        arma::Mat<Real>& b = basis<Real>();
+        arma::Mat<Real>& p = select<Real>(scratch_f_, scratch_d_);
+        p = x.t() * b;
+        if (capture_columns_ > 0) {
+            const arma::Mat<Real> head(p.colptr(group_columns_), count, capture_columns_, false, true);
+            arma::Mat<Real>& capture = select<Real>(capture_f_, capture_d_);
+            if (capture.n_rows != capture_columns_) capture.zeros(capture_columns_, capture_columns_);
+            capture += head.t() * head;
+        }
+        // Bring the universal columns to be multiplied back next to the group's (columns are contiguous).
+        if (skipped_columns_ > 0)
+            std::copy(p.colptr(group_columns_ + skipped_columns_), p.memptr() + p.n_elem, p.colptr(group_columns_));
+        const std::size_t back = b.n_cols - skipped_columns_;
+        arma::Mat<Real>& pending = select<Real>(pending_f_, pending_d_);
+        if (pending.n_rows != dim_ || pending.n_cols != back) pending.zeros(dim_, back);  // zero after every flush
+        pending += x * arma::Mat<Real>(p.memptr(), count, back, false, true);
+        std::size_t& vectors = select<Real>(pending_vectors_f_, pending_vectors_d_);
+        vectors += count;
+        if (std::is_same_v<Real, float> && vectors >= float_flush_vectors) flush();
     }
 
-    // P = Xᵀ·B (b×m); product += w·X·P[:, back..]; capture += P[:, ..capture]ᵀ·P[:, ..capture].
+    // [Q_g | probes_g | C_u's streamed columns] for the current group, built
+    // at its first block of each precision.
     template <class Real>
-    void multiply(const arma::Mat<Real>& x, pass_basis& basis, running_sum& product, running_sum* capture,
-                  double weight) {
-        arma::Mat<Real>& p = scratch<Real>();
-        p = x.t() * basis.in<Real>();
-        const std::size_t count = x.n_cols;
-        if (capture && basis.capture > 0) {
-            const arma::Mat<Real> head(p.memptr(), count, basis.capture, false, true);
-            capture->sink<Real>() += head.t() * head;
+    arma::Mat<Real>& basis() {
+        arma::Mat<Real>& b = select<Real>(basis_f_, basis_d_);
+        if (b.n_elem > 0) return b;
+        const group_state& g = groups_[current_];
+        arma::mat columns = g.krylov.basis.tail_cols(g.krylov.streamed);
+        if (last_pass_) columns = arma::join_rows(columns, g.probes);
+        group_columns_ = columns.n_cols;
+        capture_columns_ = skipped_columns_ = 0;
+        if (const krylov_state* u = universal_.state) {
+            if (universal_.whole_basis) {
+                capture_columns_ = u->basis.n_cols;
+                skipped_columns_ = u->basis.n_cols - u->streamed;
+                columns = arma::join_rows(columns, u->basis);
+            } else {
+                columns = arma::join_rows(columns, u->basis.tail_cols(u->streamed));
+            }
+            if (universal_.probes) columns = arma::join_rows(columns, *universal_.probes);
         }
-        if constexpr (std::is_same_v<Real, float>)
-            if (capture && basis.capture > 0) capture->added_float(count);
-        if (weight == 0) return;
-        arma::Mat<Real> back(p.colptr(basis.back), count, p.n_cols - basis.back, false, true);
-        if (weight != 1.0) back *= static_cast<Real>(weight);
-        product.sink<Real>() += x * back;
-        if constexpr (std::is_same_v<Real, float>) product.added_float(count);
+        b = arma::conv_to<arma::Mat<Real>>::from(columns);
+        return b;
     }
-    template <class Real>
-    arma::Mat<Real>& scratch() {
+
+    template <class Matrix>
+    void flush_pending(Matrix& pending, Matrix& capture, std::size_t& vectors) {
+        if (vectors == 0) return;
+        group_state& g = groups_[current_];
+        auto add = [](arma::mat& target, const Real_of<Matrix>* source) {
+            double* out = target.memptr();
+            for (std::size_t i = 0; i < target.n_elem; ++i) out[i] += source[i];
+        };
+        add(g.krylov.product, pending.memptr());
+        if (universal_.state && weights_[current_] != 0) {
+            const double w = weights_[current_];
+            const auto* source = pending.colptr(group_columns_);
+            double* out = universal_.state->product.memptr();
+            for (std::size_t i = 0; i < universal_.state->product.n_elem; ++i) out[i] += w * source[i];
+        }
+        if (capture.n_elem > 0) add(g.capture, capture.memptr());
+        pending.zeros();
+        capture.zeros();
+        vectors = 0;
+    }
+
+    template <class Matrix>
+    using Real_of = typename Matrix::elem_type;
+    template <class Real, class F, class D>
+    static auto& select(F& if_float, D& if_double) {
         if constexpr (std::is_same_v<Real, float>)
-            return scratch_f_;
+            return if_float;
         else
-            return scratch_d_;
+            return if_double;
     }
 
     std::size_t dim_;
     std::vector<group_state>& groups_;
-    krylov_state* universal_;
+    universal_part universal_;
     const std::vector<double>& weights_;
-    bool first_pass_;
-    arma::fmat scratch_f_;  // one reusable Xᵀ·B buffer per precision
-    arma::mat scratch_d_;
+    bool first_pass_, last_pass_;
+    std::size_t current_ = static_cast<std::size_t>(-1);
+    std::size_t group_columns_ = 0, capture_columns_ = 0, skipped_columns_ = 0;  // layout of the current basis
+    arma::fmat basis_f_, scratch_f_, pending_f_, capture_f_;  // per precision: basis, Xᵀ·B, X·P and PᵀP sums
+    arma::mat basis_d_, scratch_d_, pending_d_, capture_d_;
+    std::size_t pending_vectors_f_ = 0, pending_vectors_d_ = 0;
 };
 
 // Q with orthonormal columns spanning (I − KKᵀ)Y, at most `width` of them:
@@ -474,14 +486,13 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     std::vector<group_state> states(groups);
     krylov_state universal;
     std::vector<std::uint64_t> first_counts(groups);
-    std::vector<arma::mat> group_probes(groups);
     arma::mat universal_probes;
 
     // Pass 1 streams Q₀ = qr(Ω) for every group; C_u·Q₀ = Σ w_g C_g·Q₀ needs no columns of its own.
     const arma::mat q0 = extend_basis(arma::mat(dim, 0), omega, ell, "starting");
     for (auto& g : states) {
         g.krylov.basis = q0;
-        g.krylov.streamed.set(q0);
+        g.krylov.streamed = ell;
     }
     universal.basis = q0;
 
@@ -492,31 +503,28 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         const bool last = pass == passes || (!first && full(universal) &&
                                               std::all_of(states.begin(), states.end(),
                                                           [&](const group_state& g) { return full(g.krylov); }));
+        const std::size_t probes = last ? r : 0;
         if (last) {
             // The error probes (I − KKᵀ)Ω_r ride along; C_u's basis is all of K_u, whose projections give W_g.
-            for (std::size_t g = 0; g < groups; ++g) {
-                krylov_state& s = states[g].krylov;
-                group_probes[g] = raw_probes - s.basis * (s.basis.t() * raw_probes);
-                s.streamed.set(arma::join_rows(s.streamed.columns, group_probes[g]));
-                states[g].capture.reset(universal.basis.n_cols, universal.basis.n_cols);
+            for (auto& g : states) {
+                g.probes = raw_probes - g.krylov.basis * (g.krylov.basis.t() * raw_probes);
+                g.capture.zeros(universal.basis.n_cols, universal.basis.n_cols);
             }
             universal_probes = raw_probes - universal.basis * (universal.basis.t() * raw_probes);
-            const std::size_t m_u = universal.basis.n_cols;
-            universal.streamed.set(arma::join_rows(universal.basis, universal_probes), m_u - universal.streamed.columns.n_cols,
-                                   m_u);
         }
         for (auto& g : states) {
             g.count = 0;
-            g.krylov.product.reset(dim, g.krylov.streamed.columns.n_cols);
+            g.krylov.product.zeros(dim, g.krylov.streamed + probes);
         }
-        if (!first) universal.product.reset(dim, universal.streamed.columns.n_cols - universal.streamed.back);
-        pass_visitor visitor(dim, states, first ? nullptr : &universal, result.weights, first);
+        if (!first) universal.product.zeros(dim, universal.streamed + probes);
+        pass_visitor::universal_part part;
+        if (!first) part = {&universal, last ? &universal_probes : nullptr, last};
+        pass_visitor visitor(dim, states, part, result.weights, first, last);
         run_pass(visitor);
+        visitor.flush();
 
         for (std::size_t g = 0; g < groups; ++g) {
-            group_state& s = states[g];
-            s.krylov.product.flush();
-            s.capture.flush();
+            const group_state& s = states[g];
             if (first)
                 first_counts[g] = s.count;
             else if (s.count != first_counts[g])
@@ -524,7 +532,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
                                             std::to_string(s.count) + " vectors of group " + std::to_string(g) +
                                             ", pass 1 streamed " + std::to_string(first_counts[g]) +
                                             ": run_pass must stream the same data every pass");
-            check_finite(s.krylov.product.total, pass, group_label(g));
+            check_finite(s.krylov.product, pass, group_label(g));
         }
         if (first) {
             result.weights.assign(groups, 1.0);
@@ -534,19 +542,18 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
                 else if (options.trace_weighting)
                     result.weights[g] = states[g].trace > 0 ? 1.0 / states[g].trace : 0.0;
             }
-            universal.product.reset(dim, ell);
+            universal.product.zeros(dim, ell);
             for (std::size_t g = 0; g < groups; ++g)
-                if (result.weights[g] != 0) universal.product.total += result.weights[g] * states[g].krylov.product.total;
+                if (result.weights[g] != 0) universal.product += result.weights[g] * states[g].krylov.product;
+            universal.streamed = ell;
         } else {
-            universal.product.flush();
-            check_finite(universal.product.total, pass, "the universal Gram");
+            check_finite(universal.product, pass, "the universal Gram");
         }
 
         // Each basis takes its streamed block's image into T and, unless last, grows by the next block.
         auto absorb = [&](krylov_state& s, const std::string& what) {
-            const std::size_t width = s.product.total.n_cols - (last ? r : 0);
-            absorb_pass(s, s.product.total.head_cols(width), width, last, what);
-            if (!last) s.streamed.set(s.basis.tail_cols(s.basis.n_cols - s.ritz_matrix.n_cols));
+            absorb_pass(s, s.product.head_cols(s.streamed), s.streamed, last, what);
+            if (!last) s.streamed = s.basis.n_cols - s.ritz_matrix.n_cols;
         };
         for (std::size_t g = 0; g < groups; ++g) absorb(states[g].krylov, group_label(g));
         absorb(universal, "universal");
@@ -568,14 +575,14 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     std::uint64_t universal_count = 0;
     for (std::size_t g = 0; g < groups; ++g) {
         const group_state& s = states[g];
-        const finished_stream stream{s.krylov, s.krylov.product.total.tail_cols(r), group_probes[g], s.trace, rounding(s)};
+        const finished_stream stream{s.krylov, s.krylov.product.tail_cols(r), s.probes, s.trace, rounding(s)};
         result.groups.push_back(finish(stream, k, group_label(g), ritz));
         result.groups.back().count = first_counts[g];
         universal_trace += result.weights[g] * s.trace;
         universal_rounding += result.weights[g] * stream.rounding;
         universal_count += first_counts[g];
     }
-    const finished_stream universal_stream{universal, universal.product.total.tail_cols(r), universal_probes,
+    const finished_stream universal_stream{universal, universal.product.tail_cols(r), universal_probes,
                                            universal_trace, universal_rounding};
     result.universal = finish(universal_stream, k, "universal", ritz);
     result.universal.count = universal_count;
@@ -584,7 +591,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     // vectors are K_u U, so v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
     const arma::mat u = ritz.coords.head_cols(k);
     for (std::size_t g = 0; g < groups; ++g) {
-        const arma::mat w = arma::symmatu(states[g].capture.total);
+        const arma::mat w = arma::symmatu(states[g].capture);
         const arma::vec captured = arma::sum(u % (w * u), 0).t();
         result.universal_capture.push_back(arma::cumsum(captured) / states[g].trace);  // NaN for an all-zero group
     }
