@@ -13,9 +13,9 @@
 // Since every block's image is kept as a column block of T, no pass is spent
 // on the Rayleigh–Ritz step. C_u needs no columns on pass 1 (C_u Q₀ = Σ w_g Y₀,g);
 // from pass 2 on its own Q_j^u is streamed through every group, weighted, into
-// one shared product. The last pass also projects every vector onto all of
-// K_u, giving W_g = K_uᵀ C_g K_u, so the universal capture is exact for the
-// returned universal vectors; and it streams the error probes.
+// one shared product; each group's unweighted image of Q_j^u also fills a
+// block column of W_g = K_uᵀ C_g K_u, so the universal capture is exact for
+// the returned universal vectors. The last pass streams the error probes too.
 // A block X (d×b) adds X·(Xᵀ·B) to a product for its basis B: two GEMMs.
 //
 // Error estimate (documented per entity in rsvd.hpp). Let Q = K be the final
@@ -127,26 +127,24 @@ struct krylov_state {
 struct group_state {
     krylov_state krylov;
     arma::mat probes;   // (I − KKᵀ)Ω_r, streamed on the last pass
-    arma::mat capture;  // K_uᵀ C_g K_u, summed on the last pass
+    arma::mat capture;  // W_g = K_uᵀ C_g K_u, upper block columns filled pass by pass
     std::uint64_t count = 0;
     double trace = 0;
     bool has_float = false;
 };
 
 // One pass over the blocks. For group g the visitor projects a block X onto
-// B = [Q_g | probes_g | Q_u-part] at once, P = XᵀB (one GEMM, X packed once),
-// then adds X·P for the columns whose images are wanted (one GEMM) into a
-// pending buffer for the current group, in float32 for float blocks. Pending
-// sums go to float64 every 4096 vectors and whenever the group changes: the
-// group's columns to its product, the universal ones times w_g to C_u's.
-// On the last pass C_u's part is all of K_u (for the capture W_g += PᵀP on
-// it) plus the probes; only its last block and the probes are multiplied back.
+// B = [Q_g | probes_g | Q_u | probes_u] at once, P = XᵀB (one GEMM, X packed
+// once), and adds X·P (one GEMM) to a pending buffer of the current group, in
+// float32 for float blocks. Pending sums go to float64 every 4096 vectors and
+// whenever the group changes: the group's columns to its product, the
+// universal ones times w_g to C_u's, and K_uᵀ·(C_g Q_u) to the group's
+// capture W_g = K_uᵀ C_g K_u, block column by block column as T is built.
 class pass_visitor final : public block_visitor {
 public:
     struct universal_part {
-        krylov_state* state = nullptr;  // null on the first pass
+        krylov_state* state = nullptr;      // null on the first pass
         const arma::mat* probes = nullptr;  // last pass only
-        bool whole_basis = false;           // last pass: project onto all of K_u
     };
 
     pass_visitor(std::size_t dim, std::vector<group_state>& groups, universal_part universal,
@@ -163,8 +161,8 @@ public:
 
     /// Moves every pending sum into the float64 products; call after the pass.
     void flush() {
-        flush_pending(pending_f_, capture_f_, pending_vectors_f_);
-        flush_pending(pending_d_, capture_d_, pending_vectors_d_);
+        flush_pending(pending_f_, pending_vectors_f_);
+        flush_pending(pending_d_, pending_vectors_d_);
     }
 
 private:
@@ -192,46 +190,29 @@ private:
             g.trace += sum;
         }
         const arma::Mat<Real> x(const_cast<Real*>(block), dim_, count, false, true);  // a view, no copy
-        arma::Mat<Real>& b = basis<Real>();
+        const arma::Mat<Real>& b = basis<Real>();
         arma::Mat<Real>& p = select<Real>(scratch_f_, scratch_d_);
         p = x.t() * b;
-        if (capture_columns_ > 0) {
-            const arma::Mat<Real> head(p.colptr(group_columns_), count, capture_columns_, false, true);
-            arma::Mat<Real>& capture = select<Real>(capture_f_, capture_d_);
-            if (capture.n_rows != capture_columns_) capture.zeros(capture_columns_, capture_columns_);
-            capture += head.t() * head;
-        }
-        // Bring the universal columns to be multiplied back next to the group's (columns are contiguous).
-        if (skipped_columns_ > 0)
-            std::copy(p.colptr(group_columns_ + skipped_columns_), p.memptr() + p.n_elem, p.colptr(group_columns_));
-        const std::size_t back = b.n_cols - skipped_columns_;
         arma::Mat<Real>& pending = select<Real>(pending_f_, pending_d_);
-        if (pending.n_rows != dim_ || pending.n_cols != back) pending.zeros(dim_, back);  // zero after every flush
-        pending += x * arma::Mat<Real>(p.memptr(), count, back, false, true);
+        if (pending.n_rows != dim_ || pending.n_cols != b.n_cols) pending.zeros(dim_, b.n_cols);  // zero after every flush
+        pending += x * p;
         std::size_t& vectors = select<Real>(pending_vectors_f_, pending_vectors_d_);
         vectors += count;
         if (std::is_same_v<Real, float> && vectors >= float_flush_vectors) flush();
     }
 
-    // [Q_g | probes_g | C_u's streamed columns] for the current group, built
-    // at its first block of each precision.
+    // [Q_g | probes_g | Q_u | probes_u] for the current group, built at its
+    // first block of each precision.
     template <class Real>
-    arma::Mat<Real>& basis() {
+    const arma::Mat<Real>& basis() {
         arma::Mat<Real>& b = select<Real>(basis_f_, basis_d_);
         if (b.n_elem > 0) return b;
         const group_state& g = groups_[current_];
         arma::mat columns = g.krylov.basis.tail_cols(g.krylov.streamed);
         if (last_pass_) columns = arma::join_rows(columns, g.probes);
         group_columns_ = columns.n_cols;
-        capture_columns_ = skipped_columns_ = 0;
         if (const krylov_state* u = universal_.state) {
-            if (universal_.whole_basis) {
-                capture_columns_ = u->basis.n_cols;
-                skipped_columns_ = u->basis.n_cols - u->streamed;
-                columns = arma::join_rows(columns, u->basis);
-            } else {
-                columns = arma::join_rows(columns, u->basis.tail_cols(u->streamed));
-            }
+            columns = arma::join_rows(columns, u->basis.tail_cols(u->streamed));
             if (universal_.probes) columns = arma::join_rows(columns, *universal_.probes);
         }
         b = arma::conv_to<arma::Mat<Real>>::from(columns);
@@ -239,28 +220,22 @@ private:
     }
 
     template <class Matrix>
-    void flush_pending(Matrix& pending, Matrix& capture, std::size_t& vectors) {
+    void flush_pending(Matrix& pending, std::size_t& vectors) {
         if (vectors == 0) return;
         group_state& g = groups_[current_];
-        auto add = [](arma::mat& target, const Real_of<Matrix>* source) {
-            double* out = target.memptr();
-            for (std::size_t i = 0; i < target.n_elem; ++i) out[i] += source[i];
-        };
-        add(g.krylov.product, pending.memptr());
-        if (universal_.state && weights_[current_] != 0) {
-            const double w = weights_[current_];
-            const auto* source = pending.colptr(group_columns_);
-            double* out = universal_.state->product.memptr();
-            for (std::size_t i = 0; i < universal_.state->product.n_elem; ++i) out[i] += w * source[i];
+        const arma::mat sum = arma::conv_to<arma::mat>::from(pending);
+        g.krylov.product += sum.head_cols(group_columns_);
+        if (krylov_state* u = universal_.state) {
+            const arma::mat images = sum.tail_cols(sum.n_cols - group_columns_);
+            // Block column of W_g for Q_u (the basis's last `streamed` columns): K_uᵀ·C_g·Q_u.
+            const std::size_t m = u->basis.n_cols, width = u->streamed;
+            if (width > 0) g.capture.cols(m - width, m - 1) += u->basis.t() * images.head_cols(width);
+            if (weights_[current_] != 0) u->product += weights_[current_] * images;
         }
-        if (capture.n_elem > 0) add(g.capture, capture.memptr());
         pending.zeros();
-        capture.zeros();
         vectors = 0;
     }
 
-    template <class Matrix>
-    using Real_of = typename Matrix::elem_type;
     template <class Real, class F, class D>
     static auto& select(F& if_float, D& if_double) {
         if constexpr (std::is_same_v<Real, float>)
@@ -275,9 +250,9 @@ private:
     const std::vector<double>& weights_;
     bool first_pass_, last_pass_;
     std::size_t current_ = static_cast<std::size_t>(-1);
-    std::size_t group_columns_ = 0, capture_columns_ = 0, skipped_columns_ = 0;  // layout of the current basis
-    arma::fmat basis_f_, scratch_f_, pending_f_, capture_f_;  // per precision: basis, Xᵀ·B, X·P and PᵀP sums
-    arma::mat basis_d_, scratch_d_, pending_d_, capture_d_;
+    std::size_t group_columns_ = 0;  // the current basis's group columns, then C_u's
+    arma::fmat basis_f_, scratch_f_, pending_f_;  // per precision: the basis, Xᵀ·B and the X·P sum
+    arma::mat basis_d_, scratch_d_, pending_d_;
     std::size_t pending_vectors_f_ = 0, pending_vectors_d_ = 0;
 };
 
@@ -504,21 +479,18 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
                                               std::all_of(states.begin(), states.end(),
                                                           [&](const group_state& g) { return full(g.krylov); }));
         const std::size_t probes = last ? r : 0;
-        if (last) {
-            // The error probes (I − KKᵀ)Ω_r ride along; C_u's basis is all of K_u, whose projections give W_g.
-            for (auto& g : states) {
-                g.probes = raw_probes - g.krylov.basis * (g.krylov.basis.t() * raw_probes);
-                g.capture.zeros(universal.basis.n_cols, universal.basis.n_cols);
-            }
+        if (last) {  // the error probes (I − KKᵀ)Ω_r ride along
+            for (auto& g : states) g.probes = raw_probes - g.krylov.basis * (g.krylov.basis.t() * raw_probes);
             universal_probes = raw_probes - universal.basis * (universal.basis.t() * raw_probes);
         }
+        for (auto& g : states) g.capture.resize(universal.basis.n_cols, universal.basis.n_cols);  // grows with K_u
         for (auto& g : states) {
             g.count = 0;
             g.krylov.product.zeros(dim, g.krylov.streamed + probes);
         }
         if (!first) universal.product.zeros(dim, universal.streamed + probes);
         pass_visitor::universal_part part;
-        if (!first) part = {&universal, last ? &universal_probes : nullptr, last};
+        if (!first) part = {&universal, last ? &universal_probes : nullptr};
         pass_visitor visitor(dim, states, part, result.weights, first, last);
         run_pass(visitor);
         visitor.flush();
@@ -543,6 +515,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
                     result.weights[g] = states[g].trace > 0 ? 1.0 / states[g].trace : 0.0;
             }
             universal.product.zeros(dim, ell);
+            for (auto& g : states) g.capture = q0.t() * g.krylov.product;  // W_g's first block: Q₀ᵀ C_g Q₀
             for (std::size_t g = 0; g < groups; ++g)
                 if (result.weights[g] != 0) universal.product += result.weights[g] * states[g].krylov.product;
             universal.streamed = ell;
@@ -587,8 +560,8 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     result.universal = finish(universal_stream, k, "universal", ritz);
     result.universal.count = universal_count;
 
-    // Capture: W_g = K_uᵀ C_g K_u from the last pass; the universal Ritz
-    // vectors are K_u U, so v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
+    // Capture: W_g = K_uᵀ C_g K_u (upper part filled pass by pass); the
+    // universal Ritz vectors are K_u U, so v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
     const arma::mat u = ritz.coords.head_cols(k);
     for (std::size_t g = 0; g < groups; ++g) {
         const arma::mat w = arma::symmatu(states[g].capture);
