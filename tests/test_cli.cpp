@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "adaptk/analysis.hpp"
+#include "adaptk/checkpoint.hpp"
 #include "support/cli_support.hpp"
 
 namespace fs = std::filesystem;
@@ -665,6 +667,44 @@ BOOST_AUTO_TEST_CASE(rsvd_profile_on_stories260K_agrees_with_exact) {
             BOOST_TEST(randomized.number(r, "error_bound") <= 1e-3);
         }
     }
+}
+
+// A small sketch on real weights (k = 4, ℓ = 6, q = 0: a 12-column basis in
+// d = 64): approximate, and within the error bound it prints.
+BOOST_AUTO_TEST_CASE(rsvd_on_real_weights_stays_within_its_printed_bound) {
+    const csv_table exact = read_csv(succeed({"profile", stories_f32(), "--k", "4"}).out);
+    const csv_table randomized = read_csv(succeed({"profile", stories_f32(), "--k", "4", "--method", "rsvd", "--oversample",
+                                                   "2", "--power-iters", "0"})
+                                              .out);
+    BOOST_TEST_REQUIRE(randomized.rows.size() == exact.rows.size());
+    double worst = 0;
+    for (std::size_t r = 0; r < exact.rows.size(); ++r) {
+        const double error = exact.number(r, "r2_type") - randomized.number(r, "r2_type");
+        worst = std::max(worst, error);
+        BOOST_TEST(error >= -1e-6, exact.text(r, "type"));  // Ritz values never exceed the eigenvalues
+        BOOST_TEST(error <= randomized.number(r, "error_bound"), exact.text(r, "type"));
+    }
+    BOOST_TEST(worst > 1e-6);  // the sketch really is approximate here
+}
+
+BOOST_AUTO_TEST_CASE(max_memory_between_two_block_sizes_shrinks_the_blocks) {
+    // The library's plan for this checkpoint at 1024- and 64-vector blocks; a
+    // limit between them runs with smaller blocks and says so.
+    adaptk::checkpoint model(stories_f32());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(stories_dim, notes);
+    adaptk::analysis_options options;
+    const std::uint64_t full = adaptk::planned_bytes(matrices, stories_dim, options);
+    options.block_vectors = 64;
+    const std::uint64_t smallest = adaptk::planned_bytes(matrices, stories_dim, options);
+    BOOST_TEST_REQUIRE(smallest < full);
+    const std::string between = std::to_string((smallest + full) / 2);
+    const run_result& r = run_once({"profile", stories_f32(), "--max-memory", between});
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(r.err.find("--max-memory: blocks of") != std::string::npos, r.err);
+    BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"profile", stories_f32()}).out).rows.size());
+    const std::vector<std::string> too_small{"profile", stories_f32(), "--max-memory", std::to_string(smallest - 1)};
+    check_failure(run_once(too_small), 1, {"is too small"}, too_small);
 }
 
 BOOST_AUTO_TEST_CASE(rsvd_output_depends_on_the_seed_alone) {
