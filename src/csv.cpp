@@ -3,8 +3,6 @@
 #include <charconv>
 #include <cmath>
 
-#include "adaptk/atomic_file.hpp"
-
 namespace adaptk {
 namespace {
 
@@ -54,12 +52,6 @@ void write_csv(std::ostream& out, const table& t) {
         for (const auto& value : row) fields.push_back(cell_text(value));
         write_row(out, fields);
     }
-}
-
-void write_csv_file(const std::filesystem::path& path, const table& t) {
-    atomic_file file(path);
-    write_csv(file.stream(), t);
-    file.commit();
 }
 
 }  // namespace adaptk

@@ -803,8 +803,8 @@ BOOST_AUTO_TEST_CASE(report_writes_every_table_equal_to_the_subcommands) {
     BOOST_TEST(r.out.empty(), r.out);
     BOOST_TEST(r.err.find("wrote") != std::string::npos, r.err);
 
-    BOOST_TEST(listing(out) == (std::vector<std::string>{"budget.csv", "frontier.csv", "groups.csv", "layers.csv",
-                                                         "profile.csv", "spectrum.csv", "summary.json"}),
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"budget.csv", "frontier.csv", "frontier.svg", "groups.csv", "layers.csv",
+                                                         "profile.csv", "spectra.svg", "spectrum.csv", "summary.json"}),
                boost::test_tools::per_element());
     for (const auto& command : analysis_commands) {
         std::vector<std::string> sub{command, stories_f32()};
@@ -870,7 +870,7 @@ BOOST_AUTO_TEST_CASE(report_replaces_an_earlier_report_completely) {
     BOOST_TEST(read_text(out / "layers.csv") == succeed({"layers", stories_f32(), "--k", "8"}).out);
     check_csv_close(read_text(out / "profile.csv"), succeed({"profile", stories_f32(), "--k", "8"}).out,
                     report_tolerance, "profile");
-    BOOST_TEST(listing(out).size() == 7u);
+    BOOST_TEST(listing(out).size() == 9u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

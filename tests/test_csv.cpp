@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "adaptk/csv.hpp"
+#include "adaptk/table_writer.hpp"
 #include "cli_support.hpp"
 
 using namespace adaptk;
@@ -256,7 +257,7 @@ BOOST_AUTO_TEST_CASE(write_csv_file_matches_write_csv_and_leaves_no_temporary) {
     const temp_dir dir;
     const table t{"profile", {"type", "pr", "note"}, {{"q", 5.25, "a,\"b\""}, {"k", std::int64_t{3}, std::monostate{}}}};
     const fs::path target = dir / "profile.csv";
-    write_csv_file(target, t);
+    write_table_file(target, t, table_format::csv);
     BOOST_TEST(adaptk::test::read_text(target) == csv_text(t));
     BOOST_TEST(directory_listing(dir.path()) == std::vector<std::string>{"profile.csv"}, boost::test_tools::per_element());
 }
@@ -266,7 +267,7 @@ BOOST_AUTO_TEST_CASE(write_csv_file_replaces_an_existing_file) {
     const fs::path target = dir / "t.csv";
     adaptk::test::write_text(target, "old contents that are longer than the new table\n");
     const table t{"t", {"x"}, {{std::int64_t{1}}}};
-    write_csv_file(target, t);
+    write_table_file(target, t, table_format::csv);
     BOOST_TEST(adaptk::test::read_text(target) == "x\n1\n");
     BOOST_TEST(directory_listing(dir.path()) == std::vector<std::string>{"t.csv"}, boost::test_tools::per_element());
 }
@@ -280,7 +281,7 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_partial_file) {
     table big{"t", {"name", "index", "value"}, {}};
     for (std::int64_t i = 0; i < 40000; ++i) big.rows.push_back({"row" + std::to_string(i), i, std::sqrt(double(i))});
     const std::string small_text = csv_text(small), big_text = csv_text(big);
-    write_csv_file(target, small);
+    write_table_file(target, small, table_format::csv);
 
     std::atomic<bool> stop{false};
     std::atomic<int> reads{0}, partial{0}, missing{0};
@@ -297,8 +298,8 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_partial_file) {
         }
     });
     for (int round = 0; round < 8; ++round) {
-        write_csv_file(target, big);
-        write_csv_file(target, small);
+        write_table_file(target, big, table_format::csv);
+        write_table_file(target, small, table_format::csv);
     }
     while (reads.load() < 20) std::this_thread::yield();  // make sure the reader ran at all
     stop = true;
@@ -312,7 +313,7 @@ BOOST_AUTO_TEST_CASE(missing_directory_throws_system_error_and_leaves_nothing) {
     const temp_dir dir;
     const fs::path target = dir / "no-such-dir" / "profile.csv";
     const table t{"profile", {"x"}, {{std::int64_t{1}}}};
-    BOOST_CHECK_EXCEPTION(write_csv_file(target, t), std::system_error, [](const std::system_error& e) {
+    BOOST_CHECK_EXCEPTION(write_table_file(target, t, table_format::csv), std::system_error, [](const std::system_error& e) {
         return e.code().value() == ENOENT && std::string(e.what()).find("no-such-dir/profile.csv") != std::string::npos;
     });
     BOOST_TEST(!fs::exists(dir / "no-such-dir"));
@@ -325,7 +326,7 @@ BOOST_AUTO_TEST_CASE(failed_rename_throws_and_removes_the_temporary) {
     fs::create_directory(target);
     adaptk::test::write_text(target / "keep", "x");  // rename over a non-empty directory must fail
     const table t{"t", {"x"}, {{std::int64_t{1}}}};
-    BOOST_CHECK_EXCEPTION(write_csv_file(target, t), std::system_error, [](const std::system_error& e) {
+    BOOST_CHECK_EXCEPTION(write_table_file(target, t, table_format::csv), std::system_error, [](const std::system_error& e) {
         return std::string(e.what()).find("t.csv") != std::string::npos;
     });
     BOOST_TEST(fs::is_directory(target));

@@ -3,8 +3,8 @@
 // ',', '"', CR or LF (quotes doubled), '\n' line ends, numbers via
 // std::to_chars (shortest text that reads back to the same double,
 // locale-free). Empty cells are empty fields; NaN is written empty too.
+// Files: write_table_file in table_writer.hpp.
 
-#include <filesystem>
 #include <ostream>
 #include <string>
 
@@ -16,7 +16,5 @@ namespace adaptk {
 std::string cell_text(const cell& value);
 /// Writes `t` as CSV.
 void write_csv(std::ostream& out, const table& t);
-/// Writes `t` to `path` atomically (temp file, then rename).
-void write_csv_file(const std::filesystem::path& path, const table& t);
 
 }  // namespace adaptk

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -18,8 +17,9 @@
 #include "adaptk/analysis.hpp"
 #include "adaptk/atomic_file.hpp"
 #include "adaptk/checkpoint.hpp"
-#include "adaptk/csv.hpp"
 #include "adaptk/error.hpp"
+#include "adaptk/plots.hpp"
+#include "adaptk/table_writer.hpp"
 #include "adaptk/tables.hpp"
 #include "cli/options.hpp"
 #include "detail/linalg.hpp"
@@ -75,11 +75,17 @@ private:
     clock::time_point last_{};
 };
 
-void emit(const table& t) {
+void emit(const table& t, table_format format) {
     std::ostringstream text;
-    write_csv(text, t);
+    write_table(text, t, format);
     std::cout << text.str() << std::flush;
     if (!std::cout) throw std::system_error(errno ? errno : EIO, std::generic_category(), "stdout: write failed");
+}
+
+void write_text_file(const fs::path& path, const std::string& text) {
+    atomic_file file(path);
+    file.stream() << text;
+    file.commit();
 }
 
 int run_inspect(const cli::options& o, const messages& say) {
@@ -105,7 +111,7 @@ int run_inspect(const cli::options& o, const messages& say) {
                             layer, static_cast<std::int64_t>(tensor.bytes()),
                             static_cast<std::int64_t>(file.file_offset(tensor)), file.path().string()});
     }
-    emit(out);
+    emit(out, o.format);
 
     std::string types;
     for (std::size_t i = 0; i < all_weight_types.size(); ++i)
@@ -122,19 +128,6 @@ int run_inspect(const cli::options& o, const messages& say) {
              "hidden size " + hidden + "; " + std::to_string(classified) + " weight matrices of types:" +
              (types.empty() ? " none" : types));
     return 0;
-}
-
-// One table row as a JSON object keyed by the table's column names; empty
-// cells and NaN become null.
-nlohmann::ordered_json row_object(const table& t, const std::vector<cell>& row) {
-    nlohmann::ordered_json object;
-    for (std::size_t c = 0; c < t.columns.size(); ++c) {
-        auto& field = object[t.columns[c]];
-        if (const auto* text = std::get_if<std::string>(&row[c])) field = *text;
-        else if (const auto* integer = std::get_if<std::int64_t>(&row[c])) field = *integer;
-        else if (const auto* real = std::get_if<double>(&row[c]); real && !std::isnan(*real)) field = *real;
-    }
-    return object;
 }
 
 // summary.json: the run's settings, the headline `all` row of the groups
@@ -263,12 +256,12 @@ int run_analysis(cli::options o, const messages& say) {
     const analysis_result result = analyse(matrices, d, settings);
 
     switch (o.what) {
-    case cli::command::profile: emit(profile_table(result, o.thresholds)); break;
-    case cli::command::groups: emit(groups_table(result)); break;
-    case cli::command::frontier: emit(frontier_table(result, o.frontier_ks)); break;
-    case cli::command::budget: emit(budget_table(result, o.budget_threshold)); break;
-    case cli::command::layers: emit(layers_table(result, o.thresholds)); break;
-    case cli::command::spectrum: emit(spectrum_table(result)); break;
+    case cli::command::profile: emit(profile_table(result, o.thresholds), o.format); break;
+    case cli::command::groups: emit(groups_table(result), o.format); break;
+    case cli::command::frontier: emit(frontier_table(result, o.frontier_ks), o.format); break;
+    case cli::command::budget: emit(budget_table(result, o.budget_threshold), o.format); break;
+    case cli::command::layers: emit(layers_table(result, o.thresholds), o.format); break;
+    case cli::command::spectrum: emit(spectrum_table(result), o.format); break;
     case cli::command::report: {
         std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
                                   frontier_table(result, o.frontier_ks)};
@@ -279,16 +272,18 @@ int run_analysis(cli::options o, const messages& say) {
             notes.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
         }
         tables.push_back(spectrum_table(result));
+        const std::string extension(format_name(o.format));
         std::string written;
         for (const table& t : tables) {
-            write_csv_file(o.out_dir / (t.name + ".csv"), t);
+            write_table_file(o.out_dir / (t.name + "." + extension), t, o.format);
             written += (written.empty() ? "" : ",") + t.name;
         }
-        atomic_file summary(o.out_dir / "summary.json");
-        summary.stream() << summary_json(o, result, tables[0], tables[1], notes).dump(2) << '\n';
-        summary.commit();
+        write_text_file(o.out_dir / "summary.json", summary_json(o, result, tables[0], tables[1], notes).dump(2) + "\n");
+        write_text_file(o.out_dir / "spectra.svg", spectra_svg(result));
+        write_text_file(o.out_dir / "frontier.svg", frontier_svg(result, tables[2]));
         if (result.how != method::exact) say.note(notes.back());
-        say.note("wrote " + (o.out_dir / ("{" + written + "}.csv")).string() + " and summary.json");
+        say.note("wrote " + (o.out_dir / ("{" + written + "}." + extension)).string() +
+                 ", summary.json, spectra.svg and frontier.svg");
         break;
     }
     case cli::command::inspect: break;

@@ -51,6 +51,8 @@ std::string command_help(const command_info& c) {
     text +=
         "  --hidden-size N      hidden size d (default: config.json, else inferred)\n"
         "  --quiet              no progress or notes on stderr\n"
+        "  --format csv|tsv|json\n"
+        "                       table format (default csv; report: of its table files)\n"
         "  --help, --version\n";
     if (c.what == command::inspect) return text;
     text +=
@@ -166,6 +168,11 @@ parsed parse(int argc, const char* const* argv) {
             o.quiet = true;
         } else if (arg == "--hidden-size") {
             o.hidden_size = parse_integer<std::uint64_t>(arg, value(), 1);
+        } else if (arg == "--format") {
+            const auto name = value();
+            const auto format = format_named(name);
+            if (!format) throw usage_error("--format: '" + std::string(name) + "' is not 'csv', 'tsv' or 'json'");
+            o.format = *format;
         } else if (arg == "--threads") {
             analysis_only();
             o.threads = parse_integer<int>(arg, value(), 1);

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "adaptk/table_writer.hpp"
+
 namespace adaptk::cli {
 
 enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report };
@@ -34,6 +36,7 @@ struct options {
     std::size_t power_iterations = 2;
     std::uint64_t seed = 0;
     std::optional<std::uint64_t> max_memory;  ///< bytes
+    table_format format = table_format::csv;  ///< stdout, or report's table files
 };
 
 /// Whether a command can run the randomized method (it needs no full spectrum).
