@@ -83,7 +83,7 @@ void svg_writer::close_group() {
 std::string svg_writer::finish() {
     for (; open_groups_ > 0; --open_groups_) out_ += "</g>\n";
     out_ += "</svg>\n";
-    return std::exchange(out_, {});
+    return std::move(out_);
 }
 
 }  // namespace adaptk

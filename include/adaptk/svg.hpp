@@ -38,7 +38,7 @@ public:
     void open_group(const svg_attributes& attributes);
     void close_group();
 
-    /// The document, closed. The writer is left empty.
+    /// The document, with open groups and the root closed. Call once.
     std::string finish();
 
 private:
