@@ -23,6 +23,7 @@
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
 #include "support/cli_support.hpp"
+#include "support/json_schema_support.hpp"
 
 namespace fs = std::filesystem;
 using adaptk::test::parse_csv;
@@ -229,6 +230,8 @@ const std::vector<argv_case> usage_cases{
     {"two MODEL arguments", {"profile", "@MODEL", "@MODEL"}, "unexpected argument"},
     {"no MODEL", {"profile"}, "no MODEL"},
     {"report without --out", {"report", "@MODEL"}, "--out"},
+    {"--format xml", {"profile", "@MODEL", "--format", "xml"}, "--format: 'xml'"},
+    {"--format at the end", {"inspect", "@MODEL", "--format"}, "--format needs a value"},
     {"usage checked before the model is opened", {"profile", "/nonexistent/model", "--k", "0"}, "--k: '0'"},
     {"--method bogus", {"profile", "@MODEL", "--method", "fast"}, "--method: 'fast' is not exact, rsvd or auto"},
     {"--method on layers", {"layers", "@MODEL", "--method", "rsvd"}, "only the exact method"},
@@ -784,6 +787,138 @@ BOOST_AUTO_TEST_CASE(quiet_leaves_stderr_empty_and_stdout_unchanged) {
             const run_result& quiet = succeed(quiet_args);
             BOOST_TEST(quiet.err.empty(), describe(quiet_args) << ": " << quiet.err);
             BOOST_TEST(quiet.out == loud.out, describe(quiet_args));
+        }
+    }
+}
+
+// ---- --format -----------------------------------------------------------------------------------
+
+namespace {
+
+// `text` split into lines and TAB-separated fields, undoing the documented escapes.
+std::vector<std::vector<std::string>> read_tsv(const std::string& text) {
+    std::vector<std::vector<std::string>> records;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t end = text.find('\n', start);
+        BOOST_TEST_REQUIRE(end != std::string::npos, "TSV without a final LF");
+        std::vector<std::string> fields{""};
+        for (std::size_t i = start; i < end; ++i) {
+            if (text[i] == '\t') fields.emplace_back();
+            else if (text[i] != '\\') fields.back() += text[i];
+            else {
+                const char escaped = text[++i];
+                fields.back() += escaped == 't' ? '\t' : escaped == 'n' ? '\n' : escaped == 'r' ? '\r' : escaped;
+            }
+        }
+        records.push_back(std::move(fields));
+        start = end + 1;
+    }
+    return records;
+}
+
+// The JSON and TSV outputs hold what the CSV holds: same columns in order,
+// same rows, strings equal, numbers equal to the last bit, empty fields null.
+void check_formats_agree(const std::string& csv, const std::string& json, const std::string& tsv, const std::string& what) {
+    const csv_table table = read_csv(csv);
+    const auto tsv_records = read_tsv(tsv);
+    BOOST_TEST_REQUIRE(tsv_records.size() == table.rows.size() + 1, what);
+    BOOST_TEST((tsv_records[0] == table.header), what);
+    for (std::size_t r = 0; r < table.rows.size(); ++r) BOOST_TEST((tsv_records[r + 1] == table.rows[r]), what << " row " << r);
+
+    const auto rows = nlohmann::ordered_json::parse(json);
+    BOOST_TEST_REQUIRE(rows.is_array(), what);
+    BOOST_TEST_REQUIRE(rows.size() == table.rows.size(), what);
+    std::size_t mismatches = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        std::vector<std::string> keys;
+        for (const auto& item : rows[r].items()) keys.push_back(item.key());
+        BOOST_TEST_REQUIRE(keys == table.header, what << " row " << r);
+        for (std::size_t c = 0; c < keys.size(); ++c) {
+            const std::string& field = table.rows[r][c];
+            const auto& value = rows[r][keys[c]];
+            double number = 0;
+            const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), number);
+            const bool numeric = !field.empty() && error == std::errc{} && end == field.data() + field.size();
+            // CSV cannot tell an empty text from an empty cell: JSON may hold either.
+            const bool same = field.empty()  ? value.is_null() || value == ""
+                              : value.is_string() ? value.get<std::string>() == field
+                              : numeric && value.is_number() && value.get<double>() == number;
+            if (!same) {
+                ++mismatches;
+                BOOST_TEST_MESSAGE(what << " row " << r << " " << keys[c] << ": CSV '" << field << "' JSON " << value.dump());
+            }
+        }
+    }
+    BOOST_TEST(mismatches == 0u, what);
+}
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(every_table_command_prints_the_same_table_as_json_and_tsv,
+                     bdata::make(std::vector<std::string>{"inspect", "profile", "groups", "frontier", "budget", "layers",
+                                                          "spectrum"}),
+                     command) {
+    std::vector<std::string> args{command, stories_f32(), "--quiet"};
+    const std::string csv = succeed(args).out;
+    auto with = [&](const std::string& format) {
+        auto a = args;
+        a.insert(a.end(), {"--format", format});
+        return a;
+    };
+    BOOST_TEST(succeed(with("csv")).out == csv);
+    check_formats_agree(csv, succeed(with("json")).out, succeed(with("tsv")).out, command);
+}
+
+BOOST_AUTO_TEST_CASE(report_format_json_writes_json_tables_and_the_same_svgs) {
+    const temp_dir dir;
+    const fs::path out = dir / "report";
+    const run_result r = run_stream({"report", stories_f32(), "--out", out.string(), "--format", "json", "--ks", "8,32"});
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"budget.json", "frontier.json", "frontier.svg", "groups.json",
+                                                         "layers.json", "profile.json", "spectra.svg", "spectrum.json",
+                                                         "summary.json"}),
+               boost::test_tools::per_element());
+    const auto groups = nlohmann::json::parse(read_text(out / "groups.json"));
+    BOOST_TEST_REQUIRE(groups.is_array());
+    BOOST_TEST(groups.size() == 5u);
+}
+
+// ---- summary.json against docs/summary.schema.json ------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(report_summary_conforms_to_the_documented_schema) {
+    const char* schema_path = std::getenv("ADAPTK_SUMMARY_SCHEMA");
+    BOOST_TEST_REQUIRE(schema_path != nullptr, "ADAPTK_SUMMARY_SCHEMA is not set; run with meson test");
+    const auto schema = nlohmann::json::parse(read_text(schema_path));
+    const temp_dir dir;
+    // Extra thresholds add k99 / k99_5 to every type: the schema's pattern covers them.
+    for (const std::vector<std::string>& extra :
+         {std::vector<std::string>{}, {"--thresholds", "0.99,0.995", "--center", "--universal-weighting", "trace"}}) {
+        const fs::path out = dir / ("report" + std::to_string(extra.size()));
+        std::vector<std::string> args{"report", stories_f32(), "--out", out.string(), "--quiet", "--ks", "8"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const run_result r = run_stream(args);
+        BOOST_TEST_REQUIRE(r.status == 0, r.err);
+        const auto summary = nlohmann::json::parse(read_text(out / "summary.json"));
+        const auto violations = adaptk::test::schema_violations(schema, summary);
+        BOOST_TEST(violations.empty(), describe(args) << ": " << (violations.empty() ? "" : violations.front()));
+        if (!extra.empty()) BOOST_TEST(summary["types"][0].contains("k99_5"));
+
+        // The check can fail: each defect below must be caught.
+        const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> defects{
+            {"missing gain", [](nlohmann::json& j) { j.erase("gain"); }},
+            {"dim as text", [](nlohmann::json& j) { j["dim"] = "64"; }},
+            {"undocumented key", [](nlohmann::json& j) { j["extra"] = 1; }},
+            {"fractional k50", [](nlohmann::json& j) { j["types"][0]["k50"] = 1.5; }},
+            {"unknown type", [](nlohmann::json& j) { j["types"][1]["type"] = "qkv"; }},
+            {"type missing pr", [](nlohmann::json& j) { j["types"][2].erase("pr"); }},
+            {"note not text", [](nlohmann::json& j) { j["notes"].push_back(3); }},
+            {"bad threshold column", [](nlohmann::json& j) { j["types"][0]["k99x"] = 3; }},
+        };
+        for (const auto& [name, spoil] : defects) {
+            auto spoiled = summary;
+            spoil(spoiled);
+            BOOST_TEST(!adaptk::test::schema_violations(schema, spoiled).empty(), name);
         }
     }
 }
