@@ -9,6 +9,8 @@ packages=(
   libarmadillo-dev libopenblas-dev liblapack-dev
   libboost-test-dev nlohmann-json3-dev
   time
+  groff-base man-db bash-completion   # the man page test, the completion's install dir
+  librsvg2-bin                        # tools/render-svg: look at the report's SVGs as PNG
 )
 missing=()
 for p in "${packages[@]}"; do

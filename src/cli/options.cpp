@@ -50,10 +50,10 @@ std::string command_help(const command_info& c) {
     std::string text = "Usage: adaptk-stream " + std::string(c.name) + " MODEL [options]\n" + std::string(c.summary) + "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json, else inferred)\n"
-        "  --quiet              no progress or notes on stderr\n"
+        "  -q, --quiet          no progress or notes on stderr\n"
         "  --format csv|tsv|json\n"
         "                       table format (default csv; report: of its table files)\n"
-        "  --help, --version\n";
+        "  -h, --help, --version\n";
     if (c.what == command::inspect) return text;
     text +=
         "  --threads N          BLAS threads (default: all cores)\n"
@@ -75,7 +75,7 @@ std::string command_help(const command_info& c) {
         text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
     if (c.what == command::budget || c.what == command::report)
         text += "  --threshold P        energy fraction for the adaptive K (default 0.9)\n";
-    if (c.what == command::report) text += "  --out DIR            where the CSV files and summary.json go (required)\n";
+    if (c.what == command::report) text += "  --out DIR            where the tables, summary.json and SVGs go (required)\n";
     return text;
 }
 
