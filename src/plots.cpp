@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
-#include "adaptk/spectrum.hpp"
 #include "adaptk/svg.hpp"
 
 namespace adaptk {
@@ -148,6 +148,23 @@ double number_at(const std::vector<cell>& row, std::size_t column) {
     return std::nan("");
 }
 
+// Σ_{i≤K} λ_i / E for K = 1 .. the computed eigenvalues (all d for the exact
+// method, the top k for rsvd, whose E is the type's exact energy); empty
+// without energy.
+arma::vec cumulative_energy(const analysis_result& result, const type_spectrum& t) {
+    const double energy = has_full_spectrum(t, result.dim) ? arma::accu(t.eigenvalues) : t.energy;
+    if (!(energy > 0) || t.eigenvalues.n_elem == 0) return {};
+    return arma::cumsum(t.eigenvalues) / energy;
+}
+
+// Smallest K whose cumulative fraction reaches `fraction`; none when the
+// computed eigenvalues stop short of it (rsvd).
+std::optional<std::size_t> components_reaching(const arma::vec& cumulative, double fraction) {
+    for (std::size_t i = 0; i < cumulative.n_elem; ++i)
+        if (cumulative(i) >= fraction) return i + 1;
+    return std::nullopt;
+}
+
 svg_attributes curve_style(weight_type type, double width) {
     svg_attributes style{{"data-type", std::string(type_name(type))}, {"stroke", colour_of(type)},
                          {"stroke-width", svg_number(width)}, {"stroke-linejoin", "round"}};
@@ -173,24 +190,26 @@ std::string spectra_svg(const analysis_result& result) {
     for (const auto& t : result.types) {
         const std::string name(type_name(t.type));
         const char* colour = colour_of(t.type);
-        const double energy = arma::accu(t.eigenvalues);
-        legend.push_back({name + (energy > 0 ? "" : " (no energy)"), colour, dash_of(t.type), 2, marker::none});
-        if (!(energy > 0) || t.eigenvalues.n_elem == 0) continue;
-        const arma::vec cumulative = arma::cumsum(t.eigenvalues) / energy;
-        const std::size_t k50 = components_for(t.eigenvalues, 0.5), k90 = components_for(t.eigenvalues, 0.9);
+        const arma::vec cumulative = cumulative_energy(result, t);
+        legend.push_back({name + (cumulative.is_empty() ? " (no energy)" : ""), colour, dash_of(t.type), 2, marker::none});
+        if (cumulative.is_empty()) continue;
+        const auto k50 = components_reaching(cumulative, 0.5), k90 = components_reaching(cumulative, 0.9);
         // The marked K are grid points too, so each marker sits on its curve.
-        std::vector<std::size_t> ks = log_grid(t.eigenvalues.n_elem, curve_points);
-        ks.insert(ks.end(), {k50, k90});
+        std::vector<std::size_t> ks = log_grid(cumulative.n_elem, curve_points);
+        for (const auto& k : {k50, k90})
+            if (k) ks.push_back(*k);
         std::sort(ks.begin(), ks.end());
         ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
         std::vector<svg_point> points;
         for (const std::size_t k : ks) points.push_back({f.x(static_cast<double>(k)), f.y(cumulative(k - 1))});
         svg.polyline(points, curve_style(t.type, 2));
-        for (const auto& [k, fraction, mark] : {std::tuple{k50, 0.5, marker::filled}, std::tuple{k90, 0.9, marker::open}})
-            svg.element("circle", {{"data-type", name}, {"data-k", std::to_string(k)}, {"data-fraction", svg_number(fraction)},
-                                   {"cx", svg_number(f.x(static_cast<double>(k)))}, {"cy", svg_number(f.y(cumulative(k - 1)))},
+        for (const auto& [k, fraction, mark] : {std::tuple{k50, 0.5, marker::filled}, std::tuple{k90, 0.9, marker::open}}) {
+            if (!k) continue;
+            svg.element("circle", {{"data-type", name}, {"data-k", std::to_string(*k)}, {"data-fraction", svg_number(fraction)},
+                                   {"cx", svg_number(f.x(static_cast<double>(*k)))}, {"cy", svg_number(f.y(cumulative(*k - 1)))},
                                    {"r", "4"}, {"stroke", colour}, {"stroke-width", "1.5"},
                                    {"fill", mark == marker::filled ? colour : "white"}});
+        }
     }
     legend.push_back({"K50 (half the energy)", "black", "", 2, marker::filled});
     legend.push_back({"K90", "black", "", 2, marker::open});
@@ -210,11 +229,10 @@ std::string frontier_svg(const analysis_result& result, const table& frontier) {
     for (const auto& t : result.types) {
         legend.push_back({std::string(type_name(t.type)) + ", own basis", colour_of(t.type), dash_of(t.type), 1.5,
                           marker::none});
+        const arma::vec cumulative = cumulative_energy(result, t);
         std::vector<svg_point> points;
-        for (auto k = ks.rbegin(); k != ks.rend(); ++k) {
-            const double kept = energy_kept(t.eigenvalues, *k);
-            if (!std::isnan(kept)) points.push_back({f.x(d / static_cast<double>(*k)), f.y(kept)});
-        }
+        for (auto k = ks.rbegin(); k != ks.rend(); ++k)
+            if (*k <= cumulative.n_elem) points.push_back({f.x(d / static_cast<double>(*k)), f.y(cumulative(*k - 1))});
         if (!points.empty()) svg.polyline(points, curve_style(t.type, 1.5));
     }
 

@@ -36,6 +36,8 @@ expect "--format values" "$(printf '%s\n' csv json tsv)" profile model --format 
 expect "--format j" "json" report model --format j
 expect "--universal-weighting values" "$(printf '%s\n' sum trace)" groups model --universal-weighting ""
 expect "no analysis options for inspect" "" inspect model --k
+expect "no rsvd options for budget" "" budget model --meth
+expect "--method values" "$(printf '%s\n' auto exact rsvd)" report model --method ""
 expect "--thr on budget" "$(printf '%s\n' --threads --threshold --thresholds)" budget model --thr
 
 work=$(mktemp -d)

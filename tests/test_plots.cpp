@@ -36,6 +36,7 @@ analysis_result sample_result() {
         t.type = type;
         t.eigenvalues.set_size(d);
         for (std::size_t i = 0; i < d; ++i) t.eigenvalues(i) = shape(i);
+        t.energy = arma::accu(t.eigenvalues);
         t.universal_capture.set_size(universal_k);
         for (std::size_t j = 0; j < universal_k; ++j)
             t.universal_capture(j) = std::uniform_real_distribution<double>(0, 1.5 / universal_k)(random);
@@ -170,6 +171,33 @@ BOOST_AUTO_TEST_CASE(spectra_lists_a_type_without_energy_but_draws_no_curve_for_
     bool listed = false;
     for (const auto& e : elements) listed = listed || (e.tag == "text" && e.text == "up (no energy)");
     BOOST_TEST(listed);
+}
+
+// rsvd keeps the top eigenvalues and the exact energy: curves stop there, and
+// a K90 beyond them is not guessed.
+BOOST_AUTO_TEST_CASE(spectra_of_a_partial_spectrum_stop_at_the_computed_values) {
+    analysis_result r = sample_result();
+    r.how = method::rsvd;
+    constexpr std::size_t computed = 10;
+    for (auto& t : r.types) t.eigenvalues = arma::vec(t.eigenvalues.head(computed));
+    const auto elements = parse_xml(spectra_svg(r));
+    const box b = plot_area(elements);
+    const auto curves = polylines_by(elements, "data-type");
+    BOOST_TEST_REQUIRE(curves.size() == r.types.size());
+    for (const auto& t : r.types) {
+        const auto points = points_of(*curves.at(std::string(type_name(t.type))));
+        check_inside_and_increasing(b, points);
+        BOOST_TEST(std::llround(x_value(b, points.back().first)) == static_cast<long long>(computed));
+        const double head = arma::accu(t.eigenvalues) / t.energy;  // what the 10 values hold
+        BOOST_TEST(std::abs(y_value(b, points.back().second) - head) < fraction_tolerance);
+    }
+    std::map<std::string, std::size_t> markers;
+    for (const auto& e : elements)
+        if (e.tag == "circle" && e.attributes.count("data-type")) ++markers[e.at("data-type")];
+    // q (power law, 10 of 100 values hold < 90%) and up (flat: 10%) lack K90; up lacks K50 too.
+    BOOST_TEST(markers["q"] == 1u);
+    BOOST_TEST(markers["up"] == 0u);
+    BOOST_TEST(markers["head"] == 1u);  // the spike reaches 50%, the 0.1s never 90% in 10 values
 }
 
 BOOST_AUTO_TEST_CASE(frontier_has_own_basis_curves_per_type_and_the_two_means) {

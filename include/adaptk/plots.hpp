@@ -19,12 +19,13 @@ struct plot_box {
 };
 
 /// spectra.svg: cumulative energy fraction Σ_{i≤K}λ_i / E against K (1..d, log
-/// x) per type, with a filled circle at K50 and an open one at K90. Types with
-/// no energy get a legend entry and no curve.
+/// x) per type, with a filled circle at K50 and an open one at K90. With a
+/// partial (rsvd) spectrum a curve stops at the last computed eigenvalue and a
+/// K beyond it is not marked. Types with no energy get a legend entry and no curve.
 std::string spectra_svg(const analysis_result& result);
 
 /// frontier.svg: energy kept against compression d/K (log x) per type with its
-/// own top-K basis, and the means over types of the own-basis and of the
+/// own top-K basis (K up to the computed eigenvalues), and the means over types of the own-basis and of the
 /// universal-basis energy (K ≤ universal_k), with dots at `frontier`'s rows
 /// (a frontier_table of the same result).
 std::string frontier_svg(const analysis_result& result, const table& frontier);
