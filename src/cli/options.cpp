@@ -50,6 +50,7 @@ std::string command_help(const command_info& c) {
     std::string text = "Usage: adaptk-stream " + std::string(c.name) + " MODEL [options]\n" + std::string(c.summary) + "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json, else inferred)\n"
+        "  --types FILE         extra naming rules, lines TYPE,LAYOUT,REGEX (README)\n"
         "  --quiet              no progress or notes on stderr\n"
         "  --help, --version\n";
     if (c.what == command::inspect) return text;
@@ -166,6 +167,8 @@ parsed parse(int argc, const char* const* argv) {
             o.quiet = true;
         } else if (arg == "--hidden-size") {
             o.hidden_size = parse_integer<std::uint64_t>(arg, value(), 1);
+        } else if (arg == "--types") {
+            o.types_file = std::string(value());
         } else if (arg == "--threads") {
             analysis_only();
             o.threads = parse_integer<int>(arg, value(), 1);
