@@ -322,6 +322,37 @@ BOOST_DATA_TEST_CASE(config_field_must_be_a_positive_integer,
     });
 }
 
+BOOST_AUTO_TEST_CASE(gpt2_config_names_fill_the_same_fields) {
+    temp_dir dir;
+    adaptk::test::write_text(dir / "config.json",
+                             R"({"n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": null, "vocab_size": 50257})");
+    const auto config = adaptk::read_model_config(dir / "config.json");
+    BOOST_TEST((config.hidden_size == std::optional<std::uint64_t>(768)));
+    BOOST_TEST((config.num_layers == std::optional<std::uint64_t>(12)));
+    BOOST_TEST((config.num_attention_heads == std::optional<std::uint64_t>(12)));
+    BOOST_TEST(!config.intermediate_size.has_value());
+    BOOST_TEST(!config.num_key_value_heads.has_value());
+    BOOST_TEST(!config.tie_word_embeddings);
+    // The HF name wins over the GPT-2 alias; head_dim and the tie flag are read.
+    adaptk::test::write_text(dir / "config.json",
+                             R"({"hidden_size": 64, "n_embd": 32, "head_dim": 8, "tie_word_embeddings": true})");
+    const auto both = adaptk::read_model_config(dir / "config.json");
+    BOOST_TEST((both.hidden_size == std::optional<std::uint64_t>(64)));
+    BOOST_TEST((both.head_dim == std::optional<std::uint64_t>(8)));
+    BOOST_TEST(both.tie_word_embeddings);
+}
+
+BOOST_DATA_TEST_CASE(config_aliases_and_tie_flag_are_checked_too,
+                     boost::unit_test::data::make({R"({"n_head": 0})", R"({"head_dim": -1})",
+                                                   R"({"tie_word_embeddings": 1})", R"({"tie_word_embeddings": "yes"})"}),
+                     text) {
+    temp_dir dir;
+    adaptk::test::write_text(dir / "config.json", text);
+    BOOST_CHECK_EXCEPTION(adaptk::read_model_config(dir / "config.json"), format_error, [](const format_error& e) {
+        return contains(e.what(), "is not a positive integer") || contains(e.what(), "is not true or false");
+    });
+}
+
 BOOST_AUTO_TEST_CASE(config_that_is_not_an_object_is_a_format_error) {
     temp_dir dir;
     adaptk::test::write_text(dir / "config.json", "[64]");
