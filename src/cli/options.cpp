@@ -34,9 +34,9 @@ constexpr std::string_view version_text = "adaptk-stream " ADAPTK_VERSION "\n";
 std::string main_help() {
     std::string text =
         "Usage: adaptk-stream COMMAND MODEL [options]\n"
-        "Spectral budget of a Llama-family checkpoint, streamed from memory-mapped\n"
-        "safetensors in RAM that does not grow with the model. CSV on stdout,\n"
-        "messages on stderr.\n\nCommands:\n";
+        "Spectral budget of a Llama, Phi-3, GPT-NeoX or GPT-2 checkpoint (others\n"
+        "with --types FILE), streamed from memory-mapped safetensors in RAM that\n"
+        "does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
     for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
         "\nMODEL is a .safetensors file, a directory with model.safetensors.index.json,\n"
