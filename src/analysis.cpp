@@ -39,7 +39,7 @@ struct block_buffers {
 template <class Sink>
 void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block_buffers& buffers,
                    progress_meter& meter, Sink&& sink) {
-    const std::uint64_t bytes_per_vector = matrix.bytes.size() / std::max<std::uint64_t>(matrix.vector_count(), 1);
+    const std::uint64_t bytes_per_vector = matrix.vector_bytes() / std::max<std::uint64_t>(matrix.vector_count(), 1);
     auto run = [&](auto& buffer) {
         using real = typename std::decay_t<decltype(buffer)>::elem_type;
         vector_stream<real> stream(matrix, block_vectors);
@@ -331,7 +331,7 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     result.how = options.how;
 
     std::uint64_t total_bytes = 0;
-    for (const auto& matrix : matrices) total_bytes += matrix.bytes.size();
+    for (const auto& matrix : matrices) total_bytes += matrix.vector_bytes();
     progress_meter meter(options, options.per_matrix ? 2 * total_bytes : total_bytes);
 
     if (options.how == method::rsvd) {

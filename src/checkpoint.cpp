@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -10,6 +12,7 @@
 #include <system_error>
 
 #include "adaptk/error.hpp"
+#include "adaptk/fused.hpp"
 
 namespace adaptk {
 namespace fs = std::filesystem;
@@ -38,29 +41,63 @@ std::string shape_text(const std::vector<std::uint64_t>& shape) {
     return shape.empty() ? "scalar" : shape_string(shape);
 }
 
+// The hidden-axis vectors run along the input axis when it has length d (rows
+// of a Linear [out, in], columns of a Conv1D [in, out]), else along the output
+// axis (down projections, whose output is d).
+bool vectors_are_rows(storage_layout layout, std::uint64_t rows, std::uint64_t cols, std::uint64_t d) {
+    const bool linear = layout == storage_layout::linear;
+    return ((linear ? cols : rows) == d) == linear;
+}
+
+// Bytewise equal matrices. Compared a chunk at a time, each chunk's pages
+// released afterwards, so a multi-GB embedding does not stay resident.
+bool same_bytes(const weight_matrix& a, const weight_matrix& b) {
+    if (a.type != b.type || a.rows != b.rows || a.cols != b.cols) return false;
+    if (a.bytes.data() == b.bytes.data()) return true;
+    constexpr std::size_t chunk_bytes = 16 << 20;
+    for (std::size_t at = 0; at < a.bytes.size(); at += chunk_bytes) {
+        const std::size_t count = std::min(chunk_bytes, a.bytes.size() - at);
+        const bool equal = std::memcmp(a.bytes.data() + at, b.bytes.data() + at, count) == 0;
+        for (const weight_matrix* m : {&a, &b})
+            if (m->mapping != nullptr) m->mapping->release(m->file_offset + at, count);
+        if (!equal) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 model_config read_model_config(const fs::path& config_json) {
     const json root = read_json_file(config_json);
     if (!root.is_object()) throw format_error(config_json.string(), "", "config is not a JSON object");
     model_config config;
-    auto field = [&](const char* key, std::optional<std::uint64_t>& slot) {
-        const auto it = root.find(key);
-        if (it == root.end() || it->is_null()) return;
-        if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0)
-            throw format_error(config_json.string(), "", std::string("'") + key + "' is not a positive integer");
-        slot = it->get<std::uint64_t>();
+    // The first of `keys` present decides (GPT-2 spells them n_embd, n_head, ...).
+    auto field = [&](std::initializer_list<const char*> keys, std::optional<std::uint64_t>& slot) {
+        for (const char* key : keys) {
+            const auto it = root.find(key);
+            if (it == root.end() || it->is_null()) continue;
+            if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0)
+                throw format_error(config_json.string(), "", std::string("'") + key + "' is not a positive integer");
+            slot = it->get<std::uint64_t>();
+            return;
+        }
     };
-    field("hidden_size", config.hidden_size);
-    field("num_hidden_layers", config.num_layers);
-    field("intermediate_size", config.intermediate_size);
-    field("vocab_size", config.vocab_size);
-    field("num_attention_heads", config.num_attention_heads);
-    field("num_key_value_heads", config.num_key_value_heads);
+    field({"hidden_size", "n_embd"}, config.hidden_size);
+    field({"num_hidden_layers", "n_layer"}, config.num_layers);
+    field({"intermediate_size", "n_inner"}, config.intermediate_size);
+    field({"vocab_size"}, config.vocab_size);
+    field({"num_attention_heads", "n_head"}, config.num_attention_heads);
+    field({"num_key_value_heads"}, config.num_key_value_heads);
+    field({"head_dim"}, config.head_dim);
+    if (const auto tied = root.find("tie_word_embeddings"); tied != root.end() && !tied->is_null()) {
+        if (!tied->is_boolean())
+            throw format_error(config_json.string(), "", "'tie_word_embeddings' is not true or false");
+        config.tie_word_embeddings = tied->get<bool>();
+    }
     return config;
 }
 
-checkpoint::checkpoint(const fs::path& path) {
+checkpoint::checkpoint(const fs::path& path, type_rules rules) : rules_(std::move(rules)) {
     std::error_code error;
     const auto status = fs::status(path, error);
     if (error || !fs::exists(status))
@@ -110,7 +147,7 @@ void checkpoint::add_file(const fs::path& file) {
     files_.emplace_back(file);
     const std::size_t file_index = files_.size() - 1;
     const auto& tensors = files_.back().header().tensors;
-    for (std::size_t i = 0; i < tensors.size(); ++i) tensors_.push_back({file_index, i, classify(tensors[i].name)});
+    for (std::size_t i = 0; i < tensors.size(); ++i) tensors_.push_back({file_index, i, rules_.classify(tensors[i].name)});
 }
 
 void checkpoint::open_index(const fs::path& index_json) {
@@ -169,6 +206,34 @@ std::uint64_t checkpoint::hidden_size(std::optional<std::uint64_t> requested, st
     return best->first;
 }
 
+// Tied embeddings count once: the output head goes when config.json ties it to
+// the embedding or it holds the embedding's bytes.
+void checkpoint::drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<std::string>& notes) const {
+    auto of_type = [&](weight_type type) {
+        std::vector<std::vector<weight_matrix>::iterator> found;
+        for (auto it = chosen.begin(); it != chosen.end(); ++it)
+            if (it->kind.type == type) found.push_back(it);
+        return found;
+    };
+    const auto embeds = of_type(weight_type::embed);
+    const auto heads = of_type(weight_type::head);
+    if (embeds.size() != 1 || heads.size() > 1) return;
+    if (heads.empty()) {
+        notes.push_back("no output head tensor besides '" + embeds[0]->name +
+                        "': tied embeddings, counted once as embed");
+        return;
+    }
+    if (config_.tie_word_embeddings)
+        notes.push_back(config_path_.string() + " sets tie_word_embeddings: '" + heads[0]->name +
+                        "' left out, the embedding counts once as embed");
+    else if (same_bytes(*embeds[0], *heads[0]))
+        notes.push_back("'" + heads[0]->name + "' holds the same bytes as '" + embeds[0]->name +
+                        "' (tied embeddings): left out, the embedding counts once as embed");
+    else
+        return;
+    chosen.erase(heads[0]);
+}
+
 std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std::string>& notes) const {
     std::vector<weight_matrix> chosen;
     for (const auto& entry : tensors_) {
@@ -188,13 +253,20 @@ std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std
         }
         const std::uint64_t rows = tensor.shape[0];
         const std::uint64_t cols = tensor.shape[1];
+        weight_matrix whole{tensor.name, *entry.kind, tensor.type, rows, cols, true, file.bytes(tensor),
+                            &file.mapping(), file.file_offset(tensor)};
+        if (entry.kind->fused != fusion::none) {
+            for (auto& part : split_fused(whole, config_, d, file.path().string())) chosen.push_back(std::move(part));
+            continue;
+        }
         if (cols != d && rows != d) {
             skip("shape " + shape_text(tensor.shape) + " has no axis of the hidden size " + std::to_string(d));
             continue;
         }
-        chosen.push_back({tensor.name, *entry.kind, tensor.type, rows, cols, cols == d, file.bytes(tensor),
-                          &file.mapping(), file.file_offset(tensor)});
+        whole.vectors_are_rows = vectors_are_rows(entry.kind->layout, rows, cols, d);
+        chosen.push_back(std::move(whole));
     }
+    drop_tied_head(chosen, notes);
     std::stable_sort(chosen.begin(), chosen.end(), [](const weight_matrix& a, const weight_matrix& b) {
         if (a.kind.type != b.kind.type) return a.kind.type < b.kind.type;
         if (a.kind.layer != b.kind.layer) return a.kind.layer < b.kind.layer;

@@ -12,6 +12,20 @@ constexpr std::size_t tile_rows = 16;
 // Linux's default fault_around_bytes.
 constexpr std::size_t fault_around_bytes = 64 * 1024;
 
+// Calls visit(stored_first, offset, count) for each run of consecutive stored
+// rows or columns that vectors [first, first + count) occupy; `offset` counts
+// from `first`. One call for a whole tensor or a range part.
+template <class Visit>
+void for_each_run(const tensor_part& part, std::uint64_t first, std::uint64_t count, Visit&& visit) {
+    for (std::uint64_t offset = 0; offset < count;) {
+        const std::uint64_t j = first + offset;
+        const std::uint64_t left_in_run = part.run == 0 ? count - offset : part.run - j % part.run;
+        const std::uint64_t n = std::min(left_in_run, count - offset);
+        visit(part.stored_index(j), offset, n);
+        offset += n;
+    }
+}
+
 }  // namespace
 
 template <class Real>
@@ -30,12 +44,14 @@ std::size_t vector_stream<Real>::next(Real* out) {
     const std::uint64_t left = vectors_total() - done_;
     const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(left, block_vectors_));
     if (count == 0) return 0;
+    const std::size_t element_bytes = dtype_bytes(matrix_.type);
+    const std::size_t row_bytes = matrix_.stored_cols() * element_bytes;
     if (matrix_.mapping != nullptr) {
         // Rows: this block's bytes. Columns: the whole tensor, once, on the first block.
-        const std::size_t element_bytes = dtype_bytes(matrix_.type);
         if (matrix_.vectors_are_rows)
-            matrix_.mapping->populate(matrix_.file_offset + done_ * matrix_.cols * element_bytes,
-                                      count * matrix_.cols * element_bytes);
+            for_each_run(matrix_.part, done_, count, [&](std::uint64_t stored, std::uint64_t, std::uint64_t n) {
+                matrix_.mapping->populate(matrix_.file_offset + stored * row_bytes, n * row_bytes);
+            });
         else if (done_ == 0)
             matrix_.mapping->populate(matrix_.file_offset, matrix_.bytes.size());
     }
@@ -46,13 +62,13 @@ std::size_t vector_stream<Real>::next(Real* out) {
     done_ += count;
 
     if (release_pages_ && matrix_.mapping != nullptr) {
-        const std::size_t element_bytes = dtype_bytes(matrix_.type);
         std::size_t first_byte = 0, bytes = 0;
         if (matrix_.vectors_are_rows) {
-            // Rows [done - count, done) are consumed for good.
-            const std::size_t row_bytes = matrix_.cols * element_bytes;
-            first_byte = matrix_.file_offset + (done_ - count) * row_bytes;
-            bytes = count * row_bytes;
+            // The block's stored rows are consumed for good (a fused part's span
+            // also holds its siblings' rows: they come back from the page cache).
+            const std::uint64_t first_row = matrix_.part.stored_index(done_ - count);
+            first_byte = matrix_.file_offset + first_row * row_bytes;
+            bytes = (matrix_.part.stored_index(done_ - 1) + 1 - first_row) * row_bytes;
         } else if (done_ == vectors_total()) {
             // A column block touches every row: the pages are free only at the end.
             first_byte = matrix_.file_offset;
@@ -72,23 +88,29 @@ std::size_t vector_stream<Real>::next(Real* out) {
 
 template <class Real>
 void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* out) const {
+    const std::size_t row_elements = matrix_.stored_cols();
     const std::size_t element_bytes = dtype_bytes(matrix_.type);
-    const std::byte* source = matrix_.bytes.data() + first * matrix_.cols * element_bytes;
-    decode(matrix_.type, source, count * matrix_.cols, out);
+    for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
+        decode(matrix_.type, matrix_.bytes.data() + stored * row_elements * element_bytes, n * row_elements,
+               out + offset * dim_);
+    });
 }
 
-// out(r, j) = W[r, first + j] for r < d, j < count: decode tile_rows row
-// segments, then write each output column's tile_rows values contiguously.
+// out(r, j) = W[r, stored column of vector first + j] for r < d, j < count:
+// decode tile_rows row segments (one per run of stored columns), then write
+// each output column's tile_rows values contiguously.
 template <class Real>
 void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Real* out) {
     const std::size_t element_bytes = dtype_bytes(matrix_.type);
+    const std::size_t row_elements = matrix_.stored_cols();
     const std::size_t d = dim_;
     for (std::size_t r0 = 0; r0 < d; r0 += tile_rows) {
         const std::size_t rows = std::min(tile_rows, d - r0);
-        for (std::size_t i = 0; i < rows; ++i) {
-            const std::byte* source = matrix_.bytes.data() + ((r0 + i) * matrix_.cols + first) * element_bytes;
-            decode(matrix_.type, source, count, tile_.data() + i * count);
-        }
+        for (std::size_t i = 0; i < rows; ++i)
+            for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
+                const std::byte* source = matrix_.bytes.data() + ((r0 + i) * row_elements + stored) * element_bytes;
+                decode(matrix_.type, source, n, tile_.data() + i * count + offset);
+            });
         for (std::size_t j = 0; j < count; ++j) {
             Real* column = out + j * d + r0;
             for (std::size_t i = 0; i < rows; ++i) column[i] = tile_[i * count + j];

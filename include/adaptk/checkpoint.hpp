@@ -15,7 +15,8 @@
 
 namespace adaptk {
 
-/// The config.json fields the analysis uses; absent ones stay empty.
+/// The config.json fields the analysis uses; absent ones stay empty. GPT-2's
+/// names (n_embd, n_layer, n_inner, n_head) fill the same fields.
 struct model_config {
     std::optional<std::uint64_t> hidden_size;
     std::optional<std::uint64_t> num_layers;
@@ -23,10 +24,13 @@ struct model_config {
     std::optional<std::uint64_t> vocab_size;
     std::optional<std::uint64_t> num_attention_heads;
     std::optional<std::uint64_t> num_key_value_heads;
+    std::optional<std::uint64_t> head_dim;
+    bool tie_word_embeddings = false;  ///< true only when the config says so
 };
 
 /// Reads the fields above from a config.json. Throws format_error when the file
-/// is not a JSON object or a field is present but not a positive integer.
+/// is not a JSON object or a field is present but not a positive integer (a
+/// boolean for tie_word_embeddings).
 model_config read_model_config(const std::filesystem::path& config_json);
 
 struct tensor_entry {
@@ -35,26 +39,45 @@ struct tensor_entry {
     std::optional<tensor_class> kind;  ///< nullopt: not analysed (norms, biases, ...)
 };
 
+/// Which rows (vectors_are_rows) or columns of a stored tensor a matrix takes
+/// when it is one part of a fused tensor: its vector j is stored row or column
+/// first + (j / run)·period + j % run. The default takes them all, in order.
+struct tensor_part {
+    std::uint64_t first = 0;
+    std::uint64_t run = 0;          ///< 0: one contiguous run
+    std::uint64_t period = 0;       ///< stored rows or columns from one run's start to the next
+    std::uint64_t stored_cols = 0;  ///< the stored tensor's row length; 0: cols
+
+    std::uint64_t stored_index(std::uint64_t j) const noexcept {
+        return run == 0 ? first + j : first + (j / run) * period + j % run;
+    }
+};
+
 /// A 2-D floating matrix chosen for analysis, with its hidden axis resolved.
 struct weight_matrix {
-    std::string name;
+    std::string name;  ///< the tensor's; a fused part adds "[q]", "[gate]", ...
     tensor_class kind;
     dtype type;
-    std::uint64_t rows = 0;  ///< row-major [rows, cols]
+    std::uint64_t rows = 0;  ///< row-major [rows, cols]; a fused part's own shape
     std::uint64_t cols = 0;
     bool vectors_are_rows = true;  ///< false: the hidden-axis vectors are columns (down_proj)
-    std::span<const std::byte> bytes;
+    std::span<const std::byte> bytes;      ///< the whole stored tensor
     const mapped_file* mapping = nullptr;  ///< for read-ahead and page release hints
     std::uint64_t file_offset = 0;
+    tensor_part part{};
 
     std::uint64_t vector_count() const noexcept { return vectors_are_rows ? rows : cols; }
+    std::uint64_t stored_cols() const noexcept { return part.stored_cols != 0 ? part.stored_cols : cols; }
+    /// Bytes this matrix's vectors occupy (less than bytes.size() for a fused part).
+    std::uint64_t vector_bytes() const noexcept { return rows * cols * dtype_bytes(type); }
 };
 
 class checkpoint {
 public:
-    /// Opens and validates every file of the checkpoint at `path`. Throws
+    /// Opens and validates every file of the checkpoint at `path`, naming its
+    /// tensors with `rules` (the built-in ones by default). Throws
     /// format_error / std::system_error naming the file (and tensor) at fault.
-    explicit checkpoint(const std::filesystem::path& path);
+    explicit checkpoint(const std::filesystem::path& path, type_rules rules = {});
 
     const std::vector<safetensors_file>& files() const noexcept { return files_; }
     /// Every tensor, files in order, each file's tensors in header order.
@@ -74,16 +97,21 @@ public:
     std::uint64_t hidden_size(std::optional<std::uint64_t> requested, std::vector<std::string>& notes) const;
 
     /// The analysed matrices for hidden size d, ordered by type (report order),
-    /// then layer (numeric), then name. Classified tensors that cannot be
-    /// analysed (not 2-D, no axis of length d, non-float dtype) get a note.
+    /// then layer (numeric), then name. Fused tensors come out as their parts
+    /// (fused.hpp); throws format_error when config.json does not determine a
+    /// split. A tied output head is left out, with a note, so the embedding
+    /// counts once. Classified tensors that cannot be analysed (not 2-D, no
+    /// axis of length d, non-float dtype) get a note.
     std::vector<weight_matrix> matrices(std::uint64_t d, std::vector<std::string>& notes) const;
 
 private:
     void open_index(const std::filesystem::path& index_json);
     void add_file(const std::filesystem::path& file);
+    void drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<std::string>& notes) const;
 
     std::vector<safetensors_file> files_;
     std::vector<tensor_entry> tensors_;
+    type_rules rules_;
     model_config config_;
     std::filesystem::path config_path_;
     std::vector<std::string> notes_;

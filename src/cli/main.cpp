@@ -88,24 +88,31 @@ void write_text_file(const fs::path& path, const std::string& text) {
     file.commit();
 }
 
+checkpoint open_model(const cli::options& o) {
+    return checkpoint(o.model, o.types_file.empty() ? type_rules{} : type_rules::read(o.types_file));
+}
+
 int run_inspect(const cli::options& o, const messages& say) {
-    const checkpoint model(o.model);
+    const checkpoint model = open_model(o);
     say.notes(model.notes());
     table out{"inspect", {"name", "dtype", "shape", "type", "group", "layer", "bytes", "offset", "file"}, {}};
     std::uint64_t total_bytes = 0;
     std::vector<bool> type_seen(all_weight_types.size());
     std::size_t classified = 0;
+    std::vector<std::string> unmatched;  // 2-D tensors no rule named
     for (const auto& entry : model.tensors()) {
         const auto& tensor = model.info(entry);
         const auto& file = model.files()[entry.file];
         total_bytes += tensor.bytes();
         cell type, group, layer;
         if (entry.kind) {
-            type = std::string(type_name(entry.kind->type));
+            type = std::string(class_name(*entry.kind));
             group = std::string(group_name(entry.kind->group));
             if (entry.kind->layer) layer = static_cast<std::int64_t>(*entry.kind->layer);
             type_seen[static_cast<std::size_t>(entry.kind->type)] = true;
             ++classified;
+        } else if (tensor.shape.size() == 2) {
+            unmatched.push_back(tensor.name);
         }
         out.rows.push_back({tensor.name, std::string(dtype_name(tensor.type)), shape_string(tensor.shape), type, group,
                             layer, static_cast<std::int64_t>(tensor.bytes()),
@@ -127,6 +134,15 @@ int run_inspect(const cli::options& o, const messages& say) {
              std::to_string(model.files().size()) + " file(s), " + std::to_string(total_bytes) + " bytes of data; " +
              "hidden size " + hidden + "; " + std::to_string(classified) + " weight matrices of types:" +
              (types.empty() ? " none" : types));
+    if (!unmatched.empty()) {
+        constexpr std::size_t named_at_most = 5;
+        std::string names;
+        for (std::size_t i = 0; i < std::min(unmatched.size(), named_at_most); ++i)
+            names += (i == 0 ? "" : ", ") + unmatched[i];
+        if (unmatched.size() > named_at_most) names += ", ...";
+        say.note(std::to_string(unmatched.size()) + " 2-D tensor(s) matched no naming rule and are not analysed: " +
+                 names + " (--types FILE adds rules)");
+    }
     return 0;
 }
 
@@ -220,7 +236,7 @@ int run_analysis(cli::options o, const messages& say) {
             throw std::system_error(error ? error : std::make_error_code(std::errc::not_a_directory),
                                     o.out_dir.string() + ": cannot create the output directory");
     }
-    const checkpoint model(o.model);
+    const checkpoint model = open_model(o);
     std::vector<std::string> notes = model.notes();
     const std::uint64_t d = model.hidden_size(o.hidden_size, notes);
     const auto matrices = model.matrices(d, notes);

@@ -34,9 +34,9 @@ constexpr std::string_view version_text = "adaptk-stream " ADAPTK_VERSION "\n";
 std::string main_help() {
     std::string text =
         "Usage: adaptk-stream COMMAND MODEL [options]\n"
-        "Spectral budget of a Llama-family checkpoint, streamed from memory-mapped\n"
-        "safetensors in RAM that does not grow with the model. CSV on stdout,\n"
-        "messages on stderr.\n\nCommands:\n";
+        "Spectral budget of a Llama, Phi-3, GPT-NeoX or GPT-2 checkpoint (others\n"
+        "with --types FILE), streamed from memory-mapped safetensors in RAM that\n"
+        "does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
     for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
         "\nMODEL is a .safetensors file, a directory with model.safetensors.index.json,\n"
@@ -50,6 +50,7 @@ std::string command_help(const command_info& c) {
     std::string text = "Usage: adaptk-stream " + std::string(c.name) + " MODEL [options]\n" + std::string(c.summary) + "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json, else inferred)\n"
+        "  --types FILE         extra naming rules, lines TYPE,LAYOUT,REGEX (README)\n"
         "  -q, --quiet          no progress or notes on stderr\n"
         "  --format csv|tsv|json\n"
         "                       table format (default csv; report: of its table files)\n"
@@ -173,6 +174,8 @@ parsed parse(int argc, const char* const* argv) {
             const auto format = format_named(name);
             if (!format) throw usage_error("--format: '" + std::string(name) + "' is not 'csv', 'tsv' or 'json'");
             o.format = *format;
+        } else if (arg == "--types") {
+            o.types_file = std::string(value());
         } else if (arg == "--threads") {
             analysis_only();
             o.threads = parse_integer<int>(arg, value(), 1);

@@ -21,6 +21,7 @@ struct options {
     command what = command::profile;
     std::filesystem::path model;
     std::optional<std::uint64_t> hidden_size;
+    std::filesystem::path types_file;  ///< --types: user naming rules; empty: built-in only
     std::optional<int> threads;
     bool quiet = false;
     std::size_t k = 32;

@@ -21,12 +21,16 @@ struct named_matrix {
     arma::mat w;  ///< [rows, cols] as the file stores it (row-major on disk)
 };
 
-/// Writes `matrices` as a safetensors checkpoint in `dir` (config.json with
-/// hidden_size `d`), split over `shards` files with an index when shards > 1.
+/// Writes `matrices` as a safetensors checkpoint in `dir`, split over `shards`
+/// files with an index when shards > 1. config.json is `config_json` when
+/// given, else {"hidden_size": d}.
 inline void write_model(const std::filesystem::path& dir, std::uint64_t d, const std::vector<named_matrix>& matrices,
-                        dtype type, std::size_t shards = 1) {
+                        dtype type, std::size_t shards = 1, const std::string& config_json = "") {
     std::filesystem::create_directories(dir);
-    std::ofstream(dir / "config.json") << "{\"hidden_size\": " << d << "}";
+    if (config_json.empty())
+        std::ofstream(dir / "config.json") << "{\"hidden_size\": " << d << "}";
+    else
+        std::ofstream(dir / "config.json") << config_json;
     std::string weight_map;
     const std::size_t per_shard = (matrices.size() + shards - 1) / shards;
     for (std::size_t s = 0; s < shards; ++s) {
