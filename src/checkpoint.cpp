@@ -94,6 +94,10 @@ checkpoint::checkpoint(const fs::path& path) {
     if (fs::exists(config_json)) {
         config_ = read_model_config(config_json);
         config_path_ = config_json;
+    } else if (const auto& gguf = files_.front().gguf()) {
+        config_ = {gguf->embedding_length, gguf->block_count,        gguf->feed_forward_length,
+                   std::nullopt,           gguf->head_count,         gguf->head_count_kv};
+        config_path_ = files_.front().path();
     }
 
     std::map<std::string, std::size_t> seen;  // name -> file, to refuse a tensor stored twice
@@ -109,7 +113,7 @@ checkpoint::checkpoint(const fs::path& path) {
 void checkpoint::add_file(const fs::path& file) {
     files_.emplace_back(file);
     const std::size_t file_index = files_.size() - 1;
-    const auto& tensors = files_.back().header().tensors;
+    const auto& tensors = files_.back().tensors();
     for (std::size_t i = 0; i < tensors.size(); ++i) tensors_.push_back({file_index, i, classify(tensors[i].name)});
 }
 

@@ -19,7 +19,8 @@ vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t bloc
     : matrix_(matrix),
       block_vectors_(std::max<std::size_t>(block_vectors, 1)),
       release_pages_(release_pages),
-      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows) {
+      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows),
+      row_bytes_(storage_bytes(matrix.type, matrix.cols).value()) {
     if (!matrix.vectors_are_rows) tile_.resize(tile_rows * block_vectors_);
     if (matrix.mapping != nullptr)
         matrix.mapping->advise(mapped_file::access::sequential, matrix.file_offset, matrix.bytes.size());
@@ -32,10 +33,8 @@ std::size_t vector_stream<Real>::next(Real* out) {
     if (count == 0) return 0;
     if (matrix_.mapping != nullptr) {
         // Rows: this block's bytes. Columns: the whole tensor, once, on the first block.
-        const std::size_t element_bytes = dtype_bytes(matrix_.type);
         if (matrix_.vectors_are_rows)
-            matrix_.mapping->populate(matrix_.file_offset + done_ * matrix_.cols * element_bytes,
-                                      count * matrix_.cols * element_bytes);
+            matrix_.mapping->populate(matrix_.file_offset + done_ * row_bytes_, count * row_bytes_);
         else if (done_ == 0)
             matrix_.mapping->populate(matrix_.file_offset, matrix_.bytes.size());
     }
@@ -46,13 +45,11 @@ std::size_t vector_stream<Real>::next(Real* out) {
     done_ += count;
 
     if (release_pages_ && matrix_.mapping != nullptr) {
-        const std::size_t element_bytes = dtype_bytes(matrix_.type);
         std::size_t first_byte = 0, bytes = 0;
         if (matrix_.vectors_are_rows) {
             // Rows [done - count, done) are consumed for good.
-            const std::size_t row_bytes = matrix_.cols * element_bytes;
-            first_byte = matrix_.file_offset + (done_ - count) * row_bytes;
-            bytes = count * row_bytes;
+            first_byte = matrix_.file_offset + (done_ - count) * row_bytes_;
+            bytes = count * row_bytes_;
         } else if (done_ == vectors_total()) {
             // A column block touches every row: the pages are free only at the end.
             first_byte = matrix_.file_offset;
@@ -72,22 +69,20 @@ std::size_t vector_stream<Real>::next(Real* out) {
 
 template <class Real>
 void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* out) const {
-    const std::size_t element_bytes = dtype_bytes(matrix_.type);
-    const std::byte* source = matrix_.bytes.data() + first * matrix_.cols * element_bytes;
-    decode(matrix_.type, source, count * matrix_.cols, out);
+    decode(matrix_.type, matrix_.bytes.data() + first * row_bytes_, count * matrix_.cols, out);
 }
 
 // out(r, j) = W[r, first + j] for r < d, j < count: decode tile_rows row
 // segments, then write each output column's tile_rows values contiguously.
+// decode_range serves segments that cut through a Q8_0 block.
 template <class Real>
 void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Real* out) {
-    const std::size_t element_bytes = dtype_bytes(matrix_.type);
     const std::size_t d = dim_;
     for (std::size_t r0 = 0; r0 < d; r0 += tile_rows) {
         const std::size_t rows = std::min(tile_rows, d - r0);
         for (std::size_t i = 0; i < rows; ++i) {
-            const std::byte* source = matrix_.bytes.data() + ((r0 + i) * matrix_.cols + first) * element_bytes;
-            decode(matrix_.type, source, count, tile_.data() + i * count);
+            const std::byte* row = matrix_.bytes.data() + (r0 + i) * row_bytes_;
+            decode_range(matrix_.type, row, first, count, tile_.data() + i * count);
         }
         for (std::size_t j = 0; j < count; ++j) {
             Real* column = out + j * d + r0;
