@@ -108,9 +108,9 @@ public:
     void require_room(std::uint64_t count, std::uint64_t min_bytes, const std::string& what, std::uint64_t at) const {
         const auto needed = detail::checked_mul(count, min_bytes);
         if (!needed || *needed > remaining())
-            throw error(what + " " + std::to_string(count) + " is absurd: they need at least " +
-                            (needed ? std::to_string(*needed) : std::string("more than 2^64")) + " bytes but " +
-                            std::to_string(remaining()) + " remain in the file",
+            throw error(what + " " + std::to_string(count) + " is absurd: they need " +
+                            (needed ? "at least " + std::to_string(*needed) : std::string("more than 2^64")) +
+                            " bytes but " + std::to_string(remaining()) + " remain in the file",
                         at);
     }
 
@@ -322,7 +322,8 @@ void check_placement(const std::string& file, const gguf_header& header) {
         if (tensor.begin % header.alignment != 0)
             throw format_error(file, tensor.name,
                                "data offset " + std::to_string(tensor.begin) + " is not a multiple of the alignment " +
-                                   std::to_string(header.alignment));
+                                   std::to_string(header.alignment),
+                               at);
         if (tensor.end > header.data_bytes)
             throw format_error(file, tensor.name,
                                "data [" + std::to_string(tensor.begin) + ", " + std::to_string(tensor.end) +
