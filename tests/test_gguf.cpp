@@ -26,6 +26,8 @@ using adaptk::test::byte_builder;
 using adaptk::test::gguf_image;
 using adaptk::test::gguf_spec;
 BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::dtype)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<std::uint64_t>)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<int>)
 
 namespace {
 
@@ -192,4 +194,210 @@ BOOST_DATA_TEST_CASE(malformed_file_is_rejected_with_its_defect, bdata::make(cat
         BOOST_TEST(e.byte_offset().has_value());
     }
     BOOST_TEST(thrown, "accepted a file with defect: " << row.defect);
+}
+
+// ---- valid files ----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(valid_file_reverses_dims_and_places_the_data_section) {
+    const auto image = gguf_image(valid_spec());
+    const auto header = adaptk::parse_gguf(image, file_name);
+    BOOST_TEST(header.version == 3u);
+    BOOST_TEST(header.alignment == 32u);
+    BOOST_TEST(header.key_value_count == 3u);
+    BOOST_TEST(header.data_offset % 32 == 0u);
+    BOOST_TEST(header.data_offset + 66 == image.size());
+    BOOST_TEST(header.data_bytes == 66u);
+    BOOST_TEST(header.model.architecture == "llama");
+    BOOST_TEST(header.model.embedding_length == std::optional<std::uint64_t>(4));
+    BOOST_TEST(!header.model.block_count.has_value());
+    BOOST_TEST_REQUIRE(header.tensors.size() == 2u);
+    const auto& a = header.tensors[0];
+    BOOST_TEST(a.name == "a");
+    BOOST_TEST(a.type == dtype::f32);
+    BOOST_TEST(a.shape == (std::vector<std::uint64_t>{2, 4}));  // GGUF dims [4, 2], innermost first
+    BOOST_TEST(a.elements == 8u);
+    BOOST_TEST(a.begin == 0u);
+    BOOST_TEST(a.end == 32u);
+    const auto& b = header.tensors[1];
+    BOOST_TEST(b.type == dtype::q8_0);
+    BOOST_TEST(b.shape == (std::vector<std::uint64_t>{1, 32}));
+    BOOST_TEST(b.begin == 32u);
+    BOOST_TEST(b.end == 66u);  // one 34-byte block
+}
+
+BOOST_AUTO_TEST_CASE(version_2_and_a_wider_alignment_are_read) {
+    gguf_spec spec = valid_spec();
+    spec.version = 2;
+    spec.key_values[1] = adaptk::test::gguf_kv_u32("general.alignment", 64);
+    spec.padding_alignment = 64;
+    spec.tensors[1].offset = 64;
+    spec.data.resize(98);
+    const auto header = adaptk::parse_gguf(gguf_image(spec), file_name);
+    BOOST_TEST(header.version == 2u);
+    BOOST_TEST(header.alignment == 64u);
+    BOOST_TEST(header.data_offset % 64 == 0u);
+    BOOST_TEST(header.tensors[1].begin == 64u);
+}
+
+BOOST_AUTO_TEST_CASE(unused_key_values_of_every_type_are_skipped) {
+    namespace t = adaptk::test;
+    gguf_spec spec = valid_spec();
+    const auto strings = byte_builder().text("<unk>").text("<s>").text("").bytes();
+    const auto floats = byte_builder().scalar(1.5f).scalar(-2.0f).bytes();
+    const auto inner = t::gguf_array_value(code::u16, 2, byte_builder().scalar<std::uint16_t>(1).scalar<std::uint16_t>(2).bytes());
+    const auto inner_empty = t::gguf_array_value(code::string, 0, {});
+    const auto nested = byte_builder().append(inner).append(inner_empty).bytes();
+    const auto heads = byte_builder().u32(8).u32(4).bytes();
+    spec.key_values.push_back(t::gguf_kv_array("tokenizer.ggml.tokens", code::string, 3, strings));
+    spec.key_values.push_back(t::gguf_kv_array("tokenizer.ggml.scores", code::f32, 2, floats));
+    spec.key_values.push_back(t::gguf_kv_array("nested", code::array, 2, nested));
+    spec.key_values.push_back(t::gguf_kv_f32("llama.rope.freq_base", 10000.0f));
+    spec.key_values.push_back(byte_builder().text("flag").u32(code::boolean).scalar<std::uint8_t>(1).bytes());
+    spec.key_values.push_back(byte_builder().text("ratio").u32(code::f64).scalar(0.5).bytes());
+    spec.key_values.push_back(t::gguf_kv_i32("signed", -7));
+    // Some architectures list head counts per layer: left unread, not an error.
+    spec.key_values.push_back(t::gguf_kv_array("llama.attention.head_count", code::u32, 2, heads));
+    spec.key_values.push_back(t::gguf_kv_u64("llama.attention.head_count_kv", 4));
+    spec.key_values.push_back(t::gguf_kv_u32("llama.block_count", 5));
+    spec.key_values.push_back(t::gguf_kv_u32("llama.feed_forward_length", 172));
+    const auto header = adaptk::parse_gguf(gguf_image(spec), file_name);
+    BOOST_TEST(header.key_value_count == 14u);
+    BOOST_TEST(!header.model.head_count.has_value());
+    BOOST_TEST(header.model.head_count_kv == std::optional<std::uint64_t>(4));
+    BOOST_TEST(header.model.block_count == std::optional<std::uint64_t>(5));
+    BOOST_TEST(header.model.feed_forward_length == std::optional<std::uint64_t>(172));
+    BOOST_TEST(header.tensors.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(alignment_defaults_to_32_and_tensors_may_be_empty) {
+    gguf_spec spec = valid_spec();
+    spec.key_values.erase(spec.key_values.begin() + 1);
+    spec.tensors.push_back({"empty", {0, 3}, code::type_q8_0, 64});  // zero bytes inside the section: fine
+    const auto header = adaptk::parse_gguf(gguf_image(spec), file_name);
+    BOOST_TEST(header.alignment == adaptk::gguf_default_alignment);
+    BOOST_TEST(header.tensors[2].elements == 0u);
+    BOOST_TEST(header.tensors[2].bytes() == 0u);
+}
+
+// ---- real files -------------------------------------------------------------------------------
+
+namespace {
+
+fs::path data(const std::string& relative) { return adaptk::test::data_dir() / relative; }
+
+const adaptk::tensor_info& find(const std::vector<adaptk::tensor_info>& tensors, const std::string& name) {
+    for (const auto& tensor : tensors)
+        if (tensor.name == name) return tensor;
+    throw std::runtime_error("no tensor " + name);
+}
+
+}  // namespace
+
+// The numbers of stories260K/PROVENANCE.md.
+BOOST_AUTO_TEST_CASE(stories260K_header_matches_its_provenance) {
+    const adaptk::tensor_file file(data("stories260K/stories260K.gguf"));
+    BOOST_TEST((file.format() == adaptk::tensor_file::file_format::gguf));
+    BOOST_TEST(file.file_offset(file.tensors().front()) == 14176u);
+    BOOST_TEST(file.tensors().size() == 48u);
+    BOOST_TEST_REQUIRE(file.gguf().has_value());
+    const auto& model = *file.gguf();
+    BOOST_TEST(model.architecture == "llama");
+    BOOST_TEST(model.embedding_length == std::optional<std::uint64_t>(64));
+    BOOST_TEST(model.block_count == std::optional<std::uint64_t>(5));
+    BOOST_TEST(model.feed_forward_length == std::optional<std::uint64_t>(172));
+    BOOST_TEST(model.head_count == std::optional<std::uint64_t>(8));
+    BOOST_TEST(model.head_count_kv == std::optional<std::uint64_t>(4));
+    std::uint64_t weights = 0;
+    for (const auto& tensor : file.tensors()) {
+        BOOST_TEST(tensor.type == dtype::f32);
+        weights += tensor.elements;
+    }
+    BOOST_TEST(weights == 292800u);
+    BOOST_TEST(find(file.tensors(), "blk.0.attn_k.weight").shape == (std::vector<std::uint64_t>{32, 64}));
+    BOOST_TEST(find(file.tensors(), "blk.4.ffn_down.weight").shape == (std::vector<std::uint64_t>{64, 172}));
+}
+
+// Tensors the converter did not permute are byte-identical to the safetensors copies.
+BOOST_AUTO_TEST_CASE(stories260K_tensors_equal_the_safetensors_copy) {
+    const adaptk::tensor_file gguf(data("stories260K/stories260K.gguf"));
+    const adaptk::tensor_file st(data("stories260K/hf/f32/model.safetensors"));
+    const std::vector<std::pair<std::string, std::string>> pairs{
+        {"token_embd.weight", "model.embed_tokens.weight"},
+        {"output.weight", "lm_head.weight"},
+        {"blk.2.attn_v.weight", "model.layers.2.self_attn.v_proj.weight"},
+        {"blk.3.ffn_down.weight", "model.layers.3.mlp.down_proj.weight"},
+        {"blk.4.ffn_gate.weight", "model.layers.4.mlp.gate_proj.weight"},
+    };
+    for (const auto& [gguf_name, st_name] : pairs) {
+        const auto& g = find(gguf.tensors(), gguf_name);
+        const auto& s = find(st.tensors(), st_name);
+        BOOST_TEST(g.shape == s.shape, gguf_name);
+        const auto gb = gguf.bytes(g), sb = st.bytes(s);
+        BOOST_TEST_REQUIRE(gb.size() == sb.size());
+        BOOST_TEST(std::memcmp(gb.data(), sb.data(), gb.size()) == 0, gguf_name);
+    }
+}
+
+// F16 matrices, F32 norms; hf/f16 holds the same F16 bits.
+BOOST_AUTO_TEST_CASE(llama_2_tiny_random_f16_equals_the_safetensors_copy) {
+    const adaptk::tensor_file gguf(data("llama-2-tiny-random/llama-2-tiny-random.gguf"));
+    const adaptk::tensor_file st(data("llama-2-tiny-random/hf/f16/model.safetensors"));
+    BOOST_TEST(gguf.tensors().size() == 12u);
+    BOOST_TEST(gguf.gguf()->embedding_length == std::optional<std::uint64_t>(8));
+    const auto& g = find(gguf.tensors(), "output.weight");
+    const auto& s = find(st.tensors(), "lm_head.weight");
+    BOOST_TEST(g.type == dtype::f16);
+    BOOST_TEST(g.shape == (std::vector<std::uint64_t>{32000, 8}));
+    BOOST_TEST(std::memcmp(gguf.bytes(g).data(), st.bytes(s).data(), g.bytes()) == 0);
+    BOOST_TEST(find(gguf.tensors(), "output_norm.weight").type == dtype::f32);
+}
+
+// ---- the catalogue over GGUF ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(checkpoint_takes_the_config_from_the_key_values) {
+    const adaptk::checkpoint model(data("stories260K/stories260K.gguf"));
+    BOOST_TEST(model.config_path() == data("stories260K/stories260K.gguf"));
+    BOOST_TEST(model.config().num_layers == std::optional<std::uint64_t>(5));
+    BOOST_TEST(model.config().intermediate_size == std::optional<std::uint64_t>(172));
+    BOOST_TEST(model.config().num_key_value_heads == std::optional<std::uint64_t>(4));
+    std::vector<std::string> notes;
+    BOOST_TEST(model.hidden_size(std::nullopt, notes) == 64u);
+    BOOST_TEST(notes.empty());
+    const auto matrices = model.matrices(64, notes);
+    BOOST_TEST(matrices.size() == 37u);
+    BOOST_TEST(notes.empty());
+    BOOST_TEST(matrices.front().name == "blk.0.attn_q.weight");
+    BOOST_TEST(matrices.front().kind.layer == std::optional<int>(0));
+    BOOST_TEST(matrices.back().name == "output.weight");
+}
+
+BOOST_AUTO_TEST_CASE(other_quantized_types_are_listed_and_left_out_with_a_note) {
+    adaptk::test::temp_dir dir;
+    gguf_spec spec;
+    spec.key_values = {adaptk::test::gguf_kv_string("general.architecture", "llama"),
+                       adaptk::test::gguf_kv_u32("llama.embedding_length", 32)};
+    spec.tensors = {{"blk.0.attn_q.weight", {32, 32}, code::type_q4_0, 0},        // 32 blocks of 18 bytes
+                    {"blk.0.attn_k.weight", {32, 32}, code::type_q8_0, 576},      // 32 blocks of 34 bytes
+                    {"blk.0.ffn_up.weight", {256, 1}, code::type_q4_k, 1664}};    // one 144-byte block
+    spec.data.resize(1664 + 144);
+    adaptk::test::write_bytes(dir / "model.gguf", gguf_image(spec));
+    const adaptk::checkpoint model(dir / "model.gguf");
+    BOOST_TEST(adaptk::dtype_name(model.info(model.tensors()[0]).type) == "Q4_0");
+    BOOST_TEST(adaptk::dtype_name(model.info(model.tensors()[2]).type) == "Q4_K");
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(32, notes);
+    BOOST_TEST_REQUIRE(matrices.size() == 1u);
+    BOOST_TEST(matrices[0].type == dtype::q8_0);
+    BOOST_TEST_REQUIRE(notes.size() == 2u);
+    BOOST_TEST(notes[0].find("'blk.0.attn_q.weight': dtype Q4_0 is not analysed; left out") != std::string::npos,
+               notes[0]);
+    BOOST_TEST(notes[1].find("dtype Q4_K is not analysed") != std::string::npos, notes[1]);
+}
+
+BOOST_AUTO_TEST_CASE(a_gguf_named_file_without_the_magic_is_a_gguf_error) {
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_text(dir / "model.gguf", "version https://git-lfs.github.com/spec/v1\n");
+    BOOST_CHECK_EXCEPTION(adaptk::checkpoint{dir / "model.gguf"}, format_error, [&](const format_error& e) {
+        return std::string(e.what()).find("bad magic") != std::string::npos;
+    });
 }
