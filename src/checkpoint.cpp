@@ -131,6 +131,13 @@ checkpoint::checkpoint(const fs::path& path, type_rules rules) : rules_(std::mov
     if (fs::exists(config_json)) {
         config_ = read_model_config(config_json);
         config_path_ = config_json;
+    } else if (const auto& gguf = files_.front().gguf()) {
+        config_.hidden_size = gguf->embedding_length;
+        config_.num_layers = gguf->block_count;
+        config_.intermediate_size = gguf->feed_forward_length;
+        config_.num_attention_heads = gguf->head_count;
+        config_.num_key_value_heads = gguf->head_count_kv;
+        config_path_ = files_.front().path();
     }
 
     std::map<std::string, std::size_t> seen;  // name -> file, to refuse a tensor stored twice
@@ -146,7 +153,7 @@ checkpoint::checkpoint(const fs::path& path, type_rules rules) : rules_(std::mov
 void checkpoint::add_file(const fs::path& file) {
     files_.emplace_back(file);
     const std::size_t file_index = files_.size() - 1;
-    const auto& tensors = files_.back().header().tensors;
+    const auto& tensors = files_.back().tensors();
     for (std::size_t i = 0; i < tensors.size(); ++i) tensors_.push_back({file_index, i, rules_.classify(tensors[i].name)});
 }
 

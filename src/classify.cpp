@@ -35,8 +35,9 @@ constexpr name_rule fused(std::string_view module, weight_type first, fusion how
 //   NeoX query_key_value Linear [3·H·hd, d]: the output viewed as [H, 3·hd], so
 //                     rows run head by head, each [q | k | v] of hd rows.
 //   GPT-2 c_attn      Conv1D [d, 3d] = [in, out]: columns [q | k | v] (split(d) of the output).
-// GPT-2's Conv1D stores every projection transposed, [in, out].
-constexpr std::array<name_rule, 22> name_rules{{
+// GPT-2's Conv1D stores every projection transposed, [in, out]. Llama-family
+// GGUF files use llama.cpp's names (blk.N.attn_q.weight, token_embd.weight, ...).
+constexpr std::array<name_rule, 31> name_rules{{
     // Llama family (Llama, Mistral, Qwen2, TinyLlama, ...); Phi-3 shares o/down/embed/head.
     linear("q_proj", weight_type::q),
     linear("k_proj", weight_type::k),
@@ -63,6 +64,16 @@ constexpr std::array<name_rule, 22> name_rules{{
     conv1d("mlp.c_fc", weight_type::up),
     conv1d("mlp.c_proj", weight_type::down),
     linear("wte", weight_type::embed),  // an Embedding [vocab, d], not a Conv1D; lm_head as Llama
+    // llama.cpp GGUF names of the Llama family.
+    linear("attn_q", weight_type::q),
+    linear("attn_k", weight_type::k),
+    linear("attn_v", weight_type::v),
+    linear("attn_output", weight_type::o),
+    linear("ffn_gate", weight_type::gate),
+    linear("ffn_up", weight_type::up),
+    linear("ffn_down", weight_type::down),
+    linear("token_embd", weight_type::embed),
+    linear("output", weight_type::head),
 }};
 
 constexpr std::array<std::string_view, 9> type_names{"q", "k", "v", "o", "gate", "up", "down", "embed", "head"};
@@ -87,9 +98,10 @@ std::optional<int> parse_layer(std::string_view digits) noexcept {
     return layer;
 }
 
-// "...layers.12.self_attn..." or "h.12.attn..." -> 12; the first such component wins.
+// "...layers.12.self_attn...", GPT-2's "h.12.attn..." or GGUF's "blk.12.attn_q"
+// -> 12; the first such component wins.
 std::optional<int> layer_index(std::string_view name) noexcept {
-    for (const std::string_view marker : {"layers.", "h."}) {
+    for (const std::string_view marker : {"layers.", "h.", "blk."}) {
         for (std::size_t at = name.find(marker); at != std::string_view::npos; at = name.find(marker, at + 1)) {
             if (at != 0 && name[at - 1] != '.') continue;
             const std::string_view rest = name.substr(at + marker.size());

@@ -152,12 +152,6 @@ void check_tiling(const std::string& file, const safetensors_header& header) {
 
 }  // namespace
 
-std::string shape_string(const std::vector<std::uint64_t>& shape) {
-    std::string text;
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "x" : "") + std::to_string(shape[i]);
-    return text;
-}
-
 safetensors_header parse_safetensors(std::span<const std::byte> file, const std::string& file_name) {
     const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
     if (text.starts_with(lfs_signature))

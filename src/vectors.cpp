@@ -33,7 +33,8 @@ vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t bloc
     : matrix_(matrix),
       block_vectors_(std::max<std::size_t>(block_vectors, 1)),
       release_pages_(release_pages),
-      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows) {
+      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows),
+      row_bytes_(storage_bytes(matrix.type, matrix.stored_cols()).value()) {
     if (!matrix.vectors_are_rows) tile_.resize(tile_rows * block_vectors_);
     if (matrix.mapping != nullptr)
         matrix.mapping->advise(mapped_file::access::sequential, matrix.file_offset, matrix.bytes.size());
@@ -44,13 +45,11 @@ std::size_t vector_stream<Real>::next(Real* out) {
     const std::uint64_t left = vectors_total() - done_;
     const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(left, block_vectors_));
     if (count == 0) return 0;
-    const std::size_t element_bytes = dtype_bytes(matrix_.type);
-    const std::size_t row_bytes = matrix_.stored_cols() * element_bytes;
     if (matrix_.mapping != nullptr) {
         // Rows: this block's bytes. Columns: the whole tensor, once, on the first block.
         if (matrix_.vectors_are_rows)
             for_each_run(matrix_.part, done_, count, [&](std::uint64_t stored, std::uint64_t, std::uint64_t n) {
-                matrix_.mapping->populate(matrix_.file_offset + stored * row_bytes, n * row_bytes);
+                matrix_.mapping->populate(matrix_.file_offset + stored * row_bytes_, n * row_bytes_);
             });
         else if (done_ == 0)
             matrix_.mapping->populate(matrix_.file_offset, matrix_.bytes.size());
@@ -67,8 +66,8 @@ std::size_t vector_stream<Real>::next(Real* out) {
             // The block's stored rows are consumed for good (a fused part's span
             // also holds its siblings' rows: they come back from the page cache).
             const std::uint64_t first_row = matrix_.part.stored_index(done_ - count);
-            first_byte = matrix_.file_offset + first_row * row_bytes;
-            bytes = (matrix_.part.stored_index(done_ - 1) + 1 - first_row) * row_bytes;
+            first_byte = matrix_.file_offset + first_row * row_bytes_;
+            bytes = (matrix_.part.stored_index(done_ - 1) + 1 - first_row) * row_bytes_;
         } else if (done_ == vectors_total()) {
             // A column block touches every row: the pages are free only at the end.
             first_byte = matrix_.file_offset;
@@ -89,28 +88,26 @@ std::size_t vector_stream<Real>::next(Real* out) {
 template <class Real>
 void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* out) const {
     const std::size_t row_elements = matrix_.stored_cols();
-    const std::size_t element_bytes = dtype_bytes(matrix_.type);
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-        decode(matrix_.type, matrix_.bytes.data() + stored * row_elements * element_bytes, n * row_elements,
-               out + offset * dim_);
+        decode(matrix_.type, matrix_.bytes.data() + stored * row_bytes_, n * row_elements, out + offset * dim_);
     });
 }
 
 // out(r, j) = W[r, stored column of vector first + j] for r < d, j < count:
 // decode tile_rows row segments (one per run of stored columns), then write
-// each output column's tile_rows values contiguously.
+// each output column's tile_rows values contiguously. decode_range serves
+// segments that cut through a Q8_0 block.
 template <class Real>
 void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Real* out) {
-    const std::size_t element_bytes = dtype_bytes(matrix_.type);
-    const std::size_t row_elements = matrix_.stored_cols();
     const std::size_t d = dim_;
     for (std::size_t r0 = 0; r0 < d; r0 += tile_rows) {
         const std::size_t rows = std::min(tile_rows, d - r0);
-        for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t i = 0; i < rows; ++i) {
+            const std::byte* row = matrix_.bytes.data() + (r0 + i) * row_bytes_;
             for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-                const std::byte* source = matrix_.bytes.data() + ((r0 + i) * row_elements + stored) * element_bytes;
-                decode(matrix_.type, source, n, tile_.data() + i * count + offset);
+                decode_range(matrix_.type, row, stored, n, tile_.data() + i * count + offset);
             });
+        }
         for (std::size_t j = 0; j < count; ++j) {
             Real* column = out + j * d + r0;
             for (std::size_t i = 0; i < rows; ++i) column[i] = tile_[i * count + j];

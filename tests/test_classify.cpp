@@ -47,6 +47,21 @@ std::vector<named_weight> llama_names() {
     };
 }
 
+// The same tensors as llama.cpp's GGUF files name them.
+std::vector<named_weight> gguf_names() {
+    return {
+        {"blk.0.attn_q.weight", weight_type::q, weight_group::attention, 0},
+        {"blk.1.attn_k.weight", weight_type::k, weight_group::attention, 1},
+        {"blk.2.attn_v.weight", weight_type::v, weight_group::attention, 2},
+        {"blk.3.attn_output.weight", weight_type::o, weight_group::attention, 3},
+        {"blk.4.ffn_gate.weight", weight_type::gate, weight_group::mlp, 4},
+        {"blk.12.ffn_up.weight", weight_type::up, weight_group::mlp, 12},
+        {"blk.79.ffn_down.weight", weight_type::down, weight_group::mlp, 79},
+        {"token_embd.weight", weight_type::embed, weight_group::embedding, std::nullopt},
+        {"output.weight", weight_type::head, weight_group::embedding, std::nullopt},
+    };
+}
+
 struct family_weight {
     std::string name;
     std::string class_name;  ///< as inspect prints it
@@ -119,6 +134,21 @@ BOOST_DATA_TEST_CASE(llama_weight_names_map_to_type_group_and_layer, bdata::make
     BOOST_TEST((kind->type == row.type));
     BOOST_TEST((kind->group == row.group));
     BOOST_TEST((kind->layer == row.layer));
+}
+
+BOOST_DATA_TEST_CASE(gguf_weight_names_map_to_type_group_and_layer, bdata::make(gguf_names()), row) {
+    const auto kind = adaptk::classify(row.name);
+    BOOST_TEST_REQUIRE(kind.has_value());
+    BOOST_TEST((kind->type == row.type));
+    BOOST_TEST((kind->group == row.group));
+    BOOST_TEST((kind->layer == row.layer));
+}
+
+BOOST_DATA_TEST_CASE(gguf_norms_and_biases_are_not_classified,
+                     bdata::make({"blk.0.attn_norm.weight", "blk.0.ffn_norm.weight", "output_norm.weight",
+                                  "blk.0.attn_q.bias", "rope_freqs.weight"}),
+                     name) {
+    BOOST_TEST(!adaptk::classify(name).has_value());
 }
 
 BOOST_DATA_TEST_CASE(norms_biases_and_rotary_tables_are_not_classified,

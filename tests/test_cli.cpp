@@ -22,7 +22,11 @@
 
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
+#include "adaptk/classify.hpp"
+#include "adaptk/safetensors_writer.hpp"
+#include "adaptk/tensor_file.hpp"
 #include "support/cli_support.hpp"
+#include "support/gguf_writer.hpp"
 #include "support/json_schema_support.hpp"
 #include "support/model_fixture.hpp"
 
@@ -747,6 +751,160 @@ BOOST_AUTO_TEST_CASE(report_with_rsvd_writes_what_rsvd_computes) {
     BOOST_TEST(summary.at("seed").get<std::uint64_t>() == 0u);
     BOOST_TEST(summary.at("universal_error_estimate").get<double>() >= 0.0);
     BOOST_TEST(summary.at("types")[0].at("pr").is_null());
+}
+
+// ---- GGUF: the same model in llama.cpp's format ---------------------------------------------
+
+namespace {
+
+std::string stories_gguf() { return data("stories260K/stories260K.gguf").string(); }
+
+constexpr double float32_unit_roundoff = 0x1p-24;
+
+// Two float32 Gram accumulations of the same n vectors in different orders
+// differ entrywise by at most 2·γ_n·(|X|ᵀ|X|)_ij, γ_n = n·u/(1 − n·u); the
+// Frobenius norm of that PSD matrix is at most its trace, the energy, so by
+// Weyl each eigenvalue moves at most 2·γ_n·energy (float64 steps add far less).
+double reordering_bound(double vectors, double energy) {
+    const double nu = vectors * float32_unit_roundoff;
+    return 2 * nu / (1 - nu) * energy;
+}
+
+}  // namespace
+
+// stories260K.gguf holds the safetensors' F32 values, but llama.cpp's converter
+// permuted q/k rows within each head for its RoPE layout. A row permutation
+// leaves WᵀW unchanged, so only the float32 summation order differs for q and k
+// (bounded above); every other type streams identical rows in identical order
+// and must print identical text.
+BOOST_AUTO_TEST_CASE(gguf_tables_agree_with_the_safetensors_copy) {
+    const csv_table st = read_csv(succeed({"spectrum", stories_f32()}).out);
+    const csv_table gg = read_csv(succeed({"spectrum", stories_gguf()}).out);
+    const csv_table profile = read_csv(succeed({"profile", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(gg.rows.size() == st.rows.size());
+    BOOST_TEST_REQUIRE(gg.rows.size() == all_types.size() * stories_dim);
+    for (std::size_t r = 0; r < st.rows.size(); ++r) {
+        const std::string type = st.text(r, "type");
+        BOOST_TEST_REQUIRE(gg.text(r, "type") == type);
+        BOOST_TEST_REQUIRE(gg.text(r, "index") == st.text(r, "index"));
+        if (type != "q" && type != "k") {
+            BOOST_TEST(gg.rows[r] == st.rows[r], type);
+            continue;
+        }
+        const std::size_t p = profile.row_named(type);
+        const double bound = reordering_bound(profile.number(p, "vectors"), profile.number(p, "energy"));
+        BOOST_TEST(std::abs(gg.number(r, "eigenvalue") - st.number(r, "eigenvalue")) <= bound, type << " " << r);
+    }
+    // The per-type profile columns of the unpermuted types are the same text;
+    // r2_universal and gain mix in the q/k spectra through the universal basis.
+    const csv_table gg_profile = read_csv(succeed({"profile", stories_gguf()}).out);
+    BOOST_TEST_REQUIRE(gg_profile.rows.size() == profile.rows.size());
+    for (std::size_t r = 0; r < profile.rows.size(); ++r) {
+        const std::string type = profile.text(r, "type");
+        for (const std::string column : {"matrices", "vectors", "dim", "k", "k50", "k90"})
+            BOOST_TEST(gg_profile.text(r, column) == profile.text(r, column), type << " " << column);
+        if (type != "q" && type != "k")
+            for (const std::string column : {"energy", "pr", "r2_type", "stable_rank", "entropy_rank"})
+                BOOST_TEST(gg_profile.text(r, column) == profile.text(r, column), type << " " << column);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(gguf_inspect_lists_the_ggml_names_and_reads_the_hidden_size) {
+    const run_result& r = succeed({"inspect", stories_gguf()});
+    const csv_table t = read_csv(r.out);
+    BOOST_TEST(t.rows.size() == 48u);
+    const std::size_t k = t.row_named("blk.3.attn_k.weight");
+    BOOST_TEST(t.text(k, "type") == "k");
+    BOOST_TEST(t.text(k, "layer") == "3");
+    BOOST_TEST(t.text(k, "shape") == "32x64");
+    BOOST_TEST(t.text(t.row_named("output.weight"), "type") == "head");
+    BOOST_TEST(t.text(t.row_named("token_embd.weight"), "type") == "embed");
+    BOOST_TEST(t.text(t.row_named("output_norm.weight"), "type") == "");
+    BOOST_TEST(r.err.find("hidden size 64 (stories260K.gguf)") != std::string::npos, r.err);
+}
+
+// A Q8_0 GGUF written here from the F32 safetensors (llama.cpp's quantizer:
+// d = max|x|/127 as fp16, q = round(x/d); down_proj, 172 wide, is not whole
+// blocks and stays F32 as llama-quantize would keep it). Two claims:
+// (1) the tool reads Q8_0 exactly: its tables equal those of an F32
+//     safetensors file holding the dequantized values d·q, byte for byte;
+// (2) against the original weights each eigenvalue of a type's Gram
+//     G = Σ WᵀW moves by at most Σ (2‖W‖_F‖E‖_F + ‖E‖_F²) for E = d·q − W
+//     (Weyl), plus the float32 accumulation bound of both runs.
+BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_bound) {
+    const adaptk::tensor_file source(data("stories260K/hf/f32/model.safetensors"));
+    temp_dir dir;
+    fs::create_directory(dir / "dequantized");
+    fs::copy_file(data("stories260K/hf/f32/config.json"), dir / "dequantized" / "config.json");
+    std::vector<adaptk::test::gguf_model_tensor> tensors;
+    adaptk::safetensors_writer dequantized(dir / "dequantized" / "model.safetensors");
+    std::map<std::string, double> perturbation;  // type -> Σ (2‖W‖‖E‖ + ‖E‖²)
+    std::vector<std::vector<float>> dequantized_values;
+    for (const auto& tensor : source.tensors()) {
+        std::vector<float> values(tensor.elements);
+        adaptk::decode(tensor.type, source.bytes(tensor).data(), values.size(), values.data());
+        const bool quantize = tensor.shape.size() == 2 && tensor.shape[1] % 32 == 0;
+        std::vector<float> stored = values;
+        if (quantize) {
+            const auto blocks = adaptk::test::quantize_q8_0(values);
+            for (std::size_t i = 0; i < values.size(); ++i) {
+                const std::byte* block = blocks.data() + i / 32 * 34;
+                std::uint16_t scale;
+                std::memcpy(&scale, block, 2);
+                stored[i] = static_cast<float>(adaptk::test::half_reference(scale) *
+                                               static_cast<std::int8_t>(block[2 + i % 32]));
+            }
+            if (const auto kind = adaptk::classify(tensor.name)) {
+                double w2 = 0, e2 = 0;
+                for (std::size_t i = 0; i < values.size(); ++i) {
+                    w2 += double(values[i]) * values[i];
+                    e2 += (double(stored[i]) - values[i]) * (double(stored[i]) - values[i]);
+                }
+                perturbation[std::string(adaptk::type_name(kind->type))] += 2 * std::sqrt(w2 * e2) + e2;
+            }
+        }
+        tensors.push_back({tensor.name, tensor.shape, values,
+                           quantize ? adaptk::test::gguf_code::type_q8_0 : adaptk::test::gguf_code::type_f32});
+        dequantized.declare(tensor.name, adaptk::dtype::f32, tensor.shape);
+        dequantized_values.push_back(std::move(stored));
+    }
+    for (const auto& values : dequantized_values) dequantized.write_values(std::span<const float>(values));
+    dequantized.finish();
+    adaptk::test::write_bytes(dir / "q8_0.gguf",
+                              adaptk::test::gguf_model_image(
+                                  tensors, {adaptk::test::gguf_kv_string("general.architecture", "llama"),
+                                            adaptk::test::gguf_kv_u32("llama.embedding_length", 64)}));
+
+    const std::string q8 = (dir / "q8_0.gguf").string();
+    const csv_table inspect = read_csv(succeed({"inspect", q8}).out);
+    BOOST_TEST(inspect.text(inspect.row_named("model.layers.0.mlp.up_proj.weight"), "dtype") == "Q8_0");
+    BOOST_TEST(inspect.text(inspect.row_named("model.layers.0.mlp.down_proj.weight"), "dtype") == "F32");
+    for (const std::string command : {"profile", "groups", "spectrum"})
+        BOOST_TEST(succeed({command, q8}).out == succeed({command, (dir / "dequantized").string()}).out, command);
+
+    const csv_table original = read_csv(succeed({"spectrum", stories_f32()}).out);
+    const csv_table quantized = read_csv(succeed({"spectrum", q8}).out);
+    const csv_table profile = read_csv(succeed({"profile", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(quantized.rows.size() == original.rows.size());
+    // stories260K's lm_head holds the embedding's bytes: the tables count it once, as embed.
+    perturbation.erase("head");
+    BOOST_TEST(perturbation.size() == 7u);  // every type but down (and head)
+    std::map<std::string, double> largest_move;
+    for (std::size_t r = 0; r < original.rows.size(); ++r) {
+        const std::string type = original.text(r, "type");
+        BOOST_TEST_REQUIRE(quantized.text(r, "type") == type);
+        const std::size_t p = profile.row_named(type);
+        const double accumulation = 2 * reordering_bound(profile.number(p, "vectors"), 1.01 * profile.number(p, "energy"));
+        const double move = std::abs(quantized.number(r, "eigenvalue") - original.number(r, "eigenvalue"));
+        largest_move[type] = std::max(largest_move[type], move);
+        BOOST_TEST(move <= perturbation[type] + accumulation, type << " " << r);
+    }
+    // The bound is not vacuous: Q8_0 moves the spectrum by far less than the energy.
+    for (const auto& [type, bound] : perturbation) {
+        BOOST_TEST_MESSAGE(type << ": largest eigenvalue move " << largest_move[type] << ", bound " << bound);
+        BOOST_TEST(bound < 0.05 * profile.number(profile.row_named(type), "energy"), type);
+    }
+    BOOST_TEST(largest_move["down"] == 0.0);  // left in F32, same rows, same order
 }
 
 // ---- options --------------------------------------------------------------------------------------

@@ -310,4 +310,84 @@ BOOST_AUTO_TEST_CASE(only_f64_f32_f16_bf16_are_decodable) {
     BOOST_TEST(!adaptk::is_floating_decodable(dtype::i8));
 }
 
+BOOST_AUTO_TEST_CASE(ggml_block_types_keep_ggml_names_and_are_not_safetensors_dtypes) {
+    BOOST_TEST(adaptk::dtype_name(dtype::q8_0) == "Q8_0");
+    BOOST_TEST(adaptk::dtype_name(dtype::q4_k) == "Q4_K");
+    BOOST_TEST(adaptk::dtype_name(dtype::iq2_xxs) == "IQ2_XXS");
+    BOOST_TEST(!adaptk::parse_dtype("Q8_0").has_value());
+    BOOST_TEST(!adaptk::parse_dtype("Q4_K").has_value());
+    BOOST_TEST(adaptk::is_floating_decodable(dtype::q8_0));
+    BOOST_TEST(!adaptk::is_floating_decodable(dtype::q4_0));
+    BOOST_TEST(!adaptk::is_floating_decodable(dtype::q6_k));
+}
+
+// Block layouts from the ggml block structs: Q8_0 = fp16 d + 32 int8,
+// Q4_K = 2 fp16 + 12 scale bytes + 128 nibble bytes per 256 values.
+BOOST_AUTO_TEST_CASE(storage_bytes_counts_whole_blocks_only) {
+    BOOST_TEST(adaptk::dtype_block_elements(dtype::f32) == 1u);
+    BOOST_TEST(adaptk::dtype_block_elements(dtype::q8_0) == 32u);
+    BOOST_TEST(adaptk::dtype_bytes(dtype::q8_0) == 34u);
+    BOOST_TEST(adaptk::dtype_block_elements(dtype::q4_k) == 256u);
+    BOOST_TEST(adaptk::dtype_bytes(dtype::q4_k) == 144u);
+    BOOST_TEST(adaptk::storage_bytes(dtype::q8_0, 64).value() == 68u);
+    BOOST_TEST(adaptk::storage_bytes(dtype::f16, 3).value() == 6u);
+    BOOST_TEST(adaptk::storage_bytes(dtype::q8_0, 0).value() == 0u);
+    BOOST_TEST(!adaptk::storage_bytes(dtype::q8_0, 33).has_value());
+    BOOST_TEST(!adaptk::storage_bytes(dtype::f64, std::uint64_t{1} << 61).has_value());  // 2^64 bytes
+    BOOST_TEST(!adaptk::storage_bytes(dtype::q8_0, ~std::uint64_t{0} - 31).has_value());  // (2^59 - 1) · 34 bytes
+}
+
+namespace {
+
+// Two Q8_0 blocks with fp16 scales 0.5 and -2^-12
+// and int8 values covering -128..127.
+std::vector<std::byte> q8_0_blocks(std::vector<double>& expected) {
+    std::vector<std::byte> bytes;
+    const std::array<std::uint16_t, 2> scales{0x3800, 0x8000 | 0x0c00};  // 0.5, -2^-12
+    for (std::size_t block = 0; block < 2; ++block) {
+        bytes.push_back(static_cast<std::byte>(scales[block] & 0xff));
+        bytes.push_back(static_cast<std::byte>(scales[block] >> 8));
+        for (int i = 0; i < 32; ++i) {
+            const int q = block == 0 ? -128 + 8 * i : 127 - 5 * i;
+            bytes.push_back(static_cast<std::byte>(static_cast<std::int8_t>(q)));
+            expected.push_back(half_reference(scales[block]) * q);
+        }
+    }
+    return bytes;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(q8_0_decodes_to_scale_times_int8_exactly) {
+    std::vector<double> expected;
+    const auto bytes = q8_0_blocks(expected);
+    BOOST_TEST(bytes.size() == 68u);
+    std::vector<float> floats(64);
+    std::vector<double> doubles(64);
+    adaptk::decode(dtype::q8_0, bytes.data(), 64, floats.data());
+    adaptk::decode(dtype::q8_0, bytes.data(), 64, doubles.data());
+    for (std::size_t i = 0; i < 64; ++i) {
+        BOOST_TEST(static_cast<double>(floats[i]) == expected[i], i);
+        BOOST_TEST(doubles[i] == expected[i], i);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(decode_range_cuts_q8_0_blocks_anywhere) {
+    std::vector<double> expected;
+    const auto bytes = q8_0_blocks(expected);
+    for (const auto& [first, count] : std::vector<std::pair<std::size_t, std::size_t>>{
+             {0, 64}, {0, 5}, {5, 20}, {30, 4}, {31, 33}, {32, 32}, {1, 62}, {63, 1}, {10, 0}}) {
+        std::vector<float> out(count + 1, 99.0f);
+        adaptk::decode_range(dtype::q8_0, bytes.data(), first, count, out.data());
+        for (std::size_t i = 0; i < count; ++i) BOOST_TEST(static_cast<double>(out[i]) == expected[first + i]);
+        BOOST_TEST(out[count] == 99.0f);  // nothing written past the range
+    }
+    // Element types: the same as decode from the offset.
+    const std::array<float, 4> values{1.0f, -2.5f, 3.25f, 0.0f};
+    std::array<float, 2> out{};
+    adaptk::decode_range(dtype::f32, reinterpret_cast<const std::byte*>(values.data()), 1, 2, out.data());
+    BOOST_TEST(out[0] == -2.5f);
+    BOOST_TEST(out[1] == 3.25f);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

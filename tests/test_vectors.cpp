@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/safetensors_writer.hpp"
 #include "adaptk/vectors.hpp"
+#include "gguf_writer.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -60,8 +62,15 @@ void write_random_model(const fs::path& path, dtype type, std::uint64_t d) {
     writer.finish();
 }
 
-// W[i, j] of the matrix, decoded by the test's own reference decoder.
+// W[i, j] of the matrix, decoded by the test's own reference decoder; a Q8_0
+// element is its block's fp16 scale times its int8 (rows are whole blocks).
 double element(const weight_matrix& m, std::uint64_t i, std::uint64_t j) {
+    if (m.type == dtype::q8_0) {
+        const std::byte* block = m.bytes.data() + i * (m.cols / 32 * 34) + j / 32 * 34;
+        std::uint16_t scale;
+        std::memcpy(&scale, block, 2);
+        return adaptk::test::half_reference(scale) * static_cast<std::int8_t>(block[2 + j % 32]);
+    }
     return adaptk::test::reference_value(m.type, m.bytes.data() + (i * m.cols + j) * adaptk::dtype_bytes(m.type));
 }
 
@@ -154,6 +163,36 @@ BOOST_AUTO_TEST_CASE(written_values_survive_to_the_stream_within_dtype_precision
                            adaptk::dtype_name(type) << " column " << j << " row " << r);
             }
     }
+}
+
+// Q8_0 from a GGUF file: rows are whole blocks, and the column reads of the
+// down-style matrix cut blocks at every block size tried.
+BOOST_DATA_TEST_CASE(streams_q8_0_vectors_exactly, bdata::make({1, 7, 20, 64, 257}), block) {
+    constexpr std::uint64_t d = 64;
+    std::mt19937_64 rng(99);
+    std::normal_distribution<float> normal;
+    std::vector<adaptk::test::gguf_model_tensor> tensors;
+    for (const auto& [name, rows, cols] : std::vector<matrix_spec>{{"blk.0.attn_q.weight", d, d},
+                                                                    {"blk.0.ffn_up.weight", 300, d},
+                                                                    {"blk.0.ffn_down.weight", d, 96}}) {
+        std::vector<float> values(rows * cols);
+        for (auto& v : values) v = normal(rng);
+        tensors.push_back({name, {rows, cols}, std::move(values), adaptk::test::gguf_code::type_q8_0});
+    }
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_bytes(dir / "model.gguf", adaptk::test::gguf_model_image(tensors, {}));
+    const adaptk::checkpoint ck(dir / "model.gguf");
+    std::vector<std::string> notes;
+    const auto matrices = ck.matrices(d, notes);
+    BOOST_TEST_REQUIRE(matrices.size() == 3u);
+    for (const auto& m : matrices) {
+        BOOST_TEST_CONTEXT(m.name) {
+            BOOST_TEST((m.type == dtype::q8_0));
+            check_stream<float>(m, static_cast<std::size_t>(block), true);
+            check_stream<double>(m, static_cast<std::size_t>(block), false);
+        }
+    }
+    BOOST_TEST(!matrices[2].vectors_are_rows);  // down: [64, 96], vectors are columns
 }
 
 BOOST_AUTO_TEST_CASE(streams_a_matrix_without_a_mapping) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (clang, ASan + UBSan) in build-fuzz/, seeds
 # fuzz-corpus/ (git-ignored) from tests/data, and runs each harness for a
-# bounded time. Usage: tools/fuzz.sh [seconds per harness, default 60]
+# bounded time. Usage: tools/fuzz.sh [seconds per harness, default 60] [harness...]
+# (default: every harness)
 # Crash inputs land in fuzz-corpus/crashes/; replay one with
 #   build-fuzz/tests/fuzz/<harness> fuzz-corpus/crashes/<file>
 set -uo pipefail
@@ -10,14 +11,16 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=build-fuzz
 corpus=fuzz-corpus
-harnesses=(fuzz_safetensors_header fuzz_index)
+all_harnesses=(fuzz_safetensors_header fuzz_index fuzz_gguf)
+harnesses=("${all_harnesses[@]}")
+if [[ $# -gt 1 ]]; then harnesses=("${@:2}"); fi
 
 if [[ ! -f $build/build.ninja ]]; then
     CXX=${CXX:-clang++} meson setup "$build" -Dfuzz=true -Dtests=disabled || exit 1
 fi
 meson compile -C "$build" "${harnesses[@]}" || exit 1
 
-mkdir -p "$corpus/crashes" "${harnesses[@]/#/$corpus/}"
+mkdir -p "$corpus/crashes" "${all_harnesses[@]/#/$corpus/}"
 
 # Seeds, named by content so repeated runs do not pile up copies.
 seed() {  # seed <dir> <file>
@@ -29,6 +32,11 @@ done < <(find tests/data -name '*.safetensors' -print0)
 while IFS= read -r -d '' file; do
     seed "$corpus/fuzz_index" "$file"
 done < <(find tests/data -name '*.index.json' -print0)
+# GGUF seeds: the real files are 1-2 MB, over -max_len; their first 64 KiB
+# (magic, key-values, the start of the tensor infos) still steer mutations.
+while IFS= read -r -d '' file; do
+    head -c 65536 "$file" > "$corpus/fuzz_gguf/seed-head-$(sha1sum "$file" | cut -c1-16)"
+done < <(find tests/data -name '*.gguf' -print0)
 # An index that opens: it names the harness's own tiny shard.
 shard=model-00001-of-00001.safetensors
 printf '{"metadata":{"total_size":36},"weight_map":{"model.layers.0.self_attn.q_proj.weight":"%s","model.layers.0.mlp.down_proj.weight":"%s","model.norm.weight":"%s"}}' \
@@ -60,6 +68,13 @@ cat > "$dict" <<'DICT'
 "4294967296"
 "1e999"
 "\x00\x00\x00\x00\x00\x00\x00\x00"
+"GGUF"
+"general.alignment"
+"general.architecture"
+"llama.embedding_length"
+"\x20\x00\x00\x00"
+"\x08\x00\x00\x00"
+"\x09\x00\x00\x00"
 DICT
 
 status=0

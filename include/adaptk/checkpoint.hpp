@@ -1,7 +1,8 @@
 #pragma once
 // One tensor catalogue over whatever the user points at: a single
-// .safetensors file, a directory with model.safetensors.index.json (sharded),
-// or a directory of *.safetensors files; plus config.json when it is there.
+// .safetensors or .gguf file, a directory with model.safetensors.index.json
+// (sharded), or a directory of *.safetensors files; plus config.json when it
+// is there (else a GGUF file's own key-values).
 
 #include <cstdint>
 #include <filesystem>
@@ -11,7 +12,7 @@
 #include <vector>
 
 #include "adaptk/classify.hpp"
-#include "adaptk/safetensors.hpp"
+#include "adaptk/tensor_file.hpp"
 
 namespace adaptk {
 
@@ -35,7 +36,7 @@ model_config read_model_config(const std::filesystem::path& config_json);
 
 struct tensor_entry {
     std::size_t file = 0;   ///< index into checkpoint::files()
-    std::size_t index = 0;  ///< index into that file's header().tensors
+    std::size_t index = 0;  ///< index into that file's tensors()
     std::optional<tensor_class> kind;  ///< nullopt: not analysed (norms, biases, ...)
 };
 
@@ -79,19 +80,20 @@ public:
     /// format_error / std::system_error naming the file (and tensor) at fault.
     explicit checkpoint(const std::filesystem::path& path, type_rules rules = {});
 
-    const std::vector<safetensors_file>& files() const noexcept { return files_; }
+    const std::vector<tensor_file>& files() const noexcept { return files_; }
     /// Every tensor, files in order, each file's tensors in header order.
     const std::vector<tensor_entry>& tensors() const noexcept { return tensors_; }
     const tensor_info& info(const tensor_entry& entry) const noexcept {
-        return files_[entry.file].header().tensors[entry.index];
+        return files_[entry.file].tensors()[entry.index];
     }
     const model_config& config() const noexcept { return config_; }
-    /// Where config.json was read from; empty when there was none.
+    /// Where the config was read from: config.json, or the GGUF file whose
+    /// key-values gave it when there is no config.json; empty when neither.
     const std::filesystem::path& config_path() const noexcept { return config_path_; }
     /// Non-fatal observations for stderr (e.g. shard tensors not in the index).
     const std::vector<std::string>& notes() const noexcept { return notes_; }
 
-    /// The hidden size: `requested` if given, else config.json's hidden_size,
+    /// The hidden size: `requested` if given, else the config's hidden_size,
     /// else the most common axis length of the classified 2-D matrices (a note
     /// says so). Throws format_error when none can be found.
     std::uint64_t hidden_size(std::optional<std::uint64_t> requested, std::vector<std::string>& notes) const;
@@ -109,7 +111,7 @@ private:
     void add_file(const std::filesystem::path& file);
     void drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<std::string>& notes) const;
 
-    std::vector<safetensors_file> files_;
+    std::vector<tensor_file> files_;
     std::vector<tensor_entry> tensors_;
     type_rules rules_;
     model_config config_;

@@ -1,8 +1,10 @@
 #pragma once
 // Element types of tensor files and their decoding to float/double.
 // Decoding is exact for every dtype it accepts: F16 and BF16 are subsets of
-// float32, and F32 -> float64 widens. Loads go through memcpy, so unaligned
-// input is fine.
+// float32, F32 -> float64 widens, and a Q8_0 value (fp16 scale times an int8)
+// needs at most 11 + 7 significant bits. Loads go through memcpy, so unaligned
+// input is fine. ggml's block-quantized types store a fixed number of
+// elements per block; only Q8_0 among them is decoded.
 
 #include <bit>
 #include <cstddef>
@@ -17,15 +19,23 @@ static_assert(std::endian::native == std::endian::little,
 
 enum class dtype {
     boolean, u8, i8, f8_e5m2, f8_e4m3, i16, u16, f16, bf16, i32, u32, f32, f64, i64, u64,
+    // ggml block-quantized types (GGUF only)
+    q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_k, q3_k, q4_k, q5_k, q6_k, q8_k,
+    iq2_xxs, iq2_xs, iq3_xxs, iq1_s, iq4_nl, iq3_s, iq2_s, iq4_xs, iq1_m, tq1_0, tq2_0, mxfp4,
 };
 
-/// The file's spelling: "F32", "BF16", "BOOL", ...
+/// The file's spelling: "F32", "BF16", "BOOL", ... ("Q8_0", "Q4_K", ... as ggml names them).
 std::string_view dtype_name(dtype t) noexcept;
-/// Inverse of dtype_name; nullopt for a spelling this tool does not know.
+/// Inverse of dtype_name for the safetensors spellings; nullopt for any other.
 std::optional<dtype> parse_dtype(std::string_view name) noexcept;
-/// Bytes per element.
+/// Elements per storage block: 1, or 32 / 256 for the block-quantized types.
+std::size_t dtype_block_elements(dtype t) noexcept;
+/// Bytes per block (per element when dtype_block_elements is 1).
 std::size_t dtype_bytes(dtype t) noexcept;
-/// True for the dtypes the analysis reads: F64, F32, F16, BF16.
+/// Bytes that `elements` values take; nullopt when that overflows 64 bits or
+/// `elements` is not a whole number of blocks.
+std::optional<std::uint64_t> storage_bytes(dtype t, std::uint64_t elements) noexcept;
+/// True for the dtypes the analysis reads: F64, F32, F16, BF16, Q8_0.
 bool is_floating_decodable(dtype t) noexcept;
 
 /// IEEE binary16 / bfloat16 bit patterns -> float, exact (NaN stays NaN).
@@ -54,8 +64,15 @@ std::uint16_t float_to_half(float value) noexcept;
 std::uint16_t float_to_bf16(float value) noexcept;
 
 /// Decode `count` elements of type `t` starting at `src` (any alignment).
-/// Precondition: is_floating_decodable(t). F64 narrows to float (rounding).
+/// Precondition: is_floating_decodable(t); for a block type `src` starts a
+/// block and `count` is a whole number of blocks. F64 narrows to float (rounding).
 void decode(dtype t, const std::byte* src, std::size_t count, float* dst) noexcept;
 void decode(dtype t, const std::byte* src, std::size_t count, double* dst) noexcept;
+
+/// Decode elements [first, first + count) of the run of elements stored from
+/// `src` (a block boundary), any `first` and `count`: a block type's partial
+/// blocks at either end are decoded whole and trimmed.
+void decode_range(dtype t, const std::byte* src, std::size_t first, std::size_t count, float* dst) noexcept;
+void decode_range(dtype t, const std::byte* src, std::size_t first, std::size_t count, double* dst) noexcept;
 
 }  // namespace adaptk

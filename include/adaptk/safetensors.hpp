@@ -11,27 +11,13 @@
 #include <utility>
 #include <vector>
 
-#include "adaptk/dtype.hpp"
 #include "adaptk/mapped_file.hpp"
+#include "adaptk/tensor_info.hpp"
 
 namespace adaptk {
 
 /// Largest header accepted, as the reference implementation does (100 MB).
 inline constexpr std::uint64_t max_header_bytes = 100'000'000;
-
-struct tensor_info {
-    std::string name;
-    dtype type{};
-    std::vector<std::uint64_t> shape;  ///< row-major, outermost first
-    std::uint64_t elements = 0;        ///< product of shape (1 for a scalar)
-    std::uint64_t begin = 0;           ///< byte offsets within the data section
-    std::uint64_t end = 0;
-
-    std::uint64_t bytes() const noexcept { return end - begin; }
-};
-
-/// A shape as `inspect` prints it: "2048x5632"; empty for a scalar.
-std::string shape_string(const std::vector<std::uint64_t>& shape);
 
 struct safetensors_header {
     std::uint64_t header_bytes = 0;  ///< N, the JSON length

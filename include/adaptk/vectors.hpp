@@ -35,6 +35,7 @@ private:
     std::size_t block_vectors_;
     bool release_pages_;
     std::uint64_t dim_;
+    std::size_t row_bytes_;  ///< bytes of one stored row (cols elements; whole Q8_0 blocks)
     std::uint64_t done_ = 0;
     std::vector<Real> tile_;  ///< row segments for the transposing read
 };

@@ -127,7 +127,8 @@ int run_inspect(const cli::options& o, const messages& say) {
     try {
         std::vector<std::string> notes;
         hidden = std::to_string(model.hidden_size(o.hidden_size, notes)) +
-                 (o.hidden_size ? " (--hidden-size)" : model.config().hidden_size ? " (config.json)" : " (inferred)");
+                 (o.hidden_size ? " (--hidden-size)" : model.config().hidden_size ? " (" + model.config_path().filename().string() + ")"
+                                                       : " (inferred)");
     } catch (const format_error&) {
     }
     say.note(o.model.string() + ": " + std::to_string(model.tensors().size()) + " tensors in " +

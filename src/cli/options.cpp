@@ -35,12 +35,12 @@ std::string main_help() {
     std::string text =
         "Usage: adaptk-stream COMMAND MODEL [options]\n"
         "Spectral budget of a Llama, Phi-3, GPT-NeoX or GPT-2 checkpoint (others\n"
-        "with --types FILE), streamed from memory-mapped safetensors in RAM that\n"
-        "does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
+        "with --types FILE), streamed from memory-mapped safetensors or GGUF in RAM\n"
+        "that does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
     for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
-        "\nMODEL is a .safetensors file, a directory with model.safetensors.index.json,\n"
-        "a directory of .safetensors files, or an index file.\n"
+        "\nMODEL is a .safetensors or .gguf file, a directory with\n"
+        "model.safetensors.index.json, a directory of .safetensors files, or an index file.\n"
         "Run 'adaptk-stream COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
     return text;
@@ -49,7 +49,7 @@ std::string main_help() {
 std::string command_help(const command_info& c) {
     std::string text = "Usage: adaptk-stream " + std::string(c.name) + " MODEL [options]\n" + std::string(c.summary) + "\n\nOptions:\n";
     text +=
-        "  --hidden-size N      hidden size d (default: config.json, else inferred)\n"
+        "  --hidden-size N      hidden size d (default: config.json or GGUF key-values, else inferred)\n"
         "  --types FILE         extra naming rules, lines TYPE,LAYOUT,REGEX (README)\n"
         "  -q, --quiet          no progress or notes on stderr\n"
         "  --format csv|tsv|json\n"

@@ -1,0 +1,49 @@
+#pragma once
+// One mapped, validated weight file of either format, described the same
+// way: its tensors (row-major shapes, offsets into the data section) and where
+// that section starts. The checkpoint and everything above it see only this.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "adaptk/gguf.hpp"
+#include "adaptk/mapped_file.hpp"
+#include "adaptk/tensor_info.hpp"
+
+namespace adaptk {
+
+class tensor_file {
+public:
+    enum class file_format { safetensors, gguf };
+
+    /// Maps and validates `path`: GGUF when it starts with the GGUF magic or
+    /// is named *.gguf, safetensors otherwise. Throws std::system_error or format_error.
+    explicit tensor_file(const std::filesystem::path& path);
+
+    file_format format() const noexcept { return format_; }
+    /// In file order.
+    const std::vector<tensor_info>& tensors() const noexcept { return tensors_; }
+    /// The GGUF key-values the tool reads; nullopt for a safetensors file.
+    const std::optional<gguf_model>& gguf() const noexcept { return gguf_; }
+    const mapped_file& mapping() const noexcept { return mapping_; }
+    const std::filesystem::path& path() const noexcept { return mapping_.path(); }
+
+    /// The tensor's bytes inside the mapping (any alignment).
+    std::span<const std::byte> bytes(const tensor_info& tensor) const noexcept {
+        return {mapping_.data() + data_offset_ + tensor.begin, tensor.bytes()};
+    }
+    /// Absolute file offset of the tensor's first byte.
+    std::uint64_t file_offset(const tensor_info& tensor) const noexcept { return data_offset_ + tensor.begin; }
+
+private:
+    mapped_file mapping_;
+    file_format format_ = file_format::safetensors;
+    std::uint64_t data_offset_ = 0;
+    std::vector<tensor_info> tensors_;
+    std::optional<gguf_model> gguf_;
+};
+
+}  // namespace adaptk

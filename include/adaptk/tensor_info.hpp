@@ -1,0 +1,27 @@
+#pragma once
+// One tensor as every reader describes it, whatever the file format.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "adaptk/dtype.hpp"
+
+namespace adaptk {
+
+/// A tensor's name, type, row-major shape and place in its file's data section.
+struct tensor_info {
+    std::string name;
+    dtype type{};
+    std::vector<std::uint64_t> shape;  ///< row-major, outermost first
+    std::uint64_t elements = 0;        ///< product of shape (1 for a scalar)
+    std::uint64_t begin = 0;           ///< byte offsets within the data section
+    std::uint64_t end = 0;
+
+    std::uint64_t bytes() const noexcept { return end - begin; }
+};
+
+/// A shape as `inspect` prints it: "2048x5632"; empty for a scalar.
+std::string shape_string(const std::vector<std::uint64_t>& shape);
+
+}  // namespace adaptk
