@@ -147,9 +147,10 @@ BOOST_AUTO_TEST_CASE(trace_is_sum_of_squared_norms) {
 }
 
 // Odd dimensions: partial 16-row panels, 48-row blocks cut short (80: two
-// panels, 100: one), column tiles past d. 1000 vectors: several 128-pair chunks.
+// panels, 100 and 300: one), column tiles past d. 1000 vectors: two 256-pair
+// sweeps; at d = 300 the blocks are big enough to be shared among threads.
 BOOST_DATA_TEST_CASE(bf16_blocks_match_dense_float64_on_either_path,
-                     bdata::make({37, 80, 100, 130}) * bdata::make({1, 7, 257, 1000}) * bdata::make({true, false}), dim,
+                     bdata::make({37, 80, 100, 130, 300}) * bdata::make({1, 7, 257, 1000}) * bdata::make({true, false}), dim,
                      block, kernel) {
     const auto d = static_cast<std::size_t>(dim);
     const bf16_block x = random_bf16(d, 1100, 8);

@@ -32,6 +32,9 @@ constexpr std::size_t tile_panels = 3;   // 3 × 8 = 24 accumulators of the 32 z
 constexpr std::size_t tile_rows = tile_panels * lanes;
 constexpr std::size_t pair_chunk = 256;
 constexpr std::size_t pack_chunk = 16;  // pairs per packing task
+// Below this many multiply-adds (≈ 0.1 ms of one core) a block runs on one
+// thread: starting helpers costs tens of µs per block (--block-vectors 1).
+constexpr double min_shared_work = 1 << 24;
 
 struct packed_block {
     const std::uint32_t* q;
@@ -153,6 +156,7 @@ void bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, f
     if (pack.size() < panels * pairs * lanes) pack.resize(panels * pairs * lanes);
     const packed_block packed{pack.data(), d, pairs};
     const std::size_t blocks = (d + tile_rows - 1) / tile_rows;
+    if (static_cast<double>(count) * static_cast<double>(d) * static_cast<double>(d) / 2 < min_shared_work) threads = 1;
 
     // Packing, then the 48-row blocks (widest, topmost first), each handed out
     // first come first served: a busy core just takes fewer.
