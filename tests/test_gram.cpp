@@ -177,6 +177,9 @@ BOOST_DATA_TEST_CASE(bf16_kernel_equals_fp32_path_to_float32_rounding, bdata::ma
     BOOST_TEST(arma::norm(fast.sum() - plain.sum()) <= 1e-12 * arma::norm(x.values, "fro"));
     // 5000 vectors: the float32 scratch was flushed into float64 on the way.
     BOOST_TEST(error_in_units_of_abs_products(fast.gram(), x.values) <= 4097 * 0x1p-24);
+    // Same accuracy class: no further from float64 than the ssyrk path.
+    const arma::mat exact = x.values * x.values.t();
+    BOOST_TEST(relative_error(fast.gram(), exact) <= 1.5 * relative_error(plain.gram(), exact));
     arma::mat centered = x.values;
     centered.each_col() -= arma::mean(x.values, 1);
     BOOST_TEST(relative_error(fast.centered(), centered * centered.t()) <= 1e-5);

@@ -1,8 +1,9 @@
 #pragma once
 // C += X·Xᵀ on the upper triangle for a d×n block X of raw BF16 bit patterns,
-// C float32: n·d(d+1)/2 multiply-adds (plus a d-by-48 sliver of the lower
-// triangle near the diagonal), on AVX512-BF16 dot-product instructions
-// (vdpbf16ps: two BF16 products per fp32 lane, each exact, summed in fp32).
+// C float32: n·d(d+1)/2 multiply-adds (plus ≈ n·d·24 for the lower half of
+// the 48-wide diagonal tiles, computed and dropped), on AVX512-BF16
+// dot-product instructions (vdpbf16ps: two BF16 products per fp32 lane, each
+// exact, summed in fp32).
 
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +16,7 @@ bool cpu_has_bf16_dot() noexcept;
 
 /// C = X·Xᵀ (accumulate false) or C += X·Xᵀ on the upper triangle of the
 /// column-major d×d float32 `c`; X is d×count column-major BF16 bits (each
-/// vector contiguous). Entries just below the diagonal may be written too.
+/// vector contiguous). Only the upper triangle is written, as with ssyrk.
 /// Subnormal BF16 inputs count as zero (vdpbf16ps flushes them). `pack` is a
 /// reusable buffer (≈ d·count·2 bytes); the work is shared by `threads`
 /// threads. Precondition: cpu_has_bf16_dot().
