@@ -66,6 +66,7 @@ arma::mat vector_products(const Real* block, std::size_t d, std::size_t count) {
     const arma::mat x = arma::conv_to<arma::mat>::from(arma::Mat<Real>(const_cast<Real*>(block), d, count, false, true));
     return x.t() * x;
 }
+// The same from raw BF16 bits.
 arma::mat vector_products(const std::uint16_t* bf16_block, std::size_t d, std::size_t count) {
     arma::mat x(d, count);
     for (std::size_t i = 0; i < x.n_elem; ++i) x[i] = bf16_to_float(bf16_block[i]);
