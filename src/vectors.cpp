@@ -108,7 +108,7 @@ void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* 
     const std::size_t element_bytes = dtype_bytes(matrix_.type);
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
         read_elements(matrix_.type, matrix_.bytes.data() + stored * row_elements * element_bytes, n * row_elements,
-               out + offset * dim_);
+                      out + offset * dim_);
     });
 }
 
