@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "adaptk/dtype.hpp"
 #include "adaptk/gram.hpp"
 #include "adaptk/spectrum.hpp"
 #include "adaptk/vectors.hpp"
@@ -32,11 +33,13 @@ private:
 struct block_buffers {
     arma::fmat floats;
     arma::mat doubles;
+    arma::Mat<std::uint16_t> bf16_bits;
 };
 
 // Streams one matrix's vectors into `sink(block, count)`; float64 files keep
-// float64 precision, everything else is decoded to float32 for ssyrk.
-template <class Sink>
+// float64 precision, everything else is decoded to float32 for ssyrk, except
+// BF16 with `RawBf16`: its bits as stored, for the accumulator's BF16 kernel.
+template <bool RawBf16 = false, class Sink>
 void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block_buffers& buffers,
                    progress_meter& meter, Sink&& sink) {
     const std::uint64_t bytes_per_vector = matrix.vector_bytes() / std::max<std::uint64_t>(matrix.vector_count(), 1);
@@ -49,6 +52,8 @@ void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block
             meter.advance(count * bytes_per_vector);
         }
     };
+    if constexpr (RawBf16)
+        if (matrix.type == dtype::bf16) return run(buffers.bf16_bits);
     if (matrix.type == dtype::f64)
         run(buffers.doubles);
     else
@@ -59,6 +64,12 @@ void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block
 template <class Real>
 arma::mat vector_products(const Real* block, std::size_t d, std::size_t count) {
     const arma::mat x = arma::conv_to<arma::mat>::from(arma::Mat<Real>(const_cast<Real*>(block), d, count, false, true));
+    return x.t() * x;
+}
+// The same from raw BF16 bits.
+arma::mat vector_products(const std::uint16_t* bf16_block, std::size_t d, std::size_t count) {
+    arma::mat x(d, count);
+    for (std::size_t i = 0; i < x.n_elem; ++i) x[i] = bf16_to_float(bf16_block[i]);
     return x.t() * x;
 }
 
@@ -148,8 +159,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             spectrum.vectors += matrix.vector_count();
             spectrum.parameters += matrix.rows * matrix.cols;
             if (!options.per_matrix) {
-                stream_matrix(matrix, options.block_vectors, buffers, meter,
-                              [&](const auto* block, std::size_t count) { gram.add(block, count); });
+                stream_matrix<true>(matrix, options.block_vectors, buffers, meter,
+                                    [&](const auto* block, std::size_t count) { gram.add(block, count); });
                 continue;
             }
             // A matrix with fewer vectors than dimensions, all in one block, is
@@ -158,7 +169,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
             arma::vec own;  // the matrix's own Gram eigenvalues
             gram.reset();
-            stream_matrix(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
+            stream_matrix<true>(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
                 gram.add(block, count);
                 if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
             });

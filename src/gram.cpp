@@ -1,8 +1,12 @@
 #include "adaptk/gram.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
+#include <string_view>
 
+#include "adaptk/dtype.hpp"
+#include "detail/bf16_gram.hpp"
 #include "detail/linalg.hpp"
 
 namespace adaptk {
@@ -18,25 +22,55 @@ gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t 
     : dim_(dim), track_sum_(track_sum), flush_vectors_(std::max<std::size_t>(flush_vectors, 1)),
       upper_() {
     if (track_sum_) sum_.zeros(dim);
+    const char* kernel = std::getenv("ADAPTK_GRAM_KERNEL");
+    use_bf16_kernel(kernel == nullptr || std::string_view(kernel) != "fp32");
 }
+
+void gram_accumulator::use_bf16_kernel(bool enabled) noexcept { bf16_kernel_ = enabled && detail::cpu_has_bf16_dot(); }
 
 void gram_accumulator::materialize() const {
     if (upper_.n_elem == 0) upper_.zeros(dim_, dim_);
 }
 
-void gram_accumulator::add(const float* vectors, std::size_t count) {
-    if (count == 0) return;
+float* gram_accumulator::scratch() {
     materialize();
     if (scratch_.n_elem == 0) scratch_.set_size(dim_, dim_);
-    detail::syrk_upper(vectors, dim_, count, scratch_.memptr(), pending_ == 0 ? 0.0f : 1.0f);
+    return scratch_.memptr();
+}
+
+void gram_accumulator::scratch_added(std::size_t count) {
     pending_ += count;
     if (pending_ >= flush_vectors_) flush();
-    if (track_sum_)
-        for (std::size_t v = 0; v < count; ++v) {
-            const float* x = vectors + v * dim_;
-            for (std::size_t i = 0; i < dim_; ++i) sum_[i] += x[i];
-        }
     count_ += count;
+}
+
+template <class Element, class ToDouble>
+void gram_accumulator::add_to_sum(const Element* vectors, std::size_t count, ToDouble to_double) {
+    if (!track_sum_) return;
+    for (std::size_t v = 0; v < count; ++v) {
+        const Element* x = vectors + v * dim_;
+        for (std::size_t i = 0; i < dim_; ++i) sum_[i] += to_double(x[i]);
+    }
+}
+
+void gram_accumulator::add(const float* vectors, std::size_t count) {
+    if (count == 0) return;
+    detail::syrk_upper(vectors, dim_, count, scratch(), pending_ == 0 ? 0.0f : 1.0f);
+    add_to_sum(vectors, count, [](float x) { return static_cast<double>(x); });
+    scratch_added(count);
+}
+
+void gram_accumulator::add(const std::uint16_t* bf16_vectors, std::size_t count) {
+    if (count == 0) return;
+    if (!bf16_kernel_) {
+        if (bf16_decoded_.size() < dim_ * count) bf16_decoded_.resize(dim_ * count);
+        decode(dtype::bf16, reinterpret_cast<const std::byte*>(bf16_vectors), dim_ * count, bf16_decoded_.data());
+        add(bf16_decoded_.data(), count);
+        return;
+    }
+    detail::bf16_syrk_upper(bf16_vectors, dim_, count, scratch(), pending_ != 0, bf16_pack_, detail::blas_threads());
+    add_to_sum(bf16_vectors, count, [](std::uint16_t bits) { return static_cast<double>(bf16_to_float(bits)); });
+    scratch_added(count);
 }
 
 void gram_accumulator::flush() const {
@@ -53,11 +87,7 @@ void gram_accumulator::add(const double* vectors, std::size_t count) {
     if (count == 0) return;
     materialize();
     detail::syrk_upper(vectors, dim_, count, upper_.memptr(), 1.0);
-    if (track_sum_)
-        for (std::size_t v = 0; v < count; ++v) {
-            const double* x = vectors + v * dim_;
-            for (std::size_t i = 0; i < dim_; ++i) sum_[i] += x[i];
-        }
+    add_to_sum(vectors, count, [](double x) { return x; });
     count_ += count;
 }
 

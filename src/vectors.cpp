@@ -1,6 +1,10 @@
 #include "adaptk/vectors.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 
 namespace adaptk {
 namespace {
@@ -11,6 +15,25 @@ constexpr std::size_t tile_rows = 16;
 
 // Linux's default fault_around_bytes.
 constexpr std::size_t fault_around_bytes = 64 * 1024;
+
+// Decoded values, or for std::uint16_t the BF16 bit patterns as they are.
+template <class Real>
+void read_elements(dtype type, const std::byte* source, std::size_t count, Real* out) noexcept {
+    if constexpr (std::is_same_v<Real, std::uint16_t>)
+        std::memcpy(out, source, count * sizeof(Real));
+    else
+        decode(type, source, count, out);
+}
+
+// Elements [first, first + count) of one stored row, likewise; decode_range
+// serves ranges that cut through a Q8_0 block.
+template <class Real>
+void read_range(dtype type, const std::byte* row, std::size_t first, std::size_t count, Real* out) noexcept {
+    if constexpr (std::is_same_v<Real, std::uint16_t>)
+        std::memcpy(out, row + first * sizeof(Real), count * sizeof(Real));
+    else
+        decode_range(type, row, first, count, out);
+}
 
 // Calls visit(stored_first, offset, count) for each run of consecutive stored
 // rows or columns that vectors [first, first + count) occupy; `offset` counts
@@ -35,6 +58,9 @@ vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t bloc
       release_pages_(release_pages),
       dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows),
       row_bytes_(storage_bytes(matrix.type, matrix.stored_cols()).value()) {
+    if (std::is_same_v<Real, std::uint16_t> && matrix.type != dtype::bf16)
+        throw std::invalid_argument("vector_stream: raw bit patterns of '" + matrix.name + "' requested, but it is " +
+                                    std::string(dtype_name(matrix.type)) + ", not BF16");
     if (!matrix.vectors_are_rows) tile_.resize(tile_rows * block_vectors_);
     if (matrix.mapping != nullptr)
         matrix.mapping->advise(mapped_file::access::sequential, matrix.file_offset, matrix.bytes.size());
@@ -89,14 +115,13 @@ template <class Real>
 void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* out) const {
     const std::size_t row_elements = matrix_.stored_cols();
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-        decode(matrix_.type, matrix_.bytes.data() + stored * row_bytes_, n * row_elements, out + offset * dim_);
+        read_elements(matrix_.type, matrix_.bytes.data() + stored * row_bytes_, n * row_elements, out + offset * dim_);
     });
 }
 
 // out(r, j) = W[r, stored column of vector first + j] for r < d, j < count:
 // decode tile_rows row segments (one per run of stored columns), then write
-// each output column's tile_rows values contiguously. decode_range serves
-// segments that cut through a Q8_0 block.
+// each output column's tile_rows values contiguously.
 template <class Real>
 void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Real* out) {
     const std::size_t d = dim_;
@@ -105,7 +130,7 @@ void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Rea
         for (std::size_t i = 0; i < rows; ++i) {
             const std::byte* row = matrix_.bytes.data() + (r0 + i) * row_bytes_;
             for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-                decode_range(matrix_.type, row, stored, n, tile_.data() + i * count + offset);
+                read_range(matrix_.type, row, stored, n, tile_.data() + i * count + offset);
             });
         }
         for (std::size_t j = 0; j < count; ++j) {
@@ -117,5 +142,6 @@ void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Rea
 
 template class vector_stream<float>;
 template class vector_stream<double>;
+template class vector_stream<std::uint16_t>;
 
 }  // namespace adaptk

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <numeric>
 
@@ -292,6 +293,61 @@ BOOST_AUTO_TEST_CASE(float32_gaussian_data_within_float32_rounding) {
     // float32 products summed in float32 per block: relative error ~1e-6.
     BOOST_TEST(arma::norm(result.types[0].eigenvalues - arma::sort(lambda, "descend")) <= 1e-5 * arma::norm(lambda));
     check_close(participation_ratio(result.types[0].eigenvalues), ref_pr(lambda), 1e-5, "pr");
+}
+
+// Gaussian values rounded to BF16, so an F32 file holds exactly the same
+// numbers: the BF16 file takes the accumulator's BF16 kernel where the CPU
+// has it (or, with ADAPTK_GRAM_KERNEL=fp32, decode + ssyrk), the F32 file
+// ssyrk. d = 50: no multiple of the kernel's 16-row panels.
+std::vector<named_matrix> bf16_valued_model(std::size_t d) {
+    arma::arma_rng::set_seed(12);
+    auto bf16_random = [](std::size_t rows, std::size_t cols) {
+        arma::mat w(rows, cols);
+        for (double& value : w) value = bf16_to_float(float_to_bf16(static_cast<float>(arma::randn())));
+        return w;
+    };
+    std::vector<named_matrix> matrices;
+    for (int l = 0; l < 2; ++l) {
+        const std::string layer = "model.layers." + std::to_string(l) + ".";
+        matrices.push_back({layer + "self_attn.q_proj.weight", bf16_random(d, d)});
+        matrices.push_back({layer + "self_attn.k_proj.weight", bf16_random(6, d)});
+        matrices.push_back({layer + "mlp.up_proj.weight", bf16_random(3000, d)});  // > 4096 vectors per type: a flush
+        matrices.push_back({layer + "mlp.down_proj.weight", bf16_random(d, 130)});
+    }
+    return matrices;
+}
+
+BOOST_DATA_TEST_CASE(bf16_checkpoint_equals_f32_checkpoint_of_the_same_values,
+                     bdata::make({false, true}) * bdata::make({false, true}), per_matrix, force_fp32) {
+    constexpr std::size_t d = 50;
+    analysis_options options;
+    options.k = 5;
+    options.block_vectors = 257;
+    options.per_matrix = per_matrix;
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir / "f32", d, bf16_valued_model(d), dtype::f32);
+    adaptk::test::write_model(dir / "bf16", d, bf16_valued_model(d), dtype::bf16);
+    if (force_fp32) ::setenv("ADAPTK_GRAM_KERNEL", "fp32", 1);
+    const analysis_result bf16 = run(dir / "bf16", options);
+    ::unsetenv("ADAPTK_GRAM_KERNEL");
+    const analysis_result f32 = run(dir / "f32", options);
+    BOOST_TEST_REQUIRE(bf16.types.size() == f32.types.size());
+    for (std::size_t t = 0; t < f32.types.size(); ++t) {
+        BOOST_TEST_CONTEXT("type " << type_name(f32.types[t].type)) {
+            // Both sum exact products in float32 (≤ 4096 terms), then in float64.
+            BOOST_TEST(arma::norm(bf16.types[t].eigenvalues - f32.types[t].eigenvalues) <=
+                       1e-5 * arma::norm(f32.types[t].eigenvalues));
+            BOOST_TEST(arma::norm(bf16.types[t].universal_capture - f32.types[t].universal_capture) <= 1e-5);
+        }
+    }
+    BOOST_TEST_REQUIRE(bf16.matrices.size() == f32.matrices.size());
+    for (std::size_t m = 0; m < f32.matrices.size(); ++m) {
+        BOOST_TEST_CONTEXT(f32.matrices[m].name) {
+            BOOST_TEST(arma::norm(bf16.matrices[m].eigenvalues - f32.matrices[m].eigenvalues) <=
+                       1e-5 * arma::norm(f32.matrices[m].eigenvalues));
+            BOOST_TEST(std::abs(bf16.matrices[m].r2_type - f32.matrices[m].r2_type) <= 1e-5);
+        }
+    }
 }
 
 BOOST_DATA_TEST_CASE(block_size_does_not_change_results, bdata::make({1, 7, 64, 257, 1000}), block) {

@@ -2,6 +2,10 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
+#include <vector>
+
+#include "adaptk/dtype.hpp"
 #include "adaptk/gram.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -16,6 +20,36 @@ void feed(gram_accumulator& acc, const arma::Mat<Real>& x, std::size_t block) {
         const std::size_t count = std::min(block, static_cast<std::size_t>(x.n_cols) - first);
         acc.add(x.colptr(first), count);
     }
+}
+
+// d×n Gaussian values rounded to BF16: their bit patterns and their exact values.
+struct bf16_block {
+    std::vector<std::uint16_t> bits;
+    arma::mat values;
+};
+
+bf16_block random_bf16(std::size_t d, std::size_t n, unsigned seed) {
+    arma::arma_rng::set_seed(seed);
+    const arma::fmat x(d, n, arma::fill::randn);
+    bf16_block block{std::vector<std::uint16_t>(x.n_elem), arma::mat(d, n)};
+    for (std::size_t i = 0; i < x.n_elem; ++i) {
+        block.bits[i] = adaptk::float_to_bf16(x[i]);
+        block.values[i] = adaptk::bf16_to_float(block.bits[i]);
+    }
+    return block;
+}
+
+void feed(gram_accumulator& acc, const bf16_block& x, std::size_t block) {
+    const std::size_t d = x.values.n_rows, n = x.values.n_cols;
+    for (std::size_t first = 0; first < n; first += block) acc.add(x.bits.data() + first * d, std::min(block, n - first));
+}
+
+// Largest |actual − expected| in units of (|X||X|ᵀ)ᵢⱼ: float32 sums of n exact
+// products are off by at most n·2⁻²⁴ of that (γₙ, recursive summation).
+double error_in_units_of_abs_products(const arma::mat& actual, const arma::mat& x) {
+    const arma::mat expected = x * x.t();
+    const arma::mat scale = arma::abs(x) * arma::abs(x).t();
+    return arma::max(arma::vectorise(arma::abs(actual - expected) / scale));
 }
 
 double relative_error(const arma::mat& actual, const arma::mat& expected) {
@@ -110,6 +144,55 @@ BOOST_AUTO_TEST_CASE(trace_is_sum_of_squared_norms) {
     gram_accumulator acc(9);
     feed(acc, x, 5);
     BOOST_TEST(acc.trace() == arma::accu(arma::square(x)), boost::test_tools::tolerance(1e-12));
+}
+
+// Odd dimensions: partial 16-row panels, 48-row blocks cut short (80: two
+// panels, 100 and 300: one), column tiles past d. 1000 vectors: two 256-pair
+// sweeps; at d = 300 the blocks are big enough to be shared among threads.
+BOOST_DATA_TEST_CASE(bf16_blocks_match_dense_float64_on_either_path,
+                     bdata::make({37, 80, 100, 130, 300}) * bdata::make({1, 7, 257, 1000}) * bdata::make({true, false}), dim,
+                     block, kernel) {
+    const auto d = static_cast<std::size_t>(dim);
+    const bf16_block x = random_bf16(d, 1100, 8);
+    gram_accumulator acc(d);
+    acc.use_bf16_kernel(kernel);
+    if (kernel && !acc.bf16_kernel()) BOOST_TEST_MESSAGE("no AVX512-BF16 here: both runs take the fp32 path");
+    BOOST_TEST(acc.bf16_kernel() == (kernel && adaptk::gram_accumulator(1).bf16_kernel()));
+    feed(acc, x, static_cast<std::size_t>(block));
+    BOOST_TEST(acc.count() == 1100u);
+    // ≤ 1100 float32 terms per entry before the float64 flush (every 4096).
+    BOOST_TEST(error_in_units_of_abs_products(acc.gram(), x.values) <= 1101 * 0x1p-24);
+    BOOST_TEST(relative_error(acc.gram(), x.values * x.values.t()) <= 1e-5);
+}
+
+BOOST_DATA_TEST_CASE(bf16_kernel_equals_fp32_path_to_float32_rounding, bdata::make({1, 7, 1000}), block) {
+    const bf16_block x = random_bf16(37, 5000, 9);
+    gram_accumulator fast(37, true), plain(37, true);
+    plain.use_bf16_kernel(false);
+    BOOST_TEST(!plain.bf16_kernel());
+    feed(fast, x, static_cast<std::size_t>(block));
+    feed(plain, x, static_cast<std::size_t>(block));
+    BOOST_TEST(relative_error(fast.gram(), plain.gram()) <= 2e-6);
+    BOOST_TEST(arma::norm(fast.sum() - arma::sum(x.values, 1)) <= 1e-12 * arma::norm(x.values, "fro"));
+    BOOST_TEST(arma::norm(fast.sum() - plain.sum()) <= 1e-12 * arma::norm(x.values, "fro"));
+    // 5000 vectors: the float32 scratch was flushed into float64 on the way.
+    BOOST_TEST(error_in_units_of_abs_products(fast.gram(), x.values) <= 4097 * 0x1p-24);
+    // Same accuracy class: no further from float64 than the ssyrk path.
+    const arma::mat exact = x.values * x.values.t();
+    BOOST_TEST(relative_error(fast.gram(), exact) <= 1.5 * relative_error(plain.gram(), exact));
+    arma::mat centered = x.values;
+    centered.each_col() -= arma::mean(x.values, 1);
+    BOOST_TEST(relative_error(fast.centered(), centered * centered.t()) <= 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(bf16_blocks_mix_with_float_blocks) {
+    const bf16_block x = random_bf16(21, 300, 10);
+    const arma::fmat as_float = arma::conv_to<arma::fmat>::from(x.values);
+    gram_accumulator acc(21);
+    acc.add(x.bits.data(), 100);
+    acc.add(as_float.colptr(100), 100);
+    acc.add(x.bits.data() + 200 * 21, 100);
+    BOOST_TEST(error_in_units_of_abs_products(acc.gram(), x.values) <= 301 * 0x1p-24);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

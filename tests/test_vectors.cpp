@@ -8,7 +8,9 @@
 #include <cstring>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "adaptk/checkpoint.hpp"
@@ -79,6 +81,20 @@ double reference(const weight_matrix& m, std::uint64_t v, std::uint64_t r) {
     return m.vectors_are_rows ? element(m, v, r) : element(m, r, v);
 }
 
+// What the stream must hand out: the value, or for std::uint16_t the BF16
+// bits as stored in the file.
+template <class Real>
+Real expected(const weight_matrix& m, std::uint64_t v, std::uint64_t r) {
+    if constexpr (std::is_same_v<Real, std::uint16_t>) {
+        const std::uint64_t row = m.vectors_are_rows ? v : r, col = m.vectors_are_rows ? r : v;
+        std::uint16_t bits;
+        std::memcpy(&bits, m.bytes.data() + (row * m.cols + col) * sizeof bits, sizeof bits);
+        return bits;
+    } else {
+        return static_cast<Real>(reference(m, v, r));
+    }
+}
+
 template <class Real>
 void check_stream(const weight_matrix& m, std::size_t block, bool release) {
     adaptk::vector_stream<Real> stream(m, block, release);
@@ -98,7 +114,7 @@ void check_stream(const weight_matrix& m, std::size_t block, bool release) {
         if (n == 0) break;
         for (std::size_t j = 0; j < n; ++j)
             for (std::uint64_t r = 0; r < d; ++r)
-                mismatches += buffer[j * d + r] != static_cast<Real>(reference(m, done + j, r));
+                mismatches += buffer[j * d + r] != expected<Real>(m, done + j, r);
         done += n;
         BOOST_TEST_REQUIRE(stream.vectors_done() == done);
     }
@@ -130,6 +146,14 @@ BOOST_DATA_TEST_CASE(streams_every_vector_exactly,
             column_matrices += !m.vectors_are_rows;
             check_stream<float>(m, static_cast<std::size_t>(block), true);
             check_stream<double>(m, static_cast<std::size_t>(block), block % 2 == 0);
+            if (type == dtype::bf16)
+                check_stream<std::uint16_t>(m, static_cast<std::size_t>(block), true);
+            else
+                BOOST_CHECK_EXCEPTION(adaptk::vector_stream<std::uint16_t>(m, 1), std::invalid_argument,
+                                      [&](const std::invalid_argument& e) {
+                                          return std::string(e.what()).find(m.name) != std::string::npos &&
+                                                 std::string(e.what()).find("not BF16") != std::string::npos;
+                                      });
         }
     }
     BOOST_TEST(column_matrices == 2u);
@@ -216,7 +240,10 @@ BOOST_AUTO_TEST_CASE(stories260k_down_proj_columns_match_the_file) {
     BOOST_TEST_REQUIRE(matrices.size() == 36u);  // lm_head is tied to the embedding
     for (const auto& m : matrices)
         if (m.kind.type == adaptk::weight_type::down || m.kind.type == adaptk::weight_type::embed)
-            BOOST_TEST_CONTEXT(m.name) { check_stream<float>(m, 64, true); }
+            BOOST_TEST_CONTEXT(m.name) {
+                check_stream<float>(m, 64, true);
+                check_stream<std::uint16_t>(m, 64, true);
+            }
 }
 
 BOOST_AUTO_TEST_CASE(block_size_zero_is_treated_as_one) {

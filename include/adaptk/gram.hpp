@@ -7,10 +7,14 @@
 // float32 rounding spans at most that many terms and never compounds beyond;
 // flushing less often keeps the d² flush off the critical path (a k_proj of
 // 256 vectors would otherwise pay a full d×d flush). Double blocks go
-// straight through dsyrk. Knows nothing of files.
+// straight through dsyrk. Raw BF16 blocks, on CPUs with AVX512-BF16, skip
+// the float32 decode: vdpbf16ps multiplies BF16 pairs exactly and sums in
+// float32 at twice ssyrk's rate, into the same scratch (same accuracy class);
+// elsewhere they are decoded and take the ssyrk path. Knows nothing of files.
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include <armadillo>
 
@@ -33,6 +37,16 @@ public:
     /// Adds `count` vectors stored column-major as a dim×count block.
     void add(const float* vectors, std::size_t count);
     void add(const double* vectors, std::size_t count);
+    /// Adds `count` vectors given as raw BF16 bit patterns, dim×count column-major:
+    /// the BF16 dot-product kernel when bf16_kernel(), else decoded and ssyrk.
+    void add(const std::uint16_t* bf16_vectors, std::size_t count);
+
+    /// True when BF16 blocks go through the AVX512-BF16 kernel: the CPU has it
+    /// and neither use_bf16_kernel(false) nor ADAPTK_GRAM_KERNEL=fp32 (read at
+    /// construction) turned it off.
+    bool bf16_kernel() const noexcept { return bf16_kernel_; }
+    /// Turns the BF16 kernel on (where the CPU has it) or off (decode + ssyrk).
+    void use_bf16_kernel(bool enabled) noexcept;
 
     /// Merges another accumulator of the same dimension (shards, threads).
     /// Throws std::invalid_argument on a dimension or track_sum mismatch.
@@ -64,6 +78,13 @@ private:
     void flush() const;
     /// Allocates the float64 accumulator (zeros) if it is not there.
     void materialize() const;
+    /// The float32 scratch, allocated on first use.
+    float* scratch();
+    /// Books `count` vectors just reduced into the scratch; flushes when due.
+    void scratch_added(std::size_t count);
+    /// sum_ += Σ of the block's vectors (when tracked).
+    template <class Element, class ToDouble>
+    void add_to_sum(const Element* vectors, std::size_t count, ToDouble to_double);
 
     std::size_t dim_;
     bool track_sum_;
@@ -73,6 +94,9 @@ private:
     mutable arma::fmat scratch_;  ///< float32 ssyrk sums since the last flush, allocated on first use
     mutable std::size_t pending_ = 0;  ///< vectors in scratch_
     arma::vec sum_;
+    bool bf16_kernel_;
+    std::vector<std::uint32_t> bf16_pack_;  ///< the BF16 kernel's packed copy of a block
+    std::vector<float> bf16_decoded_;       ///< a decoded block, without the BF16 kernel
 };
 
 }  // namespace adaptk

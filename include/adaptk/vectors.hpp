@@ -3,6 +3,8 @@
 // (each vector contiguous). Rows of W when its second axis is d; columns when
 // only its first axis is (down_proj [d, ffn]), read by a tiled transpose.
 // Consumed pages are dropped from the resident set as the stream advances.
+// vector_stream<std::uint16_t> hands out a BF16 matrix's bit patterns as
+// stored, for the accumulator's BF16 kernel (no float32 decode).
 
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +18,8 @@ template <class Real>
 class vector_stream {
 public:
     /// Streams `matrix` in blocks of at most `block_vectors` vectors.
-    /// `release_pages`: drop the mapping's pages once consumed.
+    /// `release_pages`: drop the mapping's pages once consumed. The std::uint16_t
+    /// stream throws std::invalid_argument unless the matrix is BF16.
     vector_stream(const weight_matrix& matrix, std::size_t block_vectors, bool release_pages = true);
 
     std::uint64_t dim() const noexcept { return dim_; }
@@ -42,5 +45,6 @@ private:
 
 extern template class vector_stream<float>;
 extern template class vector_stream<double>;
+extern template class vector_stream<std::uint16_t>;
 
 }  // namespace adaptk

@@ -74,4 +74,6 @@ int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w,
 
 void set_blas_threads(int threads) noexcept { openblas_set_num_threads(threads); }
 
+int blas_threads() noexcept { return openblas_get_num_threads(); }
+
 }  // namespace adaptk::detail

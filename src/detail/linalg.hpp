@@ -22,5 +22,7 @@ int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w,
 
 /// Sets the BLAS thread count when the BLAS offers a way (OpenBLAS does).
 void set_blas_threads(int threads) noexcept;
+/// The BLAS thread count (1 when the BLAS does not say).
+int blas_threads() noexcept;
 
 }  // namespace adaptk::detail
