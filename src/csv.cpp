@@ -19,13 +19,6 @@ void write_field(std::ostream& out, const std::string& text) {
     out << '"';
 }
 
-void write_row(std::ostream& out, const std::vector<std::string>& fields) {
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (i) out << ',';
-        write_field(out, fields[i]);
-    }
-    out << '\n';
-}
 
 }  // namespace
 
@@ -44,14 +37,23 @@ std::string cell_text(const cell& value) {
     return {};
 }
 
-void write_csv(std::ostream& out, const table& t) {
-    write_row(out, t.columns);
+void write_delimited(std::ostream& out, const table& t, char separator, field_writer write) {
+    auto line = [&](const std::vector<std::string>& fields) {
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+            if (i) out << separator;
+            write(out, fields[i]);
+        }
+        out << '\n';
+    };
+    line(t.columns);
     std::vector<std::string> fields;
     for (const auto& row : t.rows) {
         fields.clear();
         for (const auto& value : row) fields.push_back(cell_text(value));
-        write_row(out, fields);
+        line(fields);
     }
 }
+
+void write_csv(std::ostream& out, const table& t) { write_delimited(out, t, ',', write_field); }
 
 }  // namespace adaptk

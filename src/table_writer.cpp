@@ -20,13 +20,6 @@ void write_tsv_field(std::ostream& out, const std::string& text) {
     }
 }
 
-void write_tsv_row(std::ostream& out, const std::vector<std::string>& fields) {
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (i) out << '\t';
-        write_tsv_field(out, fields[i]);
-    }
-    out << '\n';
-}
 
 }  // namespace
 
@@ -53,15 +46,7 @@ nlohmann::ordered_json row_object(const table& t, const std::vector<cell>& row) 
     return object;
 }
 
-void write_tsv(std::ostream& out, const table& t) {
-    write_tsv_row(out, t.columns);
-    std::vector<std::string> fields;
-    for (const auto& row : t.rows) {
-        fields.clear();
-        for (const auto& value : row) fields.push_back(cell_text(value));
-        write_tsv_row(out, fields);
-    }
-}
+void write_tsv(std::ostream& out, const table& t) { write_delimited(out, t, '\t', write_tsv_field); }
 
 void write_json(std::ostream& out, const table& t) {
     if (t.rows.empty()) {

@@ -122,6 +122,13 @@ arma::uvec top_indices(const arma::vec& values, std::size_t k) {
     return arma::uvec(arma::sort_index(values, "descend")).head(k);
 }
 
+// The closed-form universal top-k basis: Q's columns with the largest pooled energy.
+arma::uvec universal_indices(const known_model& known, std::size_t k, bool trace_weighting) {
+    arma::vec pooled(known.type_energy.begin()->second.n_elem, arma::fill::zeros);
+    for (const auto& [name, energy] : known.type_energy) pooled += trace_weighting ? arma::vec(energy / arma::accu(energy)) : energy;
+    return top_indices(pooled, k);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(analysis)
@@ -141,9 +148,7 @@ BOOST_DATA_TEST_CASE(known_spectrum_statistics_match_closed_form,
     options.per_matrix = true;
     const analysis_result result = run(dir.path(), options);
 
-    arma::vec pooled(d, arma::fill::zeros);
-    for (const auto& [name, energy] : known.type_energy) pooled += trace_weighting ? arma::vec(energy / arma::accu(energy)) : energy;
-    const arma::uvec universal = top_indices(pooled, k);
+    const arma::uvec universal = universal_indices(known, k, trace_weighting);
 
     BOOST_TEST_REQUIRE(result.types.size() == 9u);
     for (const auto& t : result.types) {
@@ -394,9 +399,7 @@ BOOST_AUTO_TEST_CASE(rsvd_statistics_are_within_their_bounds_of_the_closed_form)
     BOOST_TEST(result.passes == 4u);
     BOOST_TEST(result.sketch_size == 16u);
     BOOST_TEST(result.universal_k == k);
-    arma::vec pooled(d, arma::fill::zeros);
-    for (const auto& [name, energy] : known.type_energy) pooled += energy;
-    const arma::uvec universal = top_indices(pooled, k);
+    const arma::uvec universal = universal_indices(known, k, false);
     BOOST_TEST_REQUIRE(result.types.size() == 9u);
     for (const auto& t : result.types) {
         const std::string name(type_name(t.type));
