@@ -57,12 +57,6 @@ std::optional<dtype> ggml_type(std::uint32_t id) noexcept {
     return std::nullopt;
 }
 
-std::string dims_text(const std::vector<std::uint64_t>& dims) {
-    std::string text = "[";
-    for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
-    return text + "]";
-}
-
 // A bounds-checked little-endian reader over the header. Every read names
 // what it reads, so a truncated file says where it ends.
 class cursor {
@@ -280,13 +274,13 @@ tensor_info read_tensor_info(cursor& in, std::uint64_t index) {
     // ggml stores dims as int64: anything above that is corrupt, not big.
     for (const std::uint64_t extent : dims)
         if (extent > static_cast<std::uint64_t>(INT64_MAX))
-            throw in.error("dimension " + std::to_string(extent) + " in dims " + dims_text(dims) +
+            throw in.error("dimension " + std::to_string(extent) + " in dims " + dims_list(dims) +
                                " exceeds 2^63 - 1",
                            dims_at);
     tensor.elements = 1;
     for (const std::uint64_t extent : dims) {
         const auto product = detail::checked_mul(tensor.elements, extent);
-        if (!product) throw in.error("element count of dims " + dims_text(dims) + " overflows 64 bits", dims_at);
+        if (!product) throw in.error("element count of dims " + dims_list(dims) + " overflows 64 bits", dims_at);
         tensor.elements = *product;
     }
     const auto type = ggml_type(type_id);
@@ -299,7 +293,7 @@ tensor_info read_tensor_info(cursor& in, std::uint64_t index) {
                        dims_at);
     const auto bytes = storage_bytes(tensor.type, tensor.elements);
     if (!bytes)
-        throw in.error("byte count of dims " + dims_text(dims) + " of " + std::string(dtype_name(tensor.type)) +
+        throw in.error("byte count of dims " + dims_list(dims) + " of " + std::string(dtype_name(tensor.type)) +
                            " overflows 64 bits",
                        dims_at);
     const auto end = detail::checked_add(offset, *bytes);

@@ -21,12 +21,6 @@ constexpr int max_json_depth = 8;
 
 constexpr std::string_view lfs_signature = "version https://git-lfs";
 
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-    std::string text = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-    return text + "]";
-}
-
 // Rejects duplicate keys (nlohmann would silently keep the last) and deep nesting.
 class header_guard {
 public:
@@ -90,7 +84,7 @@ tensor_info parse_entry(const std::string& file, const std::string& name, const 
     tensor.elements = 1;
     for (const std::uint64_t extent : tensor.shape) {
         const auto product = detail::checked_mul(tensor.elements, extent);
-        if (!product) throw fail("element count of shape " + shape_text(tensor.shape) + " overflows 64 bits");
+        if (!product) throw fail("element count of shape " + dims_list(tensor.shape) + " overflows 64 bits");
         tensor.elements = *product;
     }
 
@@ -106,7 +100,7 @@ tensor_info parse_entry(const std::string& file, const std::string& name, const 
     const auto needed = detail::checked_mul(tensor.elements, dtype_bytes(tensor.type));
     if (!needed || *needed != tensor.bytes())
         throw fail("data_offsets span " + std::to_string(tensor.bytes()) + " bytes but shape " +
-                   shape_text(tensor.shape) + " of " + std::string(dtype_name(tensor.type)) + " needs " +
+                   dims_list(tensor.shape) + " of " + std::string(dtype_name(tensor.type)) + " needs " +
                    (needed ? std::to_string(*needed) : std::string("more than 2^64")));
     return tensor;
 }

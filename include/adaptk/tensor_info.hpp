@@ -23,5 +23,7 @@ struct tensor_info {
 
 /// A shape as `inspect` prints it: "2048x5632"; empty for a scalar.
 std::string shape_string(const std::vector<std::uint64_t>& shape);
+/// Dims as the readers' messages quote them: "[2048, 5632]".
+std::string dims_list(const std::vector<std::uint64_t>& dims);
 
 }  // namespace adaptk
