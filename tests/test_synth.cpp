@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/spectrum.hpp"
@@ -108,6 +110,56 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
         BOOST_TEST(run.status == 2);
         BOOST_TEST(run.err_lines().size() == 1u, run.err);
     }
+}
+
+// The published shapes (each family's config.json): hidden, intermediate,
+// key/value width (kv heads × head dim), layers; vocabulary 128256 for all.
+struct published_shape {
+    const char* preset;
+    std::uint64_t hidden, ffn, kv, layers;
+};
+const published_shape llama3_shapes[] = {
+    {"llama-3-8b", 4096, 14336, 1024, 32},
+    {"llama-3-70b", 8192, 28672, 1024, 80},
+    {"llama-3.1-405b", 16384, 53248, 1024, 126},
+};
+
+BOOST_AUTO_TEST_CASE(llama3_presets_have_the_published_shapes_and_sizes) {
+    constexpr std::uint64_t vocab = 128256;
+    for (const auto& shape : llama3_shapes) {
+        for (const std::uint64_t layers : {shape.layers, std::uint64_t{1}}) {
+            BOOST_TEST_CONTEXT(shape.preset << " with " << layers << " layers") {
+                const auto run = run_program(synth_binary(), {"unused-dir", "--preset", shape.preset, "--layers",
+                                                              std::to_string(layers), "--dry-run"});
+                BOOST_TEST_REQUIRE(run.status == 0, run.err);
+                const auto config = nlohmann::json::parse(run.out);
+                BOOST_TEST(config["hidden_size"].get<std::uint64_t>() == shape.hidden);
+                BOOST_TEST(config["intermediate_size"].get<std::uint64_t>() == shape.ffn);
+                BOOST_TEST(config["num_hidden_layers"].get<std::uint64_t>() == layers);
+                BOOST_TEST(config["vocab_size"].get<std::uint64_t>() == vocab);
+                BOOST_TEST(config["num_key_value_heads"].get<std::uint64_t>() * config["head_dim"].get<std::uint64_t>() ==
+                           shape.kv);
+                BOOST_TEST(config["torch_dtype"].get<std::string>() == "bfloat16");
+                // BF16 bytes: embed and head (V·d each), per layer q and o (d²), k and v
+                // (kv·d), gate up down (ffn·d), two norms (d); the final norm (d).
+                const std::uint64_t d = shape.hidden;
+                const std::uint64_t elements =
+                    2 * vocab * d + layers * (2 * d * d + 2 * shape.kv * d + 3 * shape.ffn * d + 2 * d) + d;
+                const std::string expected = "would write " + std::to_string(3 + 9 * layers) + " tensors, " +
+                                             std::to_string(2 * elements) + " bytes";
+                BOOST_TEST(run.err.find(expected) != std::string::npos, run.err);
+                BOOST_TEST(!fs::exists("unused-dir"));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(unknown_preset_lists_the_known_ones) {
+    const auto run = run_program(synth_binary(), {"unused-dir", "--preset", "llama-4"});
+    BOOST_TEST(run.status == 2);
+    BOOST_TEST(run.err.find("'llama-4' is not one of tiny, tinyllama-1.1b, llama-3-8b, llama-3-70b, llama-3.1-405b") !=
+                   std::string::npos,
+               run.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

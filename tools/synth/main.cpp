@@ -33,6 +33,12 @@ constexpr std::string_view help_text =
     "  --preset NAME     tiny (default): hidden 64, ffn 172, kv 32, layers 3, vocab 256, f32\n"
     "                    tinyllama-1.1b: hidden 2048, ffn 5632, kv 256, layers 22,\n"
     "                    vocab 32000, bf16 (2.2 GB)\n"
+    "                    llama-3-8b: hidden 4096, ffn 14336, kv 1024, layers 32,\n"
+    "                    vocab 128256, bf16 (16 GB; --layers 1: 2.5 GB)\n"
+    "                    llama-3-70b: hidden 8192, ffn 28672, kv 1024, layers 80,\n"
+    "                    vocab 128256, bf16 (141 GB; --layers 1: 5.9 GB)\n"
+    "                    llama-3.1-405b: hidden 16384, ffn 53248, kv 1024, layers 126,\n"
+    "                    vocab 128256, bf16 (811 GB; --layers 1: 15 GB)\n"
     "  --hidden N        hidden size d\n"
     "  --ffn N           MLP intermediate size\n"
     "  --kv N            rows of k_proj and v_proj\n"
@@ -45,6 +51,8 @@ constexpr std::string_view help_text =
     "  --seed S          random seed, 0..2^64-1 (default 0)\n"
     "  --tied            no lm_head.weight; tie_word_embeddings = true\n"
     "  --quiet           no progress on stderr\n"
+    "  --dry-run         write nothing: print config.json on stdout and the tensor\n"
+    "                    count and bytes the checkpoint would take on stderr\n"
     "  --help\n"
     "\n"
     "Spectra: each weight type t (q k v o gate up down embed head) has its own\n"
@@ -67,6 +75,7 @@ struct cli_request {
     std::filesystem::path out_dir;
     options opts;
     bool quiet = false;
+    bool dry_run = false;
 };
 
 template <class Int>
@@ -100,10 +109,28 @@ dtype parse_dtype_flag(std::string_view text) {
     throw usage_error("--dtype: '" + std::string(text) + "' is not f32, f16, bf16 or f64");
 }
 
+struct named_shape {
+    std::string_view name;
+    shape_config shape;
+};
+
+// The published shapes (config.json of each family), all layers; --layers
+// cuts the large ones down to what a disk holds.
+constexpr std::array<named_shape, 5> presets{{
+    {"tiny", {64, 172, 32, 3, 256, dtype::f32, false}},
+    {"tinyllama-1.1b", {2048, 5632, 256, 22, 32000, dtype::bf16, false}},
+    {"llama-3-8b", {4096, 14336, 1024, 32, 128256, dtype::bf16, false}},
+    {"llama-3-70b", {8192, 28672, 1024, 80, 128256, dtype::bf16, false}},
+    {"llama-3.1-405b", {16384, 53248, 1024, 126, 128256, dtype::bf16, false}},
+}};
+
 shape_config preset(std::string_view name) {
-    if (name == "tiny") return {64, 172, 32, 3, 256, dtype::f32, false};
-    if (name == "tinyllama-1.1b") return {2048, 5632, 256, 22, 32000, dtype::bf16, false};
-    throw usage_error("--preset: '" + std::string(name) + "' is not tiny or tinyllama-1.1b");
+    std::string known;
+    for (const auto& p : presets) {
+        if (p.name == name) return p.shape;
+        known += (known.empty() ? "" : ", ") + std::string(p.name);
+    }
+    throw usage_error("--preset: '" + std::string(name) + "' is not one of " + known);
 }
 
 // nullopt: --help was printed.
@@ -119,6 +146,7 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
     std::optional<double> alpha;
     bool tied = false;
     bool quiet = false;
+    bool dry_run = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view arg = args[i];
         if (arg == "--help" || arg == "-h") {
@@ -127,6 +155,7 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
         }
         if (arg == "--tied") { tied = true; continue; }
         if (arg == "--quiet") { quiet = true; continue; }
+        if (arg == "--dry-run") { dry_run = true; continue; }
         if (arg.starts_with("-")) {
             constexpr std::array<std::string_view, 10> valued{"--preset", "--hidden", "--ffn",    "--kv",    "--layers",
                                                               "--vocab",  "--shards", "--seed",   "--dtype", "--decay"};
@@ -155,6 +184,7 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
     cli_request request;
     request.out_dir = std::filesystem::path(*out_dir);
     request.quiet = quiet;
+    request.dry_run = dry_run;
     shape_config& s = request.opts.shape;
     s = preset(preset_name);
     s.hidden = hidden.value_or(s.hidden);
@@ -174,7 +204,20 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
     return request;
 }
 
+// Sizes a checkpoint before anyone commits the disk (the Llama-3 presets
+// take 16 GB to 811 GB at full depth).
+int print_dry_run(const cli_request& request) {
+    std::cout << llama_config(request.opts).dump(2) << '\n';
+    std::uint64_t bytes = 0;
+    const auto tensors = llama_tensors(request.opts.shape);
+    for (const auto& t : tensors) bytes += t.bytes;
+    std::cerr << "adaptk-synth: would write " << tensors.size() << " tensors, " << bytes << " bytes of tensor data in "
+              << request.opts.shards << " file(s)\n";
+    return 0;
+}
+
 int run(const cli_request& request) {
+    if (request.dry_run) return print_dry_run(request);
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     const bool quiet = request.quiet;
