@@ -281,4 +281,54 @@ std::string frontier_svg(const analysis_result& result, const table& frontier) {
     return svg.finish();
 }
 
+std::string allocation_svg(const table& frontier) {
+    const std::size_t series_column = column_index(frontier, "series"), fraction_column = column_index(frontier, "fraction"),
+                      kept_column = column_index(frontier, "energy_kept");
+    double x_max = 2;
+    for (const auto& row : frontier.rows)
+        if (const double f = number_at(row, fraction_column); f > 0) x_max = std::max(x_max, 1 / f);
+    const frame f{plot_box{}, x_max};
+    svg_writer svg(picture_width, picture_height);
+    draw_frame(svg, f, "Energy kept under a parameter budget", "compression: analysed / kept parameters (log scale)",
+               "energy kept");
+    const struct {
+        const char* series;
+        const char* label;
+        const char* colour;
+        const char* dash;
+    } styles[]{{"uniform_universal", "uniform K, universal basis", "#7f7f7f", "7 4"},
+               {"uniform_type", "uniform K, per-type bases", "#1f77b4", "7 4"},
+               {"optimal_type", "optimal K per type", "#1f77b4", ""},
+               {"optimal_matrix", "optimal K per matrix", "#d62728", ""}};
+    std::vector<legend_entry> legend;
+    for (const auto& s : styles) {
+        std::vector<std::pair<double, double>> points;  // (compression, kept)
+        for (const auto& row : frontier.rows)
+            if (std::get<std::string>(row[series_column]) == s.series)
+                if (const double fraction = number_at(row, fraction_column), kept = number_at(row, kept_column);
+                    fraction > 0 && !std::isnan(kept))
+                    points.emplace_back(1 / fraction, kept);
+        if (points.empty()) continue;
+        std::sort(points.begin(), points.end());
+        std::vector<svg_point> line;
+        for (const auto& [x, kept] : points) line.push_back({f.x(x), f.y(kept)});
+        svg_attributes style{{"data-series", s.series}, {"stroke", s.colour}, {"stroke-width", "2.5"},
+                             {"stroke-linejoin", "round"}};
+        if (*s.dash) style.emplace_back("stroke-dasharray", s.dash);
+        svg.polyline(line, style);
+        legend.push_back({s.label, s.colour, s.dash, 2.5, marker::none});
+    }
+    for (const auto& row : frontier.rows)
+        if (std::get<std::string>(row[series_column]) == "threshold") {
+            const double fraction = number_at(row, fraction_column), kept = number_at(row, kept_column);
+            if (!(fraction > 0) || std::isnan(kept)) continue;
+            svg.element("circle", {{"data-series", "threshold"}, {"data-fraction", svg_number(fraction)},
+                                   {"cx", svg_number(f.x(1 / fraction))}, {"cy", svg_number(f.y(kept))}, {"r", "5"},
+                                   {"stroke", "black"}, {"stroke-width", "1.5"}, {"fill", "white"}});
+            legend.push_back({"threshold rule (K90 per type)", "black", "", 2, marker::open});
+        }
+    draw_legend(svg, f, legend);
+    return svg.finish();
+}
+
 }  // namespace adaptk

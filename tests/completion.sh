@@ -31,13 +31,14 @@ expect() {  # expect "DESCRIPTION" "EXPECTED (newline separated, sorted)" WORDS.
 
 expect "pro<TAB>" "profile" pro
 expect "r<TAB>" "report" r
-expect "commands" "$(printf '%s\n' --help --version budget frontier groups inspect layers profile report spectrum | sort)" ""
+expect "commands" "$(printf '%s\n' --help --version allocate budget frontier groups inspect layers profile report spectrum | sort)" ""
 expect "--format values" "$(printf '%s\n' csv json tsv)" profile model --format ""
 expect "--format j" "json" report model --format j
 expect "--universal-weighting values" "$(printf '%s\n' sum trace)" groups model --universal-weighting ""
 expect "no analysis options for inspect" "" inspect model --k
 expect "no rsvd options for budget" "" budget model --meth
 expect "--method values" "$(printf '%s\n' auto exact rsvd)" report model --method ""
+expect "--per values" "$(printf '%s\n' matrix type)" allocate model --per ""
 expect "--thr on budget" "$(printf '%s\n' --threads --threshold --thresholds)" budget model --thr
 
 work=$(mktemp -d)

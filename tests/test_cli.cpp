@@ -214,6 +214,7 @@ const std::vector<argv_case> help_cases{
     {"layers --help", {"layers", "--help"}, "Usage: adaptk-stream layers MODEL"},
     {"spectrum --help", {"spectrum", "--help"}, "Usage: adaptk-stream spectrum MODEL"},
     {"report --help", {"report", "--help"}, "Usage: adaptk-stream report MODEL"},
+    {"allocate --help", {"allocate", "--help"}, "Usage: adaptk-stream allocate MODEL"},
     {"help after MODEL", {"profile", "@MODEL", "--help"}, "Usage: adaptk-stream profile MODEL"},
     {"command --version", {"budget", "--version"}, "adaptk-stream "},
 };
@@ -247,6 +248,21 @@ const std::vector<argv_case> usage_cases{
     {"--max-memory 12X", {"profile", "@MODEL", "--max-memory", "12X"}, "--max-memory: '12X' is not a size"},
     {"--max-memory 0", {"profile", "@MODEL", "--max-memory", "0"}, "--max-memory: '0'"},
     {"--center with rsvd", {"profile", "@MODEL", "--method", "rsvd", "--center"}, "--center is not supported"},
+    {"allocate without --budget", {"allocate", "@MODEL"}, "allocate: --budget is required"},
+    {"--budget 0", {"allocate", "@MODEL", "--budget", "0"}, "--budget: '0' keeps nothing"},
+    {"--budget 0%", {"allocate", "@MODEL", "--budget", "0%"}, "--budget: '0%' keeps nothing"},
+    {"--budget 1.5", {"allocate", "@MODEL", "--budget", "1.5"}, "--budget: '1.5' is neither a fraction in (0, 1] nor"},
+    {"--budget 150%", {"allocate", "@MODEL", "--budget", "150%"}, "is more than 100% of the analysed parameters"},
+    {"--budget -1", {"allocate", "@MODEL", "--budget", "-1"}, "--budget: '-1' is not a fraction such as 0.25"},
+    {"--budget 3X", {"allocate", "@MODEL", "--budget", "3X"}, "--budget: '3X' has an unknown suffix"},
+    {"--per layer", {"allocate", "@MODEL", "--budget", "0.5", "--per", "layer"}, "--per: 'layer' is not 'type' or 'matrix'"},
+    {"--objective bogus", {"allocate", "@MODEL", "--budget", "0.5", "--objective", "max"}, "--objective: 'max'"},
+    {"--plan of an unknown kind", {"allocate", "@MODEL", "--budget", "0.5", "--plan", "plan.txt"},
+     "--plan: 'plan.txt' does not end in .json, .csv or .tsv"},
+    {"--budget on profile", {"profile", "@MODEL", "--budget", "0.5"}, "unknown option '--budget'"},
+    {"per-matrix allocation with rsvd", {"allocate", "@MODEL", "--budget", "0.5", "--per", "matrix", "--method", "rsvd"},
+     "allocate --per matrix needs the exact per-matrix spectra"},
+    {"allocate with --center", {"allocate", "@MODEL", "--budget", "0.5", "--center"}, "allocate: --center does not apply"},
 };
 
 }  // namespace
@@ -570,6 +586,224 @@ BOOST_AUTO_TEST_CASE(budget_fractions_are_in_0_1) {
     }
 }
 
+// ---- allocate: ranks under a parameter budget ------------------------------------------------------
+
+// Rows of an allocate table by scope: the units, then total and uniform.
+struct allocation_rows {
+    csv_table table;
+    std::vector<std::size_t> units;
+    std::size_t total = 0, uniform = 0;
+};
+
+allocation_rows read_allocation(const std::string& text) {
+    allocation_rows a{read_csv(text), {}, 0, 0};
+    BOOST_TEST_REQUIRE(a.table.header == (std::vector<std::string>{"scope", "name", "type", "layer", "k", "params_kept",
+                                                                   "params_original", "energy_kept", "fraction", "k_max"}),
+                       boost::test_tools::per_element());
+    BOOST_TEST_REQUIRE(a.table.rows.size() >= 3u);
+    a.total = a.table.rows.size() - 2;
+    a.uniform = a.table.rows.size() - 1;
+    BOOST_TEST_REQUIRE(a.table.text(a.total, "scope") == "total");
+    BOOST_TEST_REQUIRE(a.table.text(a.uniform, "scope") == "uniform");
+    for (std::size_t r = 0; r < a.total; ++r) a.units.push_back(r);
+    return a;
+}
+
+BOOST_AUTO_TEST_CASE(allocate_per_type_spends_the_budget_on_the_best_components) {
+    const std::vector<std::string> args{"allocate", stories_f32(), "--budget", "0.25"};
+    const run_result& r = succeed(args);
+    const allocation_rows a = read_allocation(r.out);
+    const csv_table profile = read_csv(succeed({"profile", stories_f32()}).out);
+    const csv_table spectrum = read_csv(succeed({"spectrum", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(a.units.size() == all_types.size());
+    double kept = 0, original = 0, weighted = 0;
+    for (const std::size_t u : a.units) {
+        const auto& t = a.table;
+        BOOST_TEST(t.text(u, "scope") == "type");
+        BOOST_TEST(t.text(u, "name") == all_types[u]);
+        const double k = t.number(u, "k"), vectors = profile.number(profile.row_named(all_types[u]), "vectors");
+        // Cost K·(vectors + d); K at most the break-even rank ⌊vectors·d / (vectors + d)⌋.
+        BOOST_TEST(t.number(u, "params_kept") == k * (vectors + stories_dim));
+        BOOST_TEST(t.number(u, "params_original") == vectors * stories_dim);
+        BOOST_TEST(t.number(u, "k_max") == std::floor(vectors * stories_dim / (vectors + stories_dim)));
+        BOOST_TEST(k <= t.number(u, "k_max"));
+        // energy_kept: the spectrum table's cumulative fraction at K.
+        if (k > 0)
+            BOOST_TEST(t.number(u, "energy_kept") ==
+                           spectrum.number(u * stories_dim + static_cast<std::size_t>(k) - 1, "cumulative_fraction"),
+                       boost::test_tools::tolerance(1e-12));
+        kept += t.number(u, "params_kept");
+        original += t.number(u, "params_original");
+        weighted += t.number(u, "params_original") * t.number(u, "energy_kept");
+    }
+    BOOST_TEST(a.table.number(a.total, "params_kept") == kept);
+    BOOST_TEST(a.table.number(a.total, "params_original") == original);
+    BOOST_TEST(kept <= std::floor(0.25 * original));
+    BOOST_TEST(kept > 0.25 * original - (64 + 860), "budget left unspent beyond one component: " << kept);
+    BOOST_TEST(a.table.number(a.total, "energy_kept") == weighted / original, boost::test_tools::tolerance(1e-12));
+    // The uniform K at the same budget keeps no more.
+    BOOST_TEST(a.table.number(a.uniform, "params_kept") <= std::floor(0.25 * original));
+    BOOST_TEST(a.table.number(a.uniform, "energy_kept") <= a.table.number(a.total, "energy_kept"));
+    BOOST_TEST(r.err.find("at most") != std::string::npos, r.err);  // the optimality bound
+}
+
+BOOST_AUTO_TEST_CASE(allocate_counts_and_percentages_name_the_same_budget) {
+    const std::string model = stories_f32();
+    BOOST_TEST(succeed({"allocate", model, "--budget", "20K"}).out == succeed({"allocate", model, "--budget", "20000"}).out);
+    BOOST_TEST(succeed({"allocate", model, "--budget", "25%"}).out == succeed({"allocate", model, "--budget", "0.25"}).out);
+    const allocation_rows a = read_allocation(succeed({"allocate", model, "--budget", "20K"}).out);
+    BOOST_TEST(a.table.number(a.total, "params_kept") <= 20000);
+    BOOST_TEST(a.table.number(a.total, "params_kept") > 20000 - (860 + 64));
+}
+
+BOOST_AUTO_TEST_CASE(allocate_per_matrix_follows_the_layers_spectra) {
+    const allocation_rows a = read_allocation(succeed({"allocate", stories_f32(), "--budget", "0.3", "--per", "matrix"}).out);
+    const csv_table layers = read_csv(succeed({"layers", stories_f32()}).out);
+    BOOST_TEST_REQUIRE(a.units.size() == layers.rows.size());
+    for (const std::size_t u : a.units) {
+        const auto& t = a.table;
+        BOOST_TEST(t.text(u, "scope") == "matrix");
+        BOOST_TEST(t.text(u, "name") == layers.text(u, "name"));
+        BOOST_TEST(t.text(u, "layer") == layers.text(u, "layer"));
+        const double rows = layers.number(u, "rows"), cols = layers.number(u, "cols"), k = t.number(u, "k");
+        BOOST_TEST(t.number(u, "params_kept") == k * (rows + cols));
+        BOOST_TEST(t.number(u, "k_max") == std::floor(rows * cols / (rows + cols)));
+        // At K ≥ k90 (of the layers table) the matrix keeps 90% of its energy, below it less.
+        const double k90 = layers.number(u, "k90");
+        if (k >= k90) BOOST_TEST(t.number(u, "energy_kept") >= 0.9 - 1e-12, t.text(u, "name"));
+        else BOOST_TEST(t.number(u, "energy_kept") < 0.9, t.text(u, "name"));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(allocate_objectives_rank_differently) {
+    const allocation_rows weighted = read_allocation(succeed({"allocate", stories_f32(), "--budget", "0.1"}).out);
+    const allocation_rows energy =
+        read_allocation(succeed({"allocate", stories_f32(), "--budget", "0.1", "--objective", "energy"}).out);
+    // The embedding holds most of the energy: the energy objective spends more on it.
+    const std::size_t embed = 7;
+    BOOST_TEST_REQUIRE(weighted.table.text(embed, "name") == "embed");
+    BOOST_TEST(energy.table.number(embed, "k") > weighted.table.number(embed, "k"));
+}
+
+BOOST_AUTO_TEST_CASE(allocate_budget_edges_give_clear_results) {
+    const std::string model = stories_f32();
+    // Below one component (the cheapest type, k: 160 vectors + 64): every k is 0.
+    const run_result& small = succeed({"allocate", model, "--budget", "200"});
+    const allocation_rows none = read_allocation(small.out);
+    for (const std::size_t u : none.units) BOOST_TEST(none.table.number(u, "k") == 0);
+    BOOST_TEST(none.table.number(none.total, "params_kept") == 0);
+    BOOST_TEST(none.table.number(none.uniform, "k") == 0);
+    BOOST_TEST(small.err.find("below one component of any unit (the cheapest costs 224)") != std::string::npos, small.err);
+    // 100% and a count larger than the model: every unit at k_max, the rest unspent, said so.
+    for (const std::string budget : {"1", "100%", "1G"}) {
+        const run_result& all = succeed({"allocate", model, "--budget", budget});
+        const allocation_rows a = read_allocation(all.out);
+        for (const std::size_t u : a.units) BOOST_TEST(a.table.number(u, "k") == a.table.number(u, "k_max"), budget);
+        BOOST_TEST(all.err.find("covers every unit at k_max") != std::string::npos, all.err);
+        BOOST_TEST(a.table.number(a.total, "fraction") < 1);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(allocate_with_rsvd_stops_at_the_computed_eigenvalues) {
+    const run_result& r = succeed({"allocate", stories_f32(), "--budget", "0.6", "--method", "rsvd", "--k", "8"});
+    const allocation_rows a = read_allocation(r.out);
+    for (const std::size_t u : a.units) {
+        BOOST_TEST(a.table.number(u, "k_max") <= 8);
+        BOOST_TEST(a.table.number(u, "k") <= 8);
+    }
+    BOOST_TEST(r.err.find("--method rsvd: ranks stop at the 8 eigenvalues computed") != std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(allocate_plans_read_back_as_the_table_says) {
+    const temp_dir dir;
+    const std::string model = stories_f32();
+    const std::string json_plan = (dir / "plan.json").string(), csv_plan = (dir / "plan.csv").string();
+    const run_result& r = succeed({"allocate", model, "--budget", "0.25", "--plan", json_plan});
+    BOOST_TEST(r.out == succeed({"allocate", model, "--budget", "0.25", "--plan", csv_plan}).out);
+    const allocation_rows a = read_allocation(r.out);
+    std::map<std::string, double> k_of_type;
+    for (const std::size_t u : a.units) k_of_type[a.table.text(u, "name")] = a.table.number(u, "k");
+
+    // Every analysed tensor of inspect, with its type's K.
+    const csv_table inspect = read_csv(succeed({"inspect", model}).out);
+    const auto plan = nlohmann::json::parse(read_text(json_plan));
+    BOOST_TEST(plan.at("per").get<std::string>() == "type");
+    BOOST_TEST(plan.at("objective").get<std::string>() == "weighted");
+    BOOST_TEST(plan.at("params_kept").get<double>() == a.table.number(a.total, "params_kept"));
+    std::size_t analysed = 0;
+    for (std::size_t i = 0; i < inspect.rows.size(); ++i) {
+        const std::string type = inspect.text(i, "type"), name = inspect.text(i, "name");
+        if (!k_of_type.contains(type)) continue;  // norms; the tied head
+        ++analysed;
+        const double k = k_of_type[type];
+        BOOST_TEST(plan.at("ranks").at(name).get<double>() == k, name);
+        const std::string module = name.substr(0, name.size() - std::string(".weight").size());
+        BOOST_TEST(plan.at("rank_pattern").contains(module) == (k > 0), module);
+        if (k > 0) BOOST_TEST(plan.at("rank_pattern").at(module).get<double>() == k, module);
+    }
+    BOOST_TEST(analysed == 36u);
+    BOOST_TEST(plan.at("ranks").size() == analysed);
+    BOOST_TEST(plan.at("target_modules").size() == plan.at("rank_pattern").size());
+
+    const csv_table rows = read_csv(read_text(csv_plan));
+    BOOST_TEST(rows.header == (std::vector<std::string>{"name", "type", "layer", "rows", "cols", "k", "params_kept"}),
+               boost::test_tools::per_element());
+    BOOST_TEST_REQUIRE(rows.rows.size() == analysed);
+    for (std::size_t i = 0; i < rows.rows.size(); ++i)
+        BOOST_TEST(rows.number(i, "k") == plan.at("ranks").at(rows.text(i, "name")).get<double>());
+    for (const auto& entry : fs::directory_iterator(dir.path()))
+        BOOST_TEST(entry.path().extension() != ".tmp", entry.path());
+}
+
+BOOST_AUTO_TEST_CASE(allocate_per_matrix_plan_has_one_rank_per_tensor) {
+    const temp_dir dir;
+    const std::string plan_path = (dir / "plan.json").string();
+    const allocation_rows a = read_allocation(
+        succeed({"allocate", stories_f32(), "--budget", "0.3", "--per", "matrix", "--plan", plan_path}).out);
+    const auto plan = nlohmann::json::parse(read_text(plan_path));
+    BOOST_TEST(plan.at("per").get<std::string>() == "matrix");
+    BOOST_TEST_REQUIRE(plan.at("ranks").size() == a.units.size());
+    for (const std::size_t u : a.units)
+        BOOST_TEST(plan.at("ranks").at(a.table.text(u, "name")).get<double>() == a.table.number(u, "k"));
+}
+
+BOOST_AUTO_TEST_CASE(allocate_plan_into_a_missing_directory_fails_before_any_output) {
+    const temp_dir dir;
+    const std::vector<std::string> args{"allocate", stories_f32(), "--budget", "0.25", "--plan",
+                                        (dir / "missing" / "plan.json").string()};
+    check_failure(run_stream(args), 1, {"plan.json"}, args);
+}
+
+BOOST_AUTO_TEST_CASE(report_frontier_puts_the_optimal_allocations_above_uniform_k) {
+    const temp_dir dir;
+    const fs::path out = dir / "report";
+    const run_result r = run_stream({"report", stories_f32(), "--out", out.string()});
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    const csv_table t = read_csv(read_text(out / "allocation.csv"));
+    BOOST_TEST(t.header == (std::vector<std::string>{"series", "k", "params", "fraction", "energy_kept"}),
+               boost::test_tools::per_element());
+    std::map<std::string, std::vector<std::pair<double, double>>> series;  // (params, kept)
+    for (std::size_t i = 0; i < t.rows.size(); ++i)
+        series[t.text(i, "series")].emplace_back(t.number(i, "params"), t.number(i, "energy_kept"));
+    for (const std::string name : {"uniform_universal", "uniform_type", "optimal_type", "optimal_matrix"})
+        BOOST_TEST(series[name].size() >= 20u, name);
+    BOOST_TEST_REQUIRE(series["threshold"].size() == 1u);
+    // The threshold rule's point costs what the budget table's total says.
+    const csv_table budget = read_csv(read_text(out / "budget.csv"));
+    BOOST_TEST(series["threshold"][0].first == budget.number(budget.row_named("total"), "params_kept"));
+    // Optimal K per type is exact for what it spends: at least what one K per type keeps with no more.
+    for (const auto& [params, kept] : series["optimal_type"])
+        for (const auto& [uniform_params, uniform_kept] : series["uniform_type"])
+            if (uniform_params <= params) BOOST_TEST(kept >= uniform_kept - 1e-12, params << " vs " << uniform_params);
+    for (const std::string name : {"optimal_type", "optimal_matrix"})
+        for (std::size_t i = 1; i < series[name].size(); ++i)
+            BOOST_TEST(series[name][i].second >= series[name][i - 1].second, name);
+    const std::string svg = read_text(out / "allocation.svg");
+    for (const std::string name : {"uniform_universal", "uniform_type", "optimal_type", "optimal_matrix"})
+        BOOST_TEST(svg.find("<polyline data-series=\"" + name + "\"") != std::string::npos, name);
+    BOOST_TEST(svg.find("<circle data-series=\"threshold\"") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(layers_has_one_row_per_matrix_in_layer_order) {
     const csv_table t = read_csv(succeed({"layers", stories_f32()}).out);
     BOOST_TEST_REQUIRE(t.rows.size() == 36u);  // 5 layers × 7 types + embed (head tied)
@@ -741,8 +975,9 @@ BOOST_AUTO_TEST_CASE(report_with_rsvd_writes_what_rsvd_computes) {
     const fs::path out = dir / "report";
     const run_result r = run_stream({"report", stories_f32(), "--method", "rsvd", "--out", out.string()});
     BOOST_TEST_REQUIRE(r.status == 0, r.err);
-    BOOST_TEST(listing(out) == (std::vector<std::string>{"frontier.csv", "frontier.svg", "groups.csv", "profile.csv",
-                                                         "spectra.svg", "spectrum.csv", "summary.json"}),
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"allocation.csv", "allocation.svg", "frontier.csv", "frontier.svg",
+                                                         "groups.csv", "profile.csv", "spectra.svg", "spectrum.csv",
+                                                         "summary.json"}),
                boost::test_tools::per_element());
     BOOST_TEST(r.err.find("need every eigenvalue") != std::string::npos, r.err);
     const auto summary = nlohmann::json::parse(read_text(out / "summary.json"));
@@ -1036,7 +1271,7 @@ BOOST_AUTO_TEST_CASE(report_format_json_writes_json_tables_and_the_same_svgs) {
     const fs::path out = dir / "report";
     const run_result r = run_stream({"report", stories_f32(), "--out", out.string(), "--format", "json", "--ks", "8,32"});
     BOOST_TEST_REQUIRE(r.status == 0, r.err);
-    BOOST_TEST(listing(out) == (std::vector<std::string>{"budget.json", "frontier.json", "frontier.svg", "groups.json",
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"allocation.json", "allocation.svg", "budget.json", "frontier.json", "frontier.svg", "groups.json",
                                                          "layers.json", "profile.json", "spectra.svg", "spectrum.json",
                                                          "summary.json"}),
                boost::test_tools::per_element());
@@ -1103,7 +1338,7 @@ BOOST_AUTO_TEST_CASE(report_writes_every_table_equal_to_the_subcommands) {
     BOOST_TEST(r.out.empty(), r.out);
     BOOST_TEST(r.err.find("wrote") != std::string::npos, r.err);
 
-    BOOST_TEST(listing(out) == (std::vector<std::string>{"budget.csv", "frontier.csv", "frontier.svg", "groups.csv", "layers.csv",
+    BOOST_TEST(listing(out) == (std::vector<std::string>{"allocation.csv", "allocation.svg", "budget.csv", "frontier.csv", "frontier.svg", "groups.csv", "layers.csv",
                                                          "profile.csv", "spectra.svg", "spectrum.csv", "summary.json"}),
                boost::test_tools::per_element());
     for (const auto& command : analysis_commands) {

@@ -30,4 +30,11 @@ std::string spectra_svg(const analysis_result& result);
 /// (a frontier_table of the same result).
 std::string frontier_svg(const analysis_result& result, const table& frontier);
 
+/// allocation.svg: the budget frontier of an allocation_frontier table
+/// (allocation.hpp), energy kept against compression = analysed / kept
+/// parameters (log x, up to the largest in the table): one polyline per
+/// series (data-series="uniform_universal", ...), and the threshold rule's
+/// point as a circle with data-series="threshold" and data-fraction.
+std::string allocation_svg(const table& frontier);
+
 }  // namespace adaptk

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "adaptk/allocation.hpp"
 #include "adaptk/analysis.hpp"
 #include "adaptk/atomic_file.hpp"
 #include "adaptk/checkpoint.hpp"
@@ -227,6 +228,66 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
                         mebibytes(*o.max_memory) + " (planned " + mebibytes(needed) + ")");
 }
 
+std::string parameter_text(std::uint64_t count) { return std::to_string(count) + " parameters"; }
+
+// allocate: the greedy ranks at --budget beside the uniform K, with notes on
+// what limited them; the plan file, if asked for, before the table.
+void run_allocate(const cli::options& o, const analysis_result& result, const std::vector<weight_matrix>& matrices,
+                  const messages& say) {
+    const auto units = o.allocate_per_matrix ? matrix_units(result) : type_units(result);
+    const auto objective = o.energy_objective ? allocation_objective::energy : allocation_objective::weighted;
+    const std::uint64_t original = parameters_original(units), most = parameters_at_most(units);
+    const std::uint64_t budget =
+        o.budget.count ? o.budget.count : static_cast<std::uint64_t>(o.budget.fraction * static_cast<double>(original));
+    const auto chosen = allocate_ranks(units, budget, objective);
+    const auto uniform = uniform_ranks(units, budget, objective);
+
+    std::uint64_t cheapest = UINT64_MAX;
+    std::string at_computed;  // units whose rank stops at the rsvd eigenvalues
+    for (const auto& u : units) {
+        cheapest = std::min(cheapest, u.step_cost);
+        if (result.how == method::rsvd && u.k_max == u.eigenvalues.n_elem)
+            at_computed += (at_computed.empty() ? "" : ", ") + u.name;
+    }
+    if (!at_computed.empty())
+        say.note("--method rsvd: ranks stop at the " + std::to_string(result.k) +
+                 " eigenvalues computed (k_max) for " + at_computed + "; larger K is not extrapolated (raise --k)");
+    if (budget < cheapest)
+        say.note("budget of " + parameter_text(budget) + " is below one component of any unit (the cheapest costs " +
+                 std::to_string(cheapest) + "): every k is 0");
+    else if (budget >= most)
+        say.note("budget of " + parameter_text(budget) + " covers every unit at k_max (" + parameter_text(most) +
+                 " of the " + std::to_string(original) +
+                 " analysed): " + std::to_string(budget - most) + " unspent");
+    else
+        say.note("greedy allocation: " + std::string(objective_name(objective)) + " objective " +
+                 std::to_string(chosen.objective) + ", at most " + std::to_string(chosen.gap_bound) +
+                 " below the optimum; uniform K = " + std::to_string(uniform.uniform_k) + " keeps " +
+                 std::to_string(uniform.objective));
+
+    if (!o.plan_file.empty()) {
+        const table plan = plan_table(units, chosen, matrices);
+        const std::string extension = o.plan_file.extension().string().substr(1);
+        if (const auto format = format_named(extension); format && extension != "json") {
+            write_table_file(o.plan_file, plan, *format);
+        } else {
+            nlohmann::ordered_json settings;
+            settings["tool"] = "adaptk-stream " ADAPTK_VERSION;
+            settings["model"] = o.model.string();
+            settings["per"] = o.allocate_per_matrix ? "matrix" : "type";
+            settings["objective"] = objective_name(objective);
+            settings["method"] = method_name(result.how);
+            settings["budget"] = budget;
+            settings["params_kept"] = chosen.params_kept;
+            settings["params_original"] = original;
+            settings["energy_kept"] = chosen.objective;
+            write_text_file(o.plan_file, plan_json(plan, settings).dump(2) + "\n");
+        }
+        say.note("wrote the rank plan " + o.plan_file.string());
+    }
+    emit(allocation_table(units, o.allocate_per_matrix ? "matrix" : "type", chosen, uniform), o.format);
+}
+
 int run_analysis(cli::options o, const messages& say) {
     if (o.threads) detail::set_blas_threads(*o.threads);
     if (o.what == cli::command::report) {
@@ -267,7 +328,12 @@ int run_analysis(cli::options o, const messages& say) {
         settings.universal_k = std::max(o.k, o.frontier_ks.back());
     settings.center = o.center;
     settings.trace_weighting = o.trace_weighting;
-    settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report);
+    if (o.what == cli::command::allocate && o.center)
+        throw usage_error("allocate: --center does not apply: a rank plan factorizes the uncentered weights");
+    if (o.what == cli::command::allocate && o.allocate_per_matrix && settings.how != method::exact)
+        throw usage_error("allocate --per matrix needs the exact per-matrix spectra (--method exact)");
+    settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report ||
+                                                           (o.what == cli::command::allocate && o.allocate_per_matrix));
     progress_line progress(!say.quiet());
     settings.progress = std::ref(progress);
     const analysis_result result = analyse(matrices, d, settings);
@@ -279,6 +345,7 @@ int run_analysis(cli::options o, const messages& say) {
     case cli::command::budget: emit(budget_table(result, o.budget_threshold), o.format); break;
     case cli::command::layers: emit(layers_table(result, o.thresholds), o.format); break;
     case cli::command::spectrum: emit(spectrum_table(result), o.format); break;
+    case cli::command::allocate: run_allocate(o, result, matrices, say); break;
     case cli::command::report: {
         std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
                                   frontier_table(result, o.frontier_ks)};
@@ -289,6 +356,8 @@ int run_analysis(cli::options o, const messages& say) {
             notes.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
         }
         tables.push_back(spectrum_table(result));
+        tables.push_back(allocation_frontier(
+            result, o.energy_objective ? allocation_objective::energy : allocation_objective::weighted, o.budget_threshold));
         const std::string extension(format_name(o.format));
         std::string written;
         for (const table& t : tables) {
@@ -298,9 +367,10 @@ int run_analysis(cli::options o, const messages& say) {
         write_text_file(o.out_dir / "summary.json", summary_json(o, result, tables[0], tables[1], notes).dump(2) + "\n");
         write_text_file(o.out_dir / "spectra.svg", spectra_svg(result));
         write_text_file(o.out_dir / "frontier.svg", frontier_svg(result, tables[2]));
+        write_text_file(o.out_dir / "allocation.svg", allocation_svg(tables.back()));
         if (result.how != method::exact) say.note(notes.back());
         say.note("wrote " + (o.out_dir / ("{" + written + "}." + extension)).string() +
-                 ", summary.json, spectra.svg and frontier.svg");
+                 ", summary.json, spectra.svg, frontier.svg and allocation.svg");
         break;
     }
     case cli::command::inspect: break;

@@ -18,7 +18,7 @@ struct command_info {
     std::string_view summary;
 };
 
-constexpr std::array<command_info, 8> commands{{
+constexpr std::array<command_info, 9> commands{{
     {command::inspect, "inspect", "list every tensor: name,dtype,shape,type,group,layer,bytes,offset,file"},
     {command::profile, "profile", "one row per weight type: PR, K50/K90, R2 own vs universal basis, gain"},
     {command::groups, "groups", "attention / mlp / embedding means and the mlp/attention ratio"},
@@ -27,6 +27,7 @@ constexpr std::array<command_info, 8> commands{{
     {command::layers, "layers", "one row per matrix: its own spectrum and its fit to the shared bases"},
     {command::spectrum, "spectrum", "every eigenvalue per type, long format for plotting"},
     {command::report, "report", "everything above in one pass, written to --out DIR"},
+    {command::allocate, "allocate", "ranks per type or per matrix that keep the most under --budget"},
 }};
 
 constexpr std::string_view version_text = "adaptk-stream " ADAPTK_VERSION "\n";
@@ -76,6 +77,15 @@ std::string command_help(const command_info& c) {
         text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
     if (c.what == command::budget || c.what == command::report)
         text += "  --threshold P        energy fraction for the adaptive K (default 0.9)\n";
+    if (c.what == command::allocate)
+        text +=
+            "  --budget B           parameters to spend: a fraction (0.25, 25%) of the analysed\n"
+            "                       parameters or a count (250M; K, M, G: powers of 1000); required\n"
+            "  --per type|matrix    one rank per type (default, shared bases) or per matrix\n"
+            "  --plan FILE          also write the rank plan per tensor: FILE.json (with PEFT's\n"
+            "                       rank_pattern) or FILE.csv / FILE.tsv\n";
+    if (c.what == command::allocate || c.what == command::report)
+        text += "  --objective O        weighted (default: parameter-weighted mean energy fraction) or energy\n";
     if (c.what == command::report) text += "  --out DIR            where the tables, summary.json and SVGs go (required)\n";
     return text;
 }
@@ -111,6 +121,32 @@ auto parse_list(std::string_view text, Parse&& parse_one) {
 }
 
 }  // namespace
+
+parameter_budget parse_budget(std::string_view flag, std::string_view text) {
+    const std::string shown = std::string(flag) + ": '" + std::string(text) + "'";
+    double number = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    if (error != std::errc{} || end == text.data() || !(number >= 0) || unit.size() > 1)
+        throw usage_error(shown + " is not a fraction such as 0.25 or 25%, or a parameter count such as 250M");
+    if (number == 0) throw usage_error(shown + " keeps nothing: give a positive budget");
+    if (unit == "%") {
+        if (number > 100) throw usage_error(shown + " is more than 100% of the analysed parameters");
+        return {number / 100, 0};
+    }
+    constexpr std::string_view prefixes = "KMGT";
+    const auto at = unit.empty() ? std::string_view::npos
+                                 : prefixes.find(static_cast<char>(std::toupper(static_cast<unsigned char>(unit[0]))));
+    if (!unit.empty() && at == std::string_view::npos)
+        throw usage_error(shown + " has an unknown suffix (K, M, G, T: powers of 1000; % for a percentage)");
+    const double count = number * (unit.empty() ? 1 : std::pow(1000.0, static_cast<double>(at + 1)));
+    if (unit.empty() && number <= 1) return {number, 0};
+    if (unit.empty() && count != std::floor(count))
+        throw usage_error(shown + " is neither a fraction in (0, 1] nor a whole parameter count");
+    if (count >= 0x1.0p63) throw usage_error(shown + " is too large");
+    if (count < 1) throw usage_error(shown + " is less than one parameter");
+    return {0, static_cast<std::uint64_t>(count)};
+}
 
 bool supports_rsvd(command c) noexcept { return c != command::inspect && c != command::layers && c != command::budget; }
 
@@ -221,6 +257,23 @@ parsed parse(int argc, const char* const* argv) {
             o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1); });
         } else if (arg == "--threshold" && (o.what == command::budget || o.what == command::report)) {
             o.budget_threshold = parse_fraction(arg, value());
+        } else if (arg == "--budget" && o.what == command::allocate) {
+            o.budget = parse_budget(arg, value());
+        } else if (arg == "--per" && o.what == command::allocate) {
+            const auto scope = value();
+            if (scope != "type" && scope != "matrix")
+                throw usage_error("--per: '" + std::string(scope) + "' is not 'type' or 'matrix'");
+            o.allocate_per_matrix = scope == "matrix";
+        } else if (arg == "--plan" && o.what == command::allocate) {
+            o.plan_file = std::string(value());
+            const auto extension = o.plan_file.extension().string();
+            if (extension != ".json" && !(extension.size() > 1 && format_named(extension.substr(1))))
+                throw usage_error("--plan: '" + o.plan_file.string() + "' does not end in .json, .csv or .tsv");
+        } else if (arg == "--objective" && (o.what == command::allocate || o.what == command::report)) {
+            const auto name = value();
+            if (name != "weighted" && name != "energy")
+                throw usage_error("--objective: '" + std::string(name) + "' is not 'weighted' or 'energy'");
+            o.energy_objective = name == "energy";
         } else if (arg == "--out" && o.what == command::report) {
             o.out_dir = std::string(value());
         } else if (arg.starts_with("-") && arg.size() > 1) {
@@ -235,6 +288,8 @@ parsed parse(int argc, const char* const* argv) {
     }
     if (!have_model) throw usage_error(std::string(chosen->name) + ": no MODEL given");
     if (o.what == command::report && o.out_dir.empty()) throw usage_error("report: --out DIR is required");
+    if (o.what == command::allocate && o.budget.fraction == 0 && o.budget.count == 0)
+        throw usage_error("allocate: --budget is required (a fraction such as 0.25 or a count such as 250M)");
     if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;
     return {o, {}};
 }

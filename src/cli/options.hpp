@@ -13,7 +13,13 @@
 
 namespace adaptk::cli {
 
-enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report };
+enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report, allocate };
+/// allocate --budget: a fraction of the analysed parameters, or a count.
+struct parameter_budget {
+    double fraction = 0;      ///< in (0, 1] when count is 0
+    std::uint64_t count = 0;  ///< parameters; 0: use fraction
+};
+
 /// --method: auto picks rsvd only when the exact buffers would not fit --max-memory.
 enum class method_choice { exact, rsvd, automatic };
 
@@ -38,6 +44,10 @@ struct options {
     std::uint64_t seed = 0;
     std::optional<std::uint64_t> max_memory;  ///< bytes
     table_format format = table_format::csv;  ///< stdout, or report's table files
+    parameter_budget budget;                  ///< allocate: required
+    bool allocate_per_matrix = false;         ///< allocate --per matrix
+    bool energy_objective = false;            ///< allocate, report: --objective energy
+    std::filesystem::path plan_file;          ///< allocate --plan: .json, .csv or .tsv
 };
 
 /// Whether a command can run the randomized method (it needs no full spectrum).
@@ -46,6 +56,10 @@ bool supports_rsvd(command c) noexcept;
 /// "64M", "1G", "1.5GiB", "300000000": bytes (K/M/G/T are powers of 1024;
 /// a trailing "B" or "iB" is allowed). Throws usage_error naming `flag`.
 std::uint64_t parse_size(std::string_view flag, std::string_view text);
+
+/// "0.25", "25%" (fractions of the analysed parameters), "250M", "1.1G",
+/// "4096" (counts; K/M/G/T are powers of 1000). Throws usage_error naming `flag`.
+parameter_budget parse_budget(std::string_view flag, std::string_view text);
 
 /// What the command line asks for: run with options, or print text and exit 0.
 struct parsed {
