@@ -328,10 +328,9 @@ int run_analysis(cli::options o, const messages& say) {
         settings.universal_k = std::max(o.k, o.frontier_ks.back());
     settings.center = o.center;
     settings.trace_weighting = o.trace_weighting;
-    if (o.what == cli::command::allocate && o.center)
-        throw usage_error("allocate: --center does not apply: a rank plan factorizes the uncentered weights");
     if (o.what == cli::command::allocate && o.allocate_per_matrix && settings.how != method::exact)
-        throw usage_error("allocate --per matrix needs the exact per-matrix spectra (--method exact)");
+        throw std::runtime_error("allocate --per matrix needs the exact per-matrix spectra, and --method auto chose "
+                                 "rsvd to fit --max-memory");
     settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report ||
                                                            (o.what == cli::command::allocate && o.allocate_per_matrix));
     progress_line progress(!say.quiet());
@@ -356,8 +355,11 @@ int run_analysis(cli::options o, const messages& say) {
             notes.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
         }
         tables.push_back(spectrum_table(result));
-        tables.push_back(allocation_frontier(
-            result, o.energy_objective ? allocation_objective::energy : allocation_objective::weighted, o.budget_threshold));
+        if (!result.center)
+            tables.push_back(allocation_frontier(
+                result, o.energy_objective ? allocation_objective::energy : allocation_objective::weighted, o.budget_threshold));
+        else
+            say.note("allocation.csv and allocation.svg need the uncentered spectra (no --center): not written");
         const std::string extension(format_name(o.format));
         std::string written;
         for (const table& t : tables) {
@@ -367,10 +369,10 @@ int run_analysis(cli::options o, const messages& say) {
         write_text_file(o.out_dir / "summary.json", summary_json(o, result, tables[0], tables[1], notes).dump(2) + "\n");
         write_text_file(o.out_dir / "spectra.svg", spectra_svg(result));
         write_text_file(o.out_dir / "frontier.svg", frontier_svg(result, tables[2]));
-        write_text_file(o.out_dir / "allocation.svg", allocation_svg(tables.back()));
+        if (!result.center) write_text_file(o.out_dir / "allocation.svg", allocation_svg(tables.back()));
         if (result.how != method::exact) say.note(notes.back());
         say.note("wrote " + (o.out_dir / ("{" + written + "}." + extension)).string() +
-                 ", summary.json, spectra.svg, frontier.svg and allocation.svg");
+                 ", summary.json, spectra.svg, frontier.svg" + (result.center ? "" : ", allocation.svg"));
         break;
     }
     case cli::command::inspect: break;

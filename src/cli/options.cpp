@@ -290,6 +290,10 @@ parsed parse(int argc, const char* const* argv) {
     if (o.what == command::report && o.out_dir.empty()) throw usage_error("report: --out DIR is required");
     if (o.what == command::allocate && o.budget.fraction == 0 && o.budget.count == 0)
         throw usage_error("allocate: --budget is required (a fraction such as 0.25 or a count such as 250M)");
+    if (o.what == command::allocate && o.center)
+        throw usage_error("allocate: --center does not apply: a rank plan factorizes the uncentered weights");
+    if (o.what == command::allocate && o.allocate_per_matrix && o.method == method_choice::rsvd)
+        throw usage_error("allocate --per matrix needs the exact per-matrix spectra (not --method rsvd)");
     if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;
     return {o, {}};
 }
