@@ -296,10 +296,10 @@ std::string allocation_svg(const table& frontier) {
         const char* label;
         const char* colour;
         const char* dash;
-    } styles[]{{"uniform_universal", "uniform K, universal basis", "#7f7f7f", "7 4"},
-               {"uniform_type", "uniform K, per-type bases", "#1f77b4", "7 4"},
-               {"optimal_type", "optimal K per type", "#1f77b4", ""},
-               {"optimal_matrix", "optimal K per matrix", "#d62728", ""}};
+    } styles[]{{"uniform_universal", "one K, universal", "#7f7f7f", "7 4"},
+               {"uniform_type", "one K, per type", "#1f77b4", "7 4"},
+               {"optimal_type", "optimal per type", "#1f77b4", ""},
+               {"optimal_matrix", "optimal per matrix", "#d62728", ""}};
     std::vector<legend_entry> legend;
     for (const auto& s : styles) {
         std::vector<std::pair<double, double>> points;  // (compression, kept)
@@ -325,7 +325,7 @@ std::string allocation_svg(const table& frontier) {
             svg.element("circle", {{"data-series", "threshold"}, {"data-fraction", svg_number(fraction)},
                                    {"cx", svg_number(f.x(1 / fraction))}, {"cy", svg_number(f.y(kept))}, {"r", "5"},
                                    {"stroke", "black"}, {"stroke-width", "1.5"}, {"fill", "white"}});
-            legend.push_back({"threshold rule (K90 per type)", "black", "", 2, marker::open});
+            legend.push_back({"threshold rule", "black", "", 2, marker::open});
         }
     draw_legend(svg, f, legend);
     return svg.finish();

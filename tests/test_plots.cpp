@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "adaptk/plots.hpp"
 #include "xml_support.hpp"
@@ -249,6 +250,48 @@ BOOST_AUTO_TEST_CASE(frontier_has_own_basis_curves_per_type_and_the_two_means) {
             BOOST_TEST(std::abs(std::stod(e.at("cx")) - x_px(b, static_cast<double>(d) / k)) < px_tolerance);
         }
     BOOST_TEST(dots == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(allocation_draws_each_series_against_compression_and_marks_the_threshold) {
+    // A hand-made allocation frontier: fraction f is drawn at compression 1/f.
+    table frontier{"allocation", {"series", "k", "params", "fraction", "energy_kept"}, {}};
+    const std::vector<std::tuple<std::string, double, double>> rows{
+        {"uniform_type", 0.5, 0.6}, {"uniform_type", 0.25, 0.4}, {"uniform_type", 0.05, 0.1},
+        {"optimal_type", 0.02, 0.2}, {"optimal_type", 0.5, 0.7}, {"threshold", 0.8, 0.9}};
+    for (const auto& [series, fraction, kept] : rows)
+        frontier.rows.push_back({series, cell{}, std::int64_t{0}, fraction, kept});
+    const auto elements = parse_xml(allocation_svg(frontier));
+    const xml_element* area = nullptr;
+    for (const auto& e : elements)
+        if (e.tag == "rect" && e.attributes.count("class") && e.at("class") == "plot-area") area = &e;
+    BOOST_TEST_REQUIRE(area != nullptr);
+    const double x_max = 50;  // 1 / the smallest fraction
+    BOOST_TEST(std::stod(area->at("data-x-max")) == x_max);
+    const box b{std::stod(area->at("x")), std::stod(area->at("y")), std::stod(area->at("width")), std::stod(area->at("height"))};
+    auto x_of = [&](double fraction) { return b.left + b.width * std::log(1 / fraction) / std::log(x_max); };
+
+    const auto lines = polylines_by(elements, "data-series");
+    BOOST_TEST_REQUIRE(lines.size() == 2u);  // series without rows are not drawn
+    const std::map<std::string, std::vector<std::pair<double, double>>> expected{
+        {"uniform_type", {{0.5, 0.6}, {0.25, 0.4}, {0.05, 0.1}}}, {"optimal_type", {{0.5, 0.7}, {0.02, 0.2}}}};
+    for (const auto& [series, want] : expected) {
+        const auto points = points_of(*lines.at(series));
+        check_inside_and_increasing(b, points);
+        BOOST_TEST_REQUIRE(points.size() == want.size());
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            BOOST_TEST(std::abs(points[i].first - x_of(want[i].first)) < px_tolerance, series);
+            BOOST_TEST(std::abs(points[i].second - y_px(b, want[i].second)) < px_tolerance, series);
+        }
+    }
+    std::size_t marks = 0;
+    for (const auto& e : elements)
+        if (e.tag == "circle" && e.attributes.count("data-series") && e.at("data-series") == "threshold") {
+            ++marks;
+            BOOST_TEST(std::stod(e.at("data-fraction")) == 0.8);
+            BOOST_TEST(std::abs(std::stod(e.at("cx")) - x_of(0.8)) < px_tolerance);
+            BOOST_TEST(std::abs(std::stod(e.at("cy")) - y_px(b, 0.9)) < px_tolerance);
+        }
+    BOOST_TEST(marks == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
