@@ -16,6 +16,7 @@
 
 #include "adaptk/allocation.hpp"
 #include "adaptk/checkpoint.hpp"
+#include "spectrum_fixture.hpp"
 
 using namespace adaptk;
 namespace bdata = boost::unit_test::data;
@@ -283,14 +284,7 @@ BOOST_AUTO_TEST_CASE(frontier_optimal_series_dominate_uniform_k) {
     r.dim = 4;
     r.universal_k = 4;
     auto add = [&](weight_type type, std::uint64_t vectors, arma::vec lambda, arma::vec capture) {
-        type_spectrum t;
-        t.type = type;
-        t.vectors = vectors;
-        t.parameters = vectors * 4;
-        t.energy = arma::accu(lambda);
-        t.eigenvalues = std::move(lambda);
-        t.universal_capture = std::move(capture);
-        r.types.push_back(std::move(t));
+        r.types.push_back(test::hand_spectrum(type, vectors, 4, std::move(lambda), std::move(capture)));
     };
     add(weight_type::q, 40, {4, 3, 2, 1}, {0.3, 0.3, 0.2, 0.2});
     add(weight_type::k, 12, {9, 1, 0, 0}, {0.5, 0.3, 0.1, 0.1});

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "adaptk/tables.hpp"
+#include "spectrum_fixture.hpp"
 
 using namespace adaptk;
 namespace tt = boost::test_tools;
@@ -18,15 +19,7 @@ analysis_result hand_result() {
     r.k = 2;
     r.universal_k = 3;
     auto add = [&](weight_type type, std::uint64_t vectors, arma::vec lambda, arma::vec capture) {
-        type_spectrum t;
-        t.type = type;
-        t.matrices = 2;
-        t.vectors = vectors;
-        t.parameters = vectors * 4;
-        t.energy = arma::accu(lambda);
-        t.eigenvalues = std::move(lambda);
-        t.universal_capture = std::move(capture);
-        r.types.push_back(std::move(t));
+        r.types.push_back(test::hand_spectrum(type, vectors, 4, std::move(lambda), std::move(capture)));
     };
     add(weight_type::q, 8, {4, 3, 2, 1}, {0.3, 0.3, 0.2});
     add(weight_type::k, 4, {9, 1, 0, 0}, {0.5, 0.2, 0.2});
