@@ -1,13 +1,11 @@
 #include "adaptk/allocation.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <queue>
 #include <stdexcept>
 
 #include "adaptk/checkpoint.hpp"
-#include "adaptk/spectrum.hpp"
 
 namespace adaptk {
 namespace {
