@@ -59,7 +59,7 @@ bool same_bytes(const weight_matrix& a, const weight_matrix& b) {
         const std::size_t count = std::min(chunk_bytes, a.bytes.size() - at);
         const bool equal = std::memcmp(a.bytes.data() + at, b.bytes.data() + at, count) == 0;
         for (const weight_matrix* m : {&a, &b})
-            if (m->mapping != nullptr) m->mapping->release(m->file_offset + at, count);
+            if (m->mapping) m->mapping->release(m->file_offset + at, count);
         if (!equal) return false;
     }
     return true;
@@ -193,18 +193,40 @@ void checkpoint::open_index(const fs::path& index_json) {
 }
 
 std::uint64_t checkpoint::hidden_size(std::optional<std::uint64_t> requested, std::vector<std::string>& notes) const {
-    if (requested) return *requested;
-    if (config_.hidden_size) return *config_.hidden_size;
-    std::map<std::uint64_t, std::size_t> axis_counts;
+    std::map<std::uint64_t, std::size_t> axis_counts;  // of the classified, non-empty matrices
+    std::size_t classified = 0;
     for (const auto& entry : tensors_) {
+        if (!entry.kind) continue;
+        ++classified;
         const auto& tensor = info(entry);
-        if (!entry.kind || tensor.shape.size() != 2) continue;
+        if (tensor.shape.size() != 2 || tensor.elements == 0) continue;
         ++axis_counts[tensor.shape[0]];
         ++axis_counts[tensor.shape[1]];
     }
+    const std::string model = files_.front().path().string();
+    if (classified == 0)
+        throw format_error(model, "", "no tensor is named like a weight matrix of a known family, so there is "
+                                      "nothing to analyse (--types FILE adds naming rules)");
     if (axis_counts.empty())
-        throw format_error(files_.front().path().string(), "",
-                           "no Llama-style weight matrices found, so the hidden size is unknown (pass --hidden-size)");
+        throw format_error(model, "", "none of the " + std::to_string(classified) +
+                                          " weight tensors is a non-empty matrix, so the hidden size is unknown");
+    // A size from the user or the config must be an axis of some matrix: it
+    // sizes d×d buffers, and a typo should not fail as an allocation.
+    auto check = [&](std::uint64_t d, const std::string& where, const std::string& source) {
+        if (axis_counts.contains(d)) return d;
+        std::string axes;
+        for (const auto& [length, count] : axis_counts) {
+            if (axes.size() > 60) {
+                axes += ", ...";
+                break;
+            }
+            axes += (axes.empty() ? "" : ", ") + std::to_string(length);
+        }
+        throw format_error(where, "", source + " " + std::to_string(d) +
+                                          " is no axis length of the weight matrices (their axes: " + axes + ")");
+    };
+    if (requested) return check(*requested, model, "--hidden-size");
+    if (config_.hidden_size) return check(*config_.hidden_size, config_path_.string(), "hidden size");
     const auto best = std::max_element(axis_counts.begin(), axis_counts.end(),
                                        [](const auto& a, const auto& b) { return a.second < b.second; });
     notes.push_back("hidden size " + std::to_string(best->first) +
@@ -258,10 +280,14 @@ std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std
             skip("shape " + shape_text(tensor.shape) + " is not a matrix");
             continue;
         }
+        if (tensor.elements == 0) {
+            skip("shape " + shape_text(tensor.shape) + " holds no values");
+            continue;
+        }
         const std::uint64_t rows = tensor.shape[0];
         const std::uint64_t cols = tensor.shape[1];
         weight_matrix whole{tensor.name, *entry.kind, tensor.type, rows, cols, true, file.bytes(tensor),
-                            &file.mapping(), file.file_offset(tensor)};
+                            file.shared_mapping(), file.file_offset(tensor)};
         if (entry.kind->fused != fusion::none) {
             for (auto& part : split_fused(whole, config_, d, file.path().string())) chosen.push_back(std::move(part));
             continue;

@@ -65,9 +65,8 @@ std::vector<weight_matrix> split_fused(const weight_matrix& whole, const model_c
                      {weight_type::k, kv_count, {q_count, 0, 0, 0}},
                      {weight_type::v, kv_count, {q_count + kv_count, 0, 0, 0}}};
         else  // per head: hd rows of q, then of k, then of v
-            for (const weight_type type : {weight_type::q, weight_type::k, weight_type::v})
-                parts.push_back({type, q_count,
-                                 {static_cast<std::uint64_t>(type) * head_dim, head_dim, 3 * head_dim, 0}});
+            for (std::uint64_t slot = 0; const weight_type type : {weight_type::q, weight_type::k, weight_type::v})
+                parts.push_back({type, q_count, {slot++ * head_dim, head_dim, 3 * head_dim, 0}});
     }
 
     std::vector<weight_matrix> split;

@@ -16,8 +16,8 @@ std::string dims_list(const std::vector<std::uint64_t>& dims) {
     return text + "]";
 }
 
-tensor_file::tensor_file(const std::filesystem::path& path) : mapping_(path) {
-    const std::span<const std::byte> image(mapping_.data(), mapping_.size());
+tensor_file::tensor_file(const std::filesystem::path& path) : mapping_(std::make_shared<const mapped_file>(path)) {
+    const std::span<const std::byte> image(mapping_->data(), mapping_->size());
     if (has_gguf_magic(image) || path.extension() == ".gguf") {
         auto header = parse_gguf(image, path.string());
         format_ = file_format::gguf;

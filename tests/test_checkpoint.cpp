@@ -71,6 +71,7 @@ void write_model(const fs::path& path, const std::vector<spec>& tensors) {
     for (const auto& t : tensors) {
         std::uint64_t elements = 1;
         for (const auto extent : t.shape) elements *= extent;
+        if (elements == 0) continue;  // nothing to write: the writer moves past it
         if (adaptk::is_floating_decodable(t.type)) {
             std::vector<float> values(elements);
             for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
@@ -200,14 +201,41 @@ BOOST_AUTO_TEST_CASE(hidden_size_request_overrides_config) {
     BOOST_TEST(notes.empty());
 }
 
-BOOST_AUTO_TEST_CASE(hidden_size_without_any_matrix_throws) {
+// No classified tensor: naming rules (--types) are the fix, not a size.
+BOOST_AUTO_TEST_CASE(hidden_size_without_any_weight_tensor_points_to_types) {
     temp_dir dir;
     write_model(dir / "norms.safetensors", {{"model.norm.weight", dtype::f32, {4}}});
     const checkpoint ck(dir.path());
     std::vector<std::string> notes;
-    BOOST_CHECK_EXCEPTION(ck.hidden_size(std::nullopt, notes), format_error, [](const format_error& e) {
-        return contains(e.what(), "hidden size is unknown (pass --hidden-size)");
+    for (const std::optional<std::uint64_t> requested : {std::optional<std::uint64_t>{}, std::optional<std::uint64_t>{4}})
+        BOOST_CHECK_EXCEPTION(ck.hidden_size(requested, notes), format_error, [](const format_error& e) {
+            return contains(e.what(), "norms.safetensors") && contains(e.what(), "--types FILE") &&
+                   !contains(e.what(), "--hidden-size");
+        });
+}
+
+// One table row per source of the size: each is checked against the axes.
+BOOST_AUTO_TEST_CASE(hidden_size_must_be_an_axis_of_a_non_empty_matrix) {
+    temp_dir dir;
+    write_model(dir / "empty.safetensors", {{"model.layers.0.self_attn.q_proj.weight", dtype::f32, {0, 64}}});
+    const checkpoint empty(dir.path());
+    std::vector<std::string> notes;
+    BOOST_CHECK_EXCEPTION(empty.hidden_size(std::nullopt, notes), format_error, [](const format_error& e) {
+        return contains(e.what(), "is a non-empty matrix, so the hidden size is unknown");
     });
+
+    temp_dir configured;
+    write_model(configured / "model.safetensors", {{"model.layers.0.self_attn.q_proj.weight", dtype::f32, {4, 6}}});
+    adaptk::test::write_text(configured / "config.json", R"({"hidden_size": 1099511627776})");
+    const checkpoint ck(configured.path());
+    BOOST_CHECK_EXCEPTION(ck.hidden_size(std::nullopt, notes), format_error, [](const format_error& e) {
+        return contains(e.what(), "config.json") &&
+               contains(e.what(), "hidden size 1099511627776 is no axis length of the weight matrices (their axes: 4, 6)");
+    });
+    BOOST_CHECK_EXCEPTION(ck.hidden_size(5, notes), format_error, [](const format_error& e) {
+        return contains(e.what(), "--hidden-size 5 is no axis length");
+    });
+    BOOST_TEST(ck.hidden_size(6, notes) == 6u);
 }
 
 // --- errors
@@ -398,10 +426,38 @@ BOOST_AUTO_TEST_CASE(stories260k_has_36_matrices_by_type_then_layer) {
             BOOST_TEST(!contains(m.name, "norm"));
             BOOST_TEST((m.type == dtype::f32));
             BOOST_TEST(m.bytes.size() == m.rows * m.cols * 4);
-            BOOST_TEST((m.mapping == &ck.files()[0].mapping()));
+            BOOST_TEST((m.mapping.get() == &ck.files()[0].mapping()));
             BOOST_TEST(m.mapping->data() + m.file_offset == m.bytes.data());
         }
     }
+}
+
+// The views share the mapping: matrices of a checkpoint that is already gone
+// (a temporary here) still read the file's bytes.
+BOOST_AUTO_TEST_CASE(matrices_outlive_a_temporary_checkpoint) {
+    std::vector<std::string> notes;
+    const auto orphans = checkpoint(single_f32()).matrices(64, notes);
+    const checkpoint live(single_f32());
+    const auto reference = live.matrices(64, notes);
+    BOOST_TEST_REQUIRE(orphans.size() == reference.size());
+    for (std::size_t i = 0; i < orphans.size(); ++i) {
+        BOOST_TEST_CONTEXT(reference[i].name) {
+            BOOST_TEST(orphans[i].mapping.use_count() >= 1);
+            BOOST_TEST_REQUIRE(orphans[i].bytes.size() == reference[i].bytes.size());
+            BOOST_TEST(std::equal(orphans[i].bytes.begin(), orphans[i].bytes.end(), reference[i].bytes.begin()));
+        }
+    }
+}
+
+// Q8_0 stores 32 elements in 34 bytes (an fp16 scale and 32 int8).
+BOOST_AUTO_TEST_CASE(vector_bytes_of_a_block_type_counts_bytes_per_element) {
+    adaptk::weight_matrix m;
+    m.type = dtype::q8_0;
+    m.rows = 4;
+    m.cols = 64;
+    BOOST_TEST(m.vector_bytes() == 4u * 64u / 32u * 34u);
+    m.type = dtype::bf16;
+    BOOST_TEST(m.vector_bytes() == 4u * 64u * 2u);
 }
 
 BOOST_AUTO_TEST_CASE(down_proj_vectors_are_its_columns) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -55,6 +56,8 @@ struct tensor_part {
 };
 
 /// A 2-D floating matrix chosen for analysis, with its hidden axis resolved.
+/// It shares ownership of its file's mapping, so `bytes` stay valid however
+/// long the matrix lives, also after its checkpoint is destroyed.
 struct weight_matrix {
     std::string name;  ///< the tensor's; a fused part adds "[q]", "[gate]", ...
     tensor_class kind;
@@ -62,15 +65,18 @@ struct weight_matrix {
     std::uint64_t rows = 0;  ///< row-major [rows, cols]; a fused part's own shape
     std::uint64_t cols = 0;
     bool vectors_are_rows = true;  ///< false: the hidden-axis vectors are columns (down_proj)
-    std::span<const std::byte> bytes;      ///< the whole stored tensor
-    const mapped_file* mapping = nullptr;  ///< for read-ahead and page release hints
+    std::span<const std::byte> bytes;  ///< the whole stored tensor, inside *mapping
+    std::shared_ptr<const mapped_file> mapping;  ///< owns `bytes`; also for read-ahead and page release hints
     std::uint64_t file_offset = 0;
     tensor_part part{};
 
     std::uint64_t vector_count() const noexcept { return vectors_are_rows ? rows : cols; }
     std::uint64_t stored_cols() const noexcept { return part.stored_cols != 0 ? part.stored_cols : cols; }
-    /// Bytes this matrix's vectors occupy (less than bytes.size() for a fused part).
-    std::uint64_t vector_bytes() const noexcept { return rows * cols * dtype_bytes(type); }
+    /// Bytes this matrix's vectors occupy (less than bytes.size() for a fused
+    /// part): a block type's bytes per block spread over its elements per block.
+    std::uint64_t vector_bytes() const noexcept {
+        return rows * cols * dtype_bytes(type) / dtype_block_elements(type);
+    }
 };
 
 class checkpoint {
@@ -94,16 +100,18 @@ public:
     const std::vector<std::string>& notes() const noexcept { return notes_; }
 
     /// The hidden size: `requested` if given, else the config's hidden_size,
-    /// else the most common axis length of the classified 2-D matrices (a note
-    /// says so). Throws format_error when none can be found.
+    /// else the most common axis length of the classified non-empty 2-D
+    /// matrices (a note says so). Throws format_error when no tensor is
+    /// classified (the fix is --types), none is a non-empty matrix, or the
+    /// requested or configured size is no axis length of one.
     std::uint64_t hidden_size(std::optional<std::uint64_t> requested, std::vector<std::string>& notes) const;
 
     /// The analysed matrices for hidden size d, ordered by type (report order),
     /// then layer (numeric), then name. Fused tensors come out as their parts
     /// (fused.hpp); throws format_error when config.json does not determine a
     /// split. A tied output head is left out, with a note, so the embedding
-    /// counts once. Classified tensors that cannot be analysed (not 2-D, no
-    /// axis of length d, non-float dtype) get a note.
+    /// counts once. Classified tensors that cannot be analysed (not 2-D,
+    /// empty, no axis of length d, non-float dtype) get a note.
     std::vector<weight_matrix> matrices(std::uint64_t d, std::vector<std::string>& notes) const;
 
 private:

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -28,18 +29,21 @@ public:
     const std::vector<tensor_info>& tensors() const noexcept { return tensors_; }
     /// The GGUF key-values the tool reads; nullopt for a safetensors file.
     const std::optional<gguf_model>& gguf() const noexcept { return gguf_; }
-    const mapped_file& mapping() const noexcept { return mapping_; }
-    const std::filesystem::path& path() const noexcept { return mapping_.path(); }
+    const mapped_file& mapping() const noexcept { return *mapping_; }
+    /// The mapping, shared: views that hold it keep the bytes valid after
+    /// this object (or the checkpoint holding it) is gone.
+    const std::shared_ptr<const mapped_file>& shared_mapping() const noexcept { return mapping_; }
+    const std::filesystem::path& path() const noexcept { return mapping_->path(); }
 
     /// The tensor's bytes inside the mapping (any alignment).
     std::span<const std::byte> bytes(const tensor_info& tensor) const noexcept {
-        return {mapping_.data() + data_offset_ + tensor.begin, tensor.bytes()};
+        return {mapping_->data() + data_offset_ + tensor.begin, tensor.bytes()};
     }
     /// Absolute file offset of the tensor's first byte.
     std::uint64_t file_offset(const tensor_info& tensor) const noexcept { return data_offset_ + tensor.begin; }
 
 private:
-    mapped_file mapping_;
+    std::shared_ptr<const mapped_file> mapping_;
     file_format format_ = file_format::safetensors;
     std::uint64_t data_offset_ = 0;
     std::vector<tensor_info> tensors_;
