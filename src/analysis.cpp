@@ -105,10 +105,15 @@ public:
     void add(const double* block, std::size_t d, std::size_t count) {
         accumulate(block, d, count, type_basis_, universal_basis_);
     }
-    double type_fraction() const { return total_ > 0 ? in_type_ / total_ : arma::datum::nan; }
-    double universal_fraction() const { return total_ > 0 ? in_universal_ / total_ : arma::datum::nan; }
+    double type_fraction() const { return fraction(in_type_); }
+    double universal_fraction() const { return fraction(in_universal_); }
 
 private:
+    // A projection keeps at most the vector's energy; float32 products can
+    // round a vector inside the basis's span a few ulps past it.
+    double fraction(double projected) const {
+        return total_ > 0 ? std::min(projected / total_, 1.0) : arma::datum::nan;
+    }
     template <class Real>
     void accumulate(const Real* block, std::size_t d, std::size_t count, const arma::Mat<Real>& type_basis,
                     const arma::Mat<Real>& universal_basis) {
@@ -130,6 +135,18 @@ private:
     arma::fmat universal_basis_f_;
     double total_ = 0, in_type_ = 0, in_universal_ = 0;
 };
+
+// The exact method's accuracy contract (type_spectrum::rounding_bound): the
+// accumulators' rounding, summed over the Grams that make up C_t, plus float64
+// steps after them: adding `grams` Grams, centering (‖s‖²/n ≤ Σ‖x‖²) and
+// dsyevd (backward error ~d·u·‖C‖, Anderson et al., LAPACK Users' Guide §4.7),
+// together at most (d + grams + 3)·u·Σ‖x‖², u = 2⁻⁵³.
+void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw_energy, std::uint64_t d,
+                  std::size_t grams) {
+    const double float64_steps = static_cast<double>(d + grams + 3) * 0x1.0p-53 * raw_energy;
+    spectrum.rounding_bound = accumulated.bound + float64_steps;
+    spectrum.rounding_estimate = accumulated.estimate + float64_steps;
+}
 
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
@@ -153,6 +170,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         spectrum.matrices = last - first;
         std::optional<std::size_t> slot;
         arma::vec type_sum(d, arma::fill::zeros);  // per-matrix mode with --center
+        gram_rounding rounding;                      // per-matrix mode: summed over the matrices
+        double raw_energy = 0;
         gram.reset();
         for (std::size_t m = first; m < last; ++m) {
             const weight_matrix& matrix = matrices[m];
@@ -174,6 +193,10 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
             });
             if (options.center) type_sum += gram.sum();
+            const gram_rounding own_rounding = gram.rounding();
+            rounding.bound += own_rounding.bound;
+            rounding.estimate += own_rounding.estimate;
+            raw_energy += gram.trace();
             arma::mat own_gram = gram.take(false);
             if (slot)
                 spill.add(*slot, own_gram);
@@ -184,6 +207,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         }
         arma::mat type_gram;
         if (!options.per_matrix) {
+            rounding = gram.rounding();
+            raw_energy = gram.trace();
             type_gram = gram.take(options.center);
             slot = spill.write(type_gram);
         } else {
@@ -194,8 +219,10 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             }
         }
         slots.push_back(*slot);
-        spectrum.energy = arma::trace(type_gram);
+        const double trace = arma::trace(type_gram);
         spectrum.eigenvalues = eigenvalues_descending(std::move(type_gram));
+        spectrum.energy = spectrum_energy(trace, spectrum.eigenvalues);
+        set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
         if (options.per_matrix) type_bases.push_back(top_eigenpairs(spill.read(*slot), result.k).vectors);
         result.types.push_back(std::move(spectrum));
         first = last;
@@ -275,12 +302,13 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     for (std::size_t t = 0; t < result.types.size(); ++t) {
         type_spectrum& spectrum = result.types[t];
         const rsvd_group_result& group = eigen.groups[t];
-        spectrum.energy = group.trace;
+        spectrum.energy = spectrum_energy(group.trace, group.values);
         spectrum.eigenvalues = group.values;
         spectrum.eigenvalue_errors = group.value_errors;
         spectrum.eigenvalue_changes = group.value_changes;
-        // randomized_eigen returns cumulative captures; the result holds them per vector.
-        const arma::vec& cumulative = eigen.universal_capture[t];
+        // randomized_eigen returns cumulative captures of the trace; the result
+        // holds them per vector, as fractions of the energy.
+        const arma::vec cumulative = eigen.universal_capture[t] * (group.trace / spectrum.energy);
         spectrum.universal_capture = cumulative - arma::join_cols(arma::vec{0.0}, cumulative.head(cumulative.n_elem - 1));
     }
     result.universal_eigenvalues = eigen.universal.values;
@@ -329,6 +357,18 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     return common + types * per_type + universal + b * (m + r) * 8;
 }
 
+std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
+    if (options.how != method::exact) return 0;
+    std::uint64_t types = 0;
+    for (std::size_t m = 0; m < matrices.size(); ++m)
+        if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type) ++types;
+    return types * d * d * sizeof(double);
+}
+
+std::filesystem::path spill_directory(const analysis_options& options) {
+    return detail::spill_file::where(options.spill_directory);
+}
+
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (d == 0) throw std::invalid_argument("analyse: hidden size is 0");
     if (matrices.empty()) throw std::invalid_argument("analyse: no matrices to analyse");
@@ -354,7 +394,7 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
         return result;
     }
     result.passes = options.per_matrix ? 2 : 1;
-    detail::spill_file spill(d);
+    detail::spill_file spill(d, options.spill_directory);
     std::vector<std::size_t> slots;
     std::vector<arma::mat> type_bases;  // top-k eigenvectors per type, for the per-matrix pass
     accumulate_types(matrices, d, options, meter, spill, result, slots, type_bases);

@@ -1,6 +1,7 @@
 #include "adaptk/gram.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 #include <string_view>
@@ -38,8 +39,16 @@ float* gram_accumulator::scratch() {
     return scratch_.memptr();
 }
 
+// A float32 run ends before a block that would carry it past flush_vectors_,
+// so a run is never longer than max(flush_vectors_, one block).
+bool gram_accumulator::run_continues(std::size_t count) {
+    if (pending_ > 0 && pending_ + count > flush_vectors_) flush();
+    return pending_ > 0;
+}
+
 void gram_accumulator::scratch_added(std::size_t count) {
     pending_ += count;
+    longest_float_run_ = std::max(longest_float_run_, pending_);
     if (pending_ >= flush_vectors_) flush();
     count_ += count;
 }
@@ -55,7 +64,8 @@ void gram_accumulator::add_to_sum(const Element* vectors, std::size_t count, ToD
 
 void gram_accumulator::add(const float* vectors, std::size_t count) {
     if (count == 0) return;
-    detail::syrk_upper(vectors, dim_, count, scratch(), pending_ == 0 ? 0.0f : 1.0f);
+    float* sums = scratch();
+    detail::syrk_upper(vectors, dim_, count, sums, run_continues(count) ? 1.0f : 0.0f);
     add_to_sum(vectors, count, [](float x) { return static_cast<double>(x); });
     scratch_added(count);
 }
@@ -68,7 +78,8 @@ void gram_accumulator::add(const std::uint16_t* bf16_vectors, std::size_t count)
         add(bf16_decoded_.data(), count);
         return;
     }
-    detail::bf16_syrk_upper(bf16_vectors, dim_, count, scratch(), pending_ != 0, bf16_pack_, detail::blas_threads());
+    float* sums = scratch();
+    detail::bf16_syrk_upper(bf16_vectors, dim_, count, sums, run_continues(count), bf16_pack_, detail::blas_threads());
     add_to_sum(bf16_vectors, count, [](std::uint16_t bits) { return static_cast<double>(bf16_to_float(bits)); });
     scratch_added(count);
 }
@@ -81,6 +92,24 @@ void gram_accumulator::flush() const {
         for (std::size_t i = 0; i <= j; ++i) target[i] += source[i];
     }
     pending_ = 0;
+    ++flushes_;
+}
+
+gram_rounding gram_accumulator::rounding() const {
+    // γ_n = n·u/(1 − n·u), Higham 2002, Lemma 3.1.
+    auto gamma = [](double n, double unit) { return n * unit / (1 - n * unit); };
+    constexpr double float_unit = 0x1.0p-24, double_unit = 0x1.0p-53;
+    const double energy = trace();
+    if (longest_float_run_ == 0) {  // float64 blocks only: dsyrk over all vectors
+        const double n = static_cast<double>(count_);
+        return {gamma(n, double_unit) * energy, std::sqrt(n) * double_unit * energy};
+    }
+    const double run = static_cast<double>(longest_float_run_);
+    // The float32 sums themselves carry up to γ_n of their size, so the
+    // accumulated trace may undercount Σ‖x‖² by that much.
+    const double abs_energy = energy / (1 - gamma(run, float_unit));
+    const double adds = gamma(static_cast<double>(flushes_ + count_), double_unit);  // and any float64 blocks
+    return {(gamma(run, float_unit) + adds) * abs_energy, (std::sqrt(run) * float_unit + adds) * abs_energy};
 }
 
 void gram_accumulator::add(const double* vectors, std::size_t count) {
@@ -101,6 +130,8 @@ gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
     upper_ += other.upper_;
     if (track_sum_) sum_ += other.sum_;
     count_ += other.count_;
+    longest_float_run_ = std::max(longest_float_run_, other.longest_float_run_);
+    flushes_ += other.flushes_;
     return *this;
 }
 
@@ -132,6 +163,8 @@ void gram_accumulator::reset() {
     if (track_sum_) sum_.zeros();
     count_ = 0;
     pending_ = 0;
+    longest_float_run_ = 0;
+    flushes_ = 0;
 }
 
 }  // namespace adaptk

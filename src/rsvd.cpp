@@ -52,8 +52,9 @@
 //     basis column, an error ≤ ρ = u·(1 + √d + √n)·tr C under the
 //     probabilistic model of Higham & Mary 2019 (SISC 41(5): an inner product
 //     of length n errs by ~√n·u·|x|ᵀ|y|), with u = 2⁻⁵³ and n the vectors per
-//     pass for float64 blocks, u = 2⁻²⁴ and n ≤ 4096 (the float32 run between
-//     float64 flushes) once any block is float. It moves θ, e and f by ≤ √m·ρ,
+//     pass for float64 blocks, u = 2⁻²⁴ and n the longest float32 run between
+//     float64 flushes (4096 vectors, or one block when a block is larger, as
+//     measured on the passes) once any block is float. It moves θ, e and f by ≤ √m·ρ,
 //     the probe bound by ≤ α·√(2/π)·ρ·max‖(I−P)ω_i‖ and tr S by ≤ m·√m·ρ; the
 //     bound takes all of them: ~1e-14·tr C for float64 data, ~1e-5·tr C for
 //     float32 products, which is below the 1% the tool is asked for even at
@@ -61,7 +62,8 @@
 // error_estimate = max_i value_errors[i] then bounds every |λ_i − θ_i|, i < k.
 //
 // Precision: float blocks are multiplied in float32 (sgemm, twice dgemm's
-// rate) with float64 sums every 4096 vectors; double blocks in float64.
+// rate) with float64 sums every 4096 vectors (or every block, when larger);
+// double blocks in float64.
 // Everything random is drawn up front from one mt19937_64, so Ω and the
 // probes depend on the seed and shapes alone.
 
@@ -76,6 +78,7 @@
 #include <type_traits>
 
 #include "adaptk/error.hpp"
+#include "adaptk/gram.hpp"
 #include "detail/checked.hpp"
 
 namespace adaptk {
@@ -89,9 +92,6 @@ double probe_factor(std::size_t probes) {
 }
 // Past 64 probes α = 1.43 shrinks slowly while the last pass keeps growing.
 constexpr std::size_t max_error_probes = 64;
-// Float blocks' products are summed in float32 for this many vectors before a
-// float64 add, as in gram_accumulator: rounding spans a bounded number of terms.
-constexpr std::size_t float_flush_vectors = 4096;
 constexpr double double_unit_roundoff = 0x1.0p-53;
 constexpr double float_unit_roundoff = 0x1.0p-24;
 
@@ -130,7 +130,7 @@ struct group_state {
     arma::mat capture;  // W_g = K_uᵀ C_g K_u, upper block columns filled pass by pass
     std::uint64_t count = 0;
     double trace = 0;
-    bool has_float = false;
+    std::size_t float_run = 0;  // the most vectors one float32 sum spanned; 0: no float block
 };
 
 // One pass over the blocks. For group g the visitor projects a block X onto
@@ -183,7 +183,10 @@ private:
         }
         group_state& g = groups_[group];
         g.count += count;
-        if constexpr (std::is_same_v<Real, float>) g.has_float = true;
+        std::size_t& vectors = select<Real>(pending_vectors_f_, pending_vectors_d_);
+        // As in gram_accumulator: a float32 run ends before a block that would
+        // carry it past float_flush_vectors, so it spans at most that or one block.
+        if (std::is_same_v<Real, float> && vectors > 0 && vectors + count > float_flush_vectors) flush();
         if (first_pass_) {
             double sum = 0;  // float64 products of float32 values are exact: the trace is exact to float64 summation
             for (std::size_t i = 0; i < dim_ * count; ++i) sum += static_cast<double>(block[i]) * block[i];
@@ -196,9 +199,11 @@ private:
         arma::Mat<Real>& pending = select<Real>(pending_f_, pending_d_);
         if (pending.n_rows != dim_ || pending.n_cols != b.n_cols) pending.zeros(dim_, b.n_cols);  // zero after every flush
         pending += x * p;
-        std::size_t& vectors = select<Real>(pending_vectors_f_, pending_vectors_d_);
         vectors += count;
-        if (std::is_same_v<Real, float> && vectors >= float_flush_vectors) flush();
+        if constexpr (std::is_same_v<Real, float>) {
+            g.float_run = std::max(g.float_run, vectors);
+            if (vectors >= float_flush_vectors) flush();
+        }
     }
 
     // [Q_g | probes_g | Q_u | probes_u] for the current group, built at its
@@ -538,9 +543,9 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
 
     const double sqrt_dim = std::sqrt(static_cast<double>(dim));
     auto rounding = [&](const group_state& g) {
-        const double unit = g.has_float ? float_unit_roundoff : double_unit_roundoff;
-        const double run = g.has_float ? std::min<double>(static_cast<double>(g.count), float_flush_vectors)
-                                       : static_cast<double>(g.count);
+        const bool has_float = g.float_run > 0;
+        const double unit = has_float ? float_unit_roundoff : double_unit_roundoff;
+        const double run = static_cast<double>(has_float ? g.float_run : g.count);
         return unit * (1 + sqrt_dim + std::sqrt(run)) * g.trace;
     };
     ritz_pairs ritz;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "adaptk/error.hpp"
@@ -54,14 +55,20 @@ eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k) {
     return result;
 }
 
+double eigenvalue_sum(const arma::vec& lambda, std::size_t count) {
+    return std::accumulate(lambda.begin(), lambda.begin() + std::min<std::size_t>(count, lambda.n_elem), 0.0);
+}
+
+double spectrum_energy(double trace, const arma::vec& lambda) { return std::max(trace, eigenvalue_sum(lambda)); }
+
 double participation_ratio(const arma::vec& lambda) {
-    const double energy = arma::accu(lambda);
+    const double energy = eigenvalue_sum(lambda);
     const double squares = arma::dot(lambda, lambda);
     return squares > 0 ? energy * energy / squares : undefined;
 }
 
 std::size_t components_for(const arma::vec& lambda, double fraction) {
-    const double energy = arma::accu(lambda);
+    const double energy = eigenvalue_sum(lambda);
     if (!(energy > 0)) return 0;
     const double target = fraction * energy;
     double running = 0;
@@ -73,19 +80,18 @@ std::size_t components_for(const arma::vec& lambda, double fraction) {
 }
 
 double energy_kept(const arma::vec& lambda, std::size_t k) {
-    const double energy = arma::accu(lambda);
+    const double energy = eigenvalue_sum(lambda);
     if (!(energy > 0)) return undefined;
-    k = std::min<std::size_t>(k, lambda.n_elem);
-    return k == 0 ? 0.0 : arma::accu(lambda.head(k)) / energy;
+    return eigenvalue_sum(lambda, k) / energy;
 }
 
-double stable_rank(const arma::vec& lambda) {
+double stable_rank(const arma::vec& lambda, double energy) {
     if (lambda.n_elem == 0 || !(lambda[0] > 0)) return undefined;
-    return arma::accu(lambda) / lambda[0];
+    return energy / lambda[0];
 }
 
 double entropy_rank(const arma::vec& lambda) {
-    const double energy = arma::accu(lambda);
+    const double energy = eigenvalue_sum(lambda);
     if (!(energy > 0)) return undefined;
     double entropy = 0;
     for (const double value : lambda)

@@ -44,13 +44,14 @@ double pr_of(const analysis_result& result, const type_spectrum& t) {
 double entropy_rank_of(const analysis_result& result, const type_spectrum& t) {
     return has_full_spectrum(t, result.dim) ? entropy_rank(t.eigenvalues) : undefined;
 }
-// k_p: exact, or from the top values when their sum already reaches p·energy.
+// k_p of the type's energy: from the top values when their sum reaches
+// p·energy; all of a full spectrum otherwise (rounding kept it just below).
 std::optional<std::size_t> k_of(const analysis_result& result, const type_spectrum& t, double fraction) {
-    if (has_full_spectrum(t, result.dim)) return components_for(t.eigenvalues, fraction);
     if (!(t.energy > 0)) return 0;
     double running = 0;
     for (std::size_t i = 0; i < t.eigenvalues.n_elem; ++i)
         if ((running += t.eigenvalues[i]) >= fraction * t.energy) return i + 1;
+    if (has_full_spectrum(t, result.dim)) return t.eigenvalues.n_elem;
     return std::nullopt;
 }
 cell k_cell(const analysis_result& result, const type_spectrum& t, double fraction) {
@@ -64,18 +65,21 @@ double k_value(const analysis_result& result, const type_spectrum& t, double fra
 // Energy kept by the type's own top-k basis; NaN past the computed values.
 double r2_type_of(const analysis_result& result, const type_spectrum& t, std::size_t k) {
     if (!has_full_spectrum(t, result.dim) && k > t.eigenvalues.n_elem) return undefined;
-    const std::size_t kept = std::min<std::size_t>(k, t.eigenvalues.n_elem);
-    return t.energy > 0 ? arma::accu(t.eigenvalues.head(kept)) / t.energy : undefined;
+    return t.energy > 0 ? eigenvalue_sum(t.eigenvalues, k) / t.energy : undefined;
 }
 
-// rsvd: r2_type's error from per-eigenvalue errors, Σ_{i<k} e_i / energy
-// (estimates or bounds); empty for exact.
-cell r2_type_error(const analysis_result& result, const type_spectrum& t, const arma::vec& errors) {
-    if (errors.n_elem == 0) return {};
-    const std::size_t k = std::min<std::size_t>(result.k, errors.n_elem);
-    return ratio(arma::accu(errors.head(k)), t.energy);
+// r2_type's error from per-eigenvalue errors (estimates or bounds),
+// Σ_{i<k} e_i / energy. exact: every eigenvalue and the energy itself are
+// within the same rounding e, so (k + 1)·e / energy.
+cell r2_type_error(const analysis_result& result, const type_spectrum& t, const arma::vec& errors, double rounding) {
+    if (errors.n_elem == 0) return ratio(static_cast<double>(result.k + 1) * rounding, t.energy);
+    return ratio(eigenvalue_sum(errors, result.k), t.energy);
 }
-cell element(const arma::vec& values, std::size_t i) { return i < values.n_elem ? cell{values[i]} : cell{}; }
+// The i-th eigenvalue's error: rsvd's own, or exact's rounding for every one.
+cell eigenvalue_error(const arma::vec& errors, double rounding, std::size_t i) {
+    if (errors.n_elem == 0) return rounding;
+    return i < errors.n_elem ? cell{errors[i]} : cell{};
+}
 
 // The per-type numbers the group means are taken over.
 struct type_summary {
@@ -135,7 +139,9 @@ std::string threshold_column(double fraction) {
 
 double universal_r2(const type_spectrum& t, std::size_t k) {
     if (k > t.universal_capture.n_elem) return undefined;
-    return k == 0 ? 0.0 : arma::accu(t.universal_capture.head(k));
+    // Σ vᵀCv over orthonormal v is at most the energy; float64 rounding of the
+    // products can put a basis that holds all of it an ulp above 1.
+    return std::min(eigenvalue_sum(t.universal_capture, k), 1.0);
 }
 
 table profile_table(const analysis_result& result, const std::vector<double>& thresholds) {
@@ -148,7 +154,6 @@ table profile_table(const analysis_result& result, const std::vector<double>& th
     for (const auto& t : result.types) {
         const double r2_type = r2_type_of(result, t, result.k);
         const double r2_universal = universal_r2(t, result.k);
-        const double lambda_1 = t.eigenvalues.n_elem > 0 ? t.eigenvalues[0] : 0.0;
         std::vector<cell> row{std::string(type_name(t.type)),
                               std::string(group_name(group_of(t.type))),
                               integer(t.matrices),
@@ -162,11 +167,11 @@ table profile_table(const analysis_result& result, const std::vector<double>& th
                               r2_type,
                               r2_universal,
                               ratio(r2_type, r2_universal),
-                              ratio(t.energy, lambda_1),
+                              stable_rank(t.eigenvalues, t.energy),
                               entropy_rank_of(result, t),
                               std::string(method_name(result.how)),
-                              r2_type_error(result, t, t.eigenvalue_changes),
-                              r2_type_error(result, t, t.eigenvalue_errors)};
+                              r2_type_error(result, t, t.eigenvalue_changes, t.rounding_estimate),
+                              r2_type_error(result, t, t.eigenvalue_errors, t.rounding_bound)};
         for (const double p : extras) row.push_back(k_cell(result, t, p));
         out.rows.push_back(std::move(row));
     }
@@ -224,7 +229,7 @@ table budget_table(const analysis_result& result, double threshold) {
     std::vector<std::size_t> adaptive;
     std::uint64_t kept_total = 0, original_total = 0;
     for (const auto& t : result.types) {
-        adaptive.push_back(components_for(t.eigenvalues, threshold));
+        adaptive.push_back(k_of(result, t, threshold).value_or(0));
         kept_total += factorized_parameters(adaptive.back(), t.vectors, d);
         original_total += t.parameters;
     }
@@ -241,8 +246,8 @@ table budget_table(const analysis_result& result, double threshold) {
     for (std::size_t i = 0; i < result.types.size(); ++i) {
         const auto& t = result.types[i];
         const std::uint64_t kept = factorized_parameters(adaptive[i], t.vectors, d);
-        kept_adaptive.push_back(energy_kept(t.eigenvalues, adaptive[i]));
-        kept_uniform.push_back(energy_kept(t.eigenvalues, uniform));
+        kept_adaptive.push_back(r2_type_of(result, t, adaptive[i]));
+        kept_uniform.push_back(r2_type_of(result, t, uniform));
         out.rows.push_back({std::string(type_name(t.type)), integer(adaptive[i]), integer(t.vectors), integer(kept),
                             integer(t.parameters), ratio(static_cast<double>(kept), static_cast<double>(t.parameters)),
                             kept_adaptive.back(), integer(uniform), kept_uniform.back()});
@@ -269,7 +274,7 @@ table layers_table(const analysis_result& result, const std::vector<double>& thr
                               std::string(type_name(m.kind.type)),
                               integer(m.rows),
                               integer(m.cols),
-                              arma::accu(m.eigenvalues),
+                              eigenvalue_sum(m.eigenvalues),
                               participation_ratio(m.eigenvalues),
                               integer(components_for(m.eigenvalues, 0.5)),
                               integer(components_for(m.eigenvalues, 0.9)),
@@ -290,7 +295,8 @@ table spectrum_table(const analysis_result& result) {
             running += t.eigenvalues[i];
             out.rows.push_back({std::string(type_name(t.type)), integer(i + 1), t.eigenvalues[i],
                                 ratio(running, t.energy),
-                                element(t.eigenvalue_changes, i), element(t.eigenvalue_errors, i)});
+                                eigenvalue_error(t.eigenvalue_changes, t.rounding_estimate, i),
+                                eigenvalue_error(t.eigenvalue_errors, t.rounding_bound, i)});
         }
     }
     return out;

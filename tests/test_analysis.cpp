@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <numeric>
+#include <system_error>
 
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
@@ -380,6 +381,144 @@ BOOST_AUTO_TEST_CASE(universal_k_clamps_to_dimension_and_covers_everything) {
         BOOST_TEST(energy_kept(t.eigenvalues, d) == 1.0, boost::test_tools::tolerance(1e-12));
         BOOST_TEST(universal_r2(t, d) == 1.0, boost::test_tools::tolerance(1e-9));
     }
+}
+
+// ---- accuracy contract, normalisation, lifetime, spill ----
+
+namespace {
+
+// Float32 values of a wide spread of scales and a shared offset, so float32
+// accumulation error is visible; k has 3 vectors per layer in d = 40 (rank
+// deficient: 34 zero eigenvalues that come out of LAPACK as ±rounding).
+std::vector<named_matrix> rounding_model(std::size_t d) {
+    arma::arma_rng::set_seed(41);
+    auto values = [&](std::size_t rows) {
+        arma::fmat w(rows, d, arma::fill::randn);
+        w.each_row() %= arma::exp(arma::linspace<arma::frowvec>(0, 5, d));
+        w.col(0) += 30.0f;
+        return arma::conv_to<arma::mat>::from(w);
+    };
+    std::vector<named_matrix> matrices;
+    for (int l = 0; l < 2; ++l) {
+        const std::string layer = "model.layers." + std::to_string(l) + ".";
+        matrices.push_back({layer + "self_attn.q_proj.weight", values(3000)});
+        matrices.push_back({layer + "self_attn.k_proj.weight", values(3)});
+    }
+    return matrices;
+}
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(exact_eigenvalues_stay_within_their_rounding_bound,
+                     bdata::make({false, true}) * bdata::make({false, true}), center, per_matrix) {
+    constexpr std::size_t d = 40;
+    const auto matrices = rounding_model(d);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, dtype::f32);
+    analysis_options options;
+    options.k = 4;
+    options.center = center;
+    options.per_matrix = per_matrix;
+    options.block_vectors = 1000;
+    const analysis_result result = run(dir.path(), options);
+    const dense_reference ref = reference_of(matrices, center);
+    BOOST_TEST_REQUIRE(result.types.size() == 2u);
+    for (const auto& t : result.types) {
+        BOOST_TEST_CONTEXT("type " << type_name(t.type)) {
+            const arma::mat& c = ref.gram.at(std::string(type_name(t.type)));
+            const arma::vec exact = arma::sort(arma::clamp(arma::eig_sym(c), 0.0, arma::datum::inf), "descend");
+            const double error = arma::max(arma::abs(t.eigenvalues - exact));
+            BOOST_TEST_MESSAGE(type_name(t.type) << ": error " << error << ", estimate " << t.rounding_estimate
+                                                 << ", bound " << t.rounding_bound << ", trace " << arma::trace(c));
+            BOOST_TEST(error <= t.rounding_bound);
+            BOOST_TEST(t.rounding_estimate <= t.rounding_bound);
+            BOOST_TEST(t.rounding_bound > 0.0);
+        }
+    }
+}
+
+// Σλ of a rank-deficient type can pass its trace by the clipped rounding;
+// one energy is the denominator of every fraction, and none passes 1.
+void check_fractions_at_most_one(const analysis_result& result) {
+    for (const auto& t : result.types) {
+        BOOST_TEST_CONTEXT("type " << type_name(t.type)) {
+            BOOST_TEST(t.energy >= eigenvalue_sum(t.eigenvalues));
+            for (std::size_t k = 1; k <= result.universal_k; ++k) BOOST_TEST(universal_r2(t, k) <= 1.0);
+        }
+    }
+    const table spectrum = spectrum_table(result);
+    const table profile = profile_table(result, {});
+    for (const auto& row : spectrum.rows) BOOST_TEST(std::get<double>(row[3]) <= 1.0);
+    for (const auto& row : profile.rows) BOOST_TEST(std::get<double>(row[10]) <= 1.0);  // r2_type
+    for (const auto& m : result.matrices) {
+        BOOST_TEST(m.r2_type <= 1.0);
+        BOOST_TEST(m.r2_universal <= 1.0);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(energy_fractions_of_rank_deficient_types_never_pass_one) {
+    constexpr std::size_t d = 40;
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, rounding_model(d), dtype::f32);
+    analysis_options options;
+    options.k = 8;
+    options.universal_k = d;
+    options.per_matrix = true;
+    check_fractions_at_most_one(run(dir.path(), options));
+}
+
+BOOST_AUTO_TEST_CASE(energy_fractions_of_the_bundled_gguf_never_pass_one) {
+    analysis_options options;
+    options.universal_k = 64;
+    options.per_matrix = true;
+    check_fractions_at_most_one(run(adaptk::test::data_dir() / "stories260K" / "stories260K.gguf", options));
+}
+
+// The matrices share their file's mapping: a checkpoint that was a temporary
+// leaves views that still read the weights.
+BOOST_AUTO_TEST_CASE(analyse_reads_matrices_of_a_temporary_checkpoint) {
+    const auto model = adaptk::test::data_dir() / "stories260K" / "hf" / "f32";
+    std::vector<std::string> notes;
+    const auto orphans = checkpoint(model).matrices(64, notes);
+    analysis_options options;
+    options.k = 8;
+    const analysis_result orphaned = analyse(orphans, 64, options);
+    const analysis_result reference = run(model, options);
+    BOOST_TEST_REQUIRE(orphaned.types.size() == reference.types.size());
+    for (std::size_t t = 0; t < reference.types.size(); ++t)
+        BOOST_TEST(arma::approx_equal(orphaned.types[t].eigenvalues, reference.types[t].eigenvalues, "absdiff", 0.0));
+}
+
+// The spill goes where it is told, else to $TMPDIR: a directory that does not
+// exist fails naming it.
+BOOST_AUTO_TEST_CASE(spill_file_goes_to_the_spill_directory_else_tmpdir) {
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), 37, odd_model(37), dtype::f32);
+    const checkpoint model(dir.path());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(37, notes);
+    auto fails_naming = [&](const analysis_options& options, const std::string& where) {
+        BOOST_CHECK_EXCEPTION(analyse(matrices, 37, options), std::system_error, [&](const std::system_error& e) {
+            return std::string(e.what()).find(where) != std::string::npos;
+        });
+    };
+    analysis_options options;
+    options.spill_directory = dir / "no-such-spill-dir";
+    fails_naming(options, (dir / "no-such-spill-dir").string());
+    BOOST_TEST(spill_directory(options) == dir / "no-such-spill-dir");
+    BOOST_TEST(spill_bytes(matrices, 37, options) == 4u * 37u * 37u * 8u);  // q, k, down, embed
+
+    const char* saved = std::getenv("TMPDIR");
+    const std::string previous = saved ? saved : "";
+    ::setenv("TMPDIR", (dir / "no-such-tmpdir").c_str(), 1);
+    options.spill_directory.clear();
+    fails_naming(options, (dir / "no-such-tmpdir").string());
+    ::setenv("TMPDIR", dir.path().c_str(), 1);
+    BOOST_CHECK_NO_THROW(analyse(matrices, 37, options));
+    if (saved)
+        ::setenv("TMPDIR", previous.c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
 }
 
 // ---- the randomized method ----

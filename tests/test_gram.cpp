@@ -195,4 +195,42 @@ BOOST_AUTO_TEST_CASE(bf16_blocks_mix_with_float_blocks) {
     BOOST_TEST(error_in_units_of_abs_products(acc.gram(), x.values) <= 301 * 0x1p-24);
 }
 
+// A float32 run ends before a block that would carry it past the flush size,
+// and a block larger than that is one run of its own.
+BOOST_AUTO_TEST_CASE(float_runs_stay_within_the_flush_size_or_one_block) {
+    arma::arma_rng::set_seed(3);
+    const arma::fmat x(8, 12000, arma::fill::randn);
+    gram_accumulator blocks(8);
+    feed(blocks, x, 1000);
+    BOOST_TEST(blocks.longest_float_run() == 4000u);  // 5 blocks of 1000 would pass 4096
+    gram_accumulator large(8);
+    feed(large, x, 5000);
+    BOOST_TEST(large.longest_float_run() == 5000u);
+    gram_accumulator doubles(8);
+    feed(doubles, arma::conv_to<arma::mat>::from(x), 1000);
+    BOOST_TEST(doubles.longest_float_run() == 0u);
+}
+
+// The rounding bound holds for every eigenvalue against the float64 Gram of
+// the same values, for float runs set by the flush size and by a large block.
+BOOST_DATA_TEST_CASE(rounding_bound_holds_against_a_float64_gram, bdata::make({64, 1000, 6000}), block) {
+    constexpr std::size_t d = 24, n = 12000;
+    arma::arma_rng::set_seed(29);
+    arma::fmat x(d, n, arma::fill::randn);
+    x.each_col() %= arma::exp(arma::linspace<arma::fvec>(0, 6, d));  // a wide spread of scales
+    x.row(0) += 50.0f;                                                // and a large common component
+    gram_accumulator acc(d);
+    feed(acc, x, static_cast<std::size_t>(block));
+    const arma::mat reference = arma::conv_to<arma::mat>::from(x) * arma::conv_to<arma::mat>::from(x).t();
+    const arma::vec exact = arma::eig_sym(reference);
+    const arma::vec accumulated = arma::eig_sym(acc.gram());
+    const adaptk::gram_rounding rounding = acc.rounding();
+    const double error = arma::max(arma::abs(accumulated - exact));
+    BOOST_TEST_MESSAGE("block " << block << ": error " << error << ", estimate " << rounding.estimate << ", bound "
+                                << rounding.bound << ", trace " << arma::trace(reference));
+    BOOST_TEST(error <= rounding.bound);
+    BOOST_TEST(rounding.estimate <= rounding.bound);
+    BOOST_TEST(rounding.bound <= 1e-3 * arma::trace(reference));  // a bound that says something
+}
+
 BOOST_AUTO_TEST_SUITE_END()

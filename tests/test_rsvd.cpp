@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adaptk/error.hpp"
+#include "adaptk/gram.hpp"
 #include "adaptk/rsvd.hpp"
 #include "model_fixture.hpp"
 
@@ -361,6 +362,25 @@ BOOST_DATA_TEST_CASE(float_blocks_agree_with_double_blocks, bdata::make({1, 64, 
         BOOST_TEST(diff <= 1e-4 * twice.groups[g].values[k - 1]);
         check_bounds(single.groups[g], rounded * rounded.t(), "float group " + std::to_string(g));
     }
+}
+
+// A block longer than the flush size is summed by one float32 GEMM: the
+// rounding allowance grows with it instead of assuming 4096 terms.
+BOOST_AUTO_TEST_CASE(rounding_allowance_follows_a_block_longer_than_the_flush_size) {
+    constexpr std::size_t d = 16, n = 4 * adaptk::float_flush_vectors;
+    const auto f = make_groups(d, n, {power_decay(d, 1.0)}, 5);
+    const auto xf = f.as_float();
+    auto allowance = [&](std::size_t block) {
+        return randomized_eigen(d, 1, {}, make_options(4, 1), stream(xf, block)).groups[0];
+    };
+    const rsvd_group_result small = allowance(1000), whole = allowance(n);
+    // ρ = u·(1 + √d + √n)·tr C per basis column, √m of it per value (rsvd.cpp, step 5).
+    auto expected = [&](const rsvd_group_result& r, double run) {
+        return std::sqrt(static_cast<double>(r.basis_size)) * 0x1.0p-24 * (1 + std::sqrt(d * 1.0) + std::sqrt(run)) * r.trace;
+    };
+    BOOST_TEST(small.rounding == expected(small, 4000), boost::test_tools::tolerance(1e-12));
+    BOOST_TEST(whole.rounding == expected(whole, static_cast<double>(n)), boost::test_tools::tolerance(1e-12));
+    check_bounds(whole, arma::conv_to<arma::mat>::from(xf[0]) * arma::conv_to<arma::mat>::from(xf[0]).t(), "one block");
 }
 
 BOOST_AUTO_TEST_CASE(mixed_float_and_double_blocks_in_one_group) {

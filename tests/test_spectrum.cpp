@@ -72,7 +72,7 @@ BOOST_AUTO_TEST_CASE(pr_of_single_spike_is_one) {
     arma::vec lambda(10, arma::fill::zeros);
     lambda[0] = 7;
     BOOST_TEST(participation_ratio(lambda) == 1.0);
-    BOOST_TEST(stable_rank(lambda) == 1.0);
+    BOOST_TEST(stable_rank(lambda, eigenvalue_sum(lambda)) == 1.0);
     BOOST_TEST(entropy_rank(lambda) == 1.0);
 }
 
@@ -86,9 +86,31 @@ BOOST_AUTO_TEST_CASE(statistics_of_a_hand_spectrum) {
     BOOST_TEST(energy_kept(lambda, 2) == 0.7, tt::tolerance(1e-14));
     BOOST_TEST(energy_kept(lambda, 99) == 1.0);
     BOOST_TEST(energy_kept(lambda, 0) == 0.0);
-    BOOST_TEST(stable_rank(lambda) == 2.5);
+    BOOST_TEST(stable_rank(lambda, 10.0) == 2.5);
     const double entropy = -(0.4 * std::log(0.4) + 0.3 * std::log(0.3) + 0.2 * std::log(0.2) + 0.1 * std::log(0.1));
     BOOST_TEST(entropy_rank(lambda) == std::exp(entropy), tt::tolerance(1e-14));
+}
+
+// A Gram of rank 3 in 40 dimensions: 37 eigenvalues are ±rounding, the
+// negative ones clipped, so Σλ may pass tr C; fractions of spectrum_energy
+// never pass 1 and the energy stays the trace up to rounding.
+BOOST_AUTO_TEST_CASE(fractions_of_a_rank_deficient_spectrum_never_pass_one) {
+    arma::arma_rng::set_seed(17);
+    const arma::mat x = arma::randn<arma::mat>(40, 3) * 1e3;
+    const arma::mat c = x * x.t();
+    const double trace = arma::trace(c);
+    const arma::vec lambda = eigenvalues_descending(arma::mat(c));
+    const double energy = spectrum_energy(trace, lambda);
+    BOOST_TEST(energy >= trace);
+    BOOST_TEST(energy >= eigenvalue_sum(lambda));
+    BOOST_TEST(energy == trace, tt::tolerance(1e-12));
+    double running = 0;
+    for (std::size_t i = 0; i < lambda.n_elem; ++i) {
+        running += lambda[i];
+        BOOST_TEST(running / energy <= 1.0);
+        BOOST_TEST(energy_kept(lambda, i + 1) <= 1.0);
+    }
+    BOOST_TEST(energy_kept(lambda, 40) == 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(all_zero_spectrum_is_undefined_not_a_crash) {
@@ -96,7 +118,7 @@ BOOST_AUTO_TEST_CASE(all_zero_spectrum_is_undefined_not_a_crash) {
     BOOST_TEST(std::isnan(participation_ratio(lambda)));
     BOOST_TEST(components_for(lambda, 0.9) == 0u);
     BOOST_TEST(std::isnan(energy_kept(lambda, 2)));
-    BOOST_TEST(std::isnan(stable_rank(lambda)));
+    BOOST_TEST(std::isnan(stable_rank(lambda, 0.0)));
     BOOST_TEST(std::isnan(entropy_rank(lambda)));
 }
 

@@ -158,10 +158,23 @@ BOOST_AUTO_TEST_CASE(partial_spectra_leave_what_they_cannot_know_empty) {
     BOOST_TEST(number(k[column(t, "k90")]) == 1.0);  // 9 of 10 within the top value
     BOOST_TEST(number(k[column(t, "k99")]) == 2.0);
     BOOST_TEST(empty(q[column(t, "k90")]));  // 7 of 10: beyond the sketch
-    // Exact rows leave the two error columns empty.
-    const table exact = profile_table(hand_result(), {0.5, 0.9});
-    BOOST_TEST(empty(row_named(exact, "q")[column(exact, "error_estimate")]));
+    // Exact rows carry the rounding contract: (k + 1)·e / energy in profile,
+    // e itself for every eigenvalue in spectrum.
+    analysis_result exact_result = hand_result();
+    for (auto& type : exact_result.types) {
+        type.rounding_bound = 0.01;
+        type.rounding_estimate = 0.001;
+    }
+    const table exact = profile_table(exact_result, {0.5, 0.9});
+    const double terms = static_cast<double>(exact_result.k + 1);
+    BOOST_TEST(number(row_named(exact, "q")[column(exact, "error_bound")]) == terms * 0.01 / 10, tt::tolerance(1e-12));
+    BOOST_TEST(number(row_named(exact, "q")[column(exact, "error_estimate")]) == terms * 0.001 / 10, tt::tolerance(1e-12));
     BOOST_TEST(std::get<std::string>(row_named(exact, "q")[column(exact, "method")]) == "exact");
+    const table spectrum = spectrum_table(exact_result);
+    for (const auto& row : spectrum.rows) {
+        BOOST_TEST(number(row[column(spectrum, "error_bound")]) == 0.01);
+        BOOST_TEST(number(row[column(spectrum, "error_estimate")]) == 0.001);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(partial_spectra_frontier_is_empty_past_k_and_budget_refuses) {

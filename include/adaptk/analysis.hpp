@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,9 @@ struct analysis_options {
     bool trace_weighting = false;  ///< C_u = Σ C_t / tr(C_t) instead of Σ C_t
     bool per_matrix = false;       ///< also the per-matrix statistics (the layers table)
     std::size_t block_vectors = 1024;
+    /// exact: where the type Grams are parked (spill_bytes of them); empty:
+    /// $TMPDIR, else /tmp.
+    std::filesystem::path spill_directory;
     /// With method::rsvd: oversample, power_iterations, error_probes, seed
     /// (k and trace weighting come from the fields above; k = this->k).
     rsvd_options randomized;
@@ -52,9 +56,19 @@ struct type_spectrum {
     std::size_t matrices = 0;
     std::uint64_t vectors = 0;
     std::uint64_t parameters = 0;   ///< Σ rows·cols of its matrices
-    double energy = 0;              ///< tr C_t = Σ‖x‖², exact for both methods (centered with --center)
+    /// tr C_t = Σ‖x‖² (centered with --center), or the sum of the clipped
+    /// eigenvalues where rounding made that larger (spectrum_energy): every
+    /// fraction of the type divides by it, so none passes 1.
+    double energy = 0;
     arma::vec eigenvalues;          ///< exact: all d, descending, ≥ 0; rsvd: the top k Ritz values
     arma::vec eigenvalue_errors;    ///< rsvd: bounds on |λ_i − θ_i| (rsvd.hpp); empty for exact
+    /// exact: the accuracy contract. Every eigenvalue is within rounding_bound
+    /// of that of the Gram of the decoded vectors in exact arithmetic: float32
+    /// accumulation (gram_rounding) plus float64 steps (adding matrices,
+    /// centering, dsyevd's backward error); rounding_estimate is what rounding
+    /// typically does (√n instead of n). Both 0 for rsvd, whose errors above include it.
+    double rounding_bound = 0;
+    double rounding_estimate = 0;
     arma::vec eigenvalue_changes;   ///< rsvd: estimates of λ_i − θ_i (rsvd.hpp value_changes); empty for exact
     /// v_jᵀ C_t v_j / tr(C_t) for the universal eigenvectors j < universal_k:
     /// prefix sums give r2_universal at any K ≤ universal_k.
@@ -97,6 +111,13 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
 /// BLAS's own buffers (about 8 MiB here). The figure --max-memory is checked
 /// against; the benchmark compares it with the measured peak RSS.
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
+
+/// Bytes the exact method parks in its temporary spill file (one d×d float64
+/// Gram per type); 0 for rsvd.
+std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
+/// The directory the spill file goes to: options.spill_directory, else
+/// $TMPDIR, else /tmp.
+std::filesystem::path spill_directory(const analysis_options& options);
 
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws

@@ -4,7 +4,8 @@
 // triangle only: b·d(d+1)/2 multiply-adds per block (ssyrk/dsyrk).
 // Float blocks are reduced by ssyrk into a float32 scratch Gram that is added
 // to the float64 accumulator every `flush_vectors` vectors (default 4096), so
-// float32 rounding spans at most that many terms and never compounds beyond;
+// float32 rounding spans at most that many terms, or one block when a block
+// is larger (ssyrk sums a whole block), and never compounds beyond;
 // flushing less often keeps the d² flush off the critical path (a k_proj of
 // 256 vectors would otherwise pay a full d×d flush). Double blocks go
 // straight through dsyrk. Raw BF16 blocks, on CPUs with AVX512-BF16, skip
@@ -20,6 +21,23 @@
 
 namespace adaptk {
 
+/// Vectors a float32 partial sum spans before it is added in float64 (or
+/// one block, when a block holds more): the Gram accumulator's default and
+/// the randomized eigensolver's.
+inline constexpr std::size_t float_flush_vectors = 4096;
+
+/// How far rounding may have moved the accumulated Gram C̃ from the exact
+/// Gram C of the vectors as given, in the spectral norm, hence (Weyl) every
+/// eigenvalue. The bound: each entry is a sum of n products in float32
+/// between float64 adds, so |C̃ − C| ≤ (γ_n + γ'_F)·|X||X|ᵀ entrywise
+/// (Higham 2002, eq. 3.5; γ_n = nu/(1 − nu), u = 2⁻²⁴, γ' with u = 2⁻⁵³ over
+/// F flushes), and ‖|X||X|ᵀ‖₂ ≤ ‖X‖_F² = tr C. The estimate: the same with
+/// √n·u (Higham & Mary 2019's probabilistic model), what rounding typically does.
+struct gram_rounding {
+    double bound = 0;
+    double estimate = 0;
+};
+
 /// G −= s·sᵀ/n in place, no d×d temporary: turns the Gram of n vectors with
 /// sum s into the Gram of the same vectors centered on their mean. d² work.
 void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count);
@@ -29,7 +47,8 @@ public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
     /// running sum is kept so centered() can subtract the mean. The d×d
     /// buffers are allocated on first use, so an idle accumulator costs nothing.
-    explicit gram_accumulator(std::size_t dim, bool track_sum = false, std::size_t flush_vectors = 4096);
+    explicit gram_accumulator(std::size_t dim, bool track_sum = false,
+                              std::size_t flush_vectors = float_flush_vectors);
 
     std::size_t dim() const noexcept { return dim_; }
     std::uint64_t count() const noexcept { return count_; }
@@ -64,6 +83,13 @@ public:
         return arma::trace(upper_);
     }
 
+    /// The most vectors one float32 sum has spanned: ≤ max(flush_vectors, the
+    /// largest float block added); 0 when no float block came.
+    std::size_t longest_float_run() const noexcept { return longest_float_run_; }
+    /// The rounding of the Gram accumulated so far (gram_rounding), from its
+    /// trace and runs; uncentered, as accumulated.
+    gram_rounding rounding() const;
+
     /// Moves the full symmetric Gram out without a copy (centered when `center`,
     /// which needs track_sum). The accumulator is empty afterwards; reset()
     /// makes it usable again.
@@ -80,6 +106,9 @@ private:
     void materialize() const;
     /// The float32 scratch, allocated on first use.
     float* scratch();
+    /// Before reducing `count` more vectors into the scratch: flushes when they
+    /// would make the run longer than flush_vectors; true when they add to it.
+    bool run_continues(std::size_t count);
     /// Books `count` vectors just reduced into the scratch; flushes when due.
     void scratch_added(std::size_t count);
     /// sum_ += Σ of the block's vectors (when tracked).
@@ -93,6 +122,8 @@ private:
     mutable arma::mat upper_;    ///< float64 accumulator; only the upper triangle is meaningful
     mutable arma::fmat scratch_;  ///< float32 ssyrk sums since the last flush, allocated on first use
     mutable std::size_t pending_ = 0;  ///< vectors in scratch_
+    std::size_t longest_float_run_ = 0;
+    mutable std::uint64_t flushes_ = 0;  ///< float64 adds of float32 sums, for the rounding bound
     arma::vec sum_;
     bool bf16_kernel_;
     std::vector<std::uint32_t> bf16_pack_;  ///< the BF16 kernel's packed copy of a block

@@ -34,7 +34,8 @@ struct rsvd_options {
 
 /// Receives the blocks of one pass. A block is `count` vectors of length dim,
 /// column-major (dim×count), of group `group` ∈ [0, groups). Float blocks are
-/// multiplied in float32 (partial sums added to float64 every 4096 vectors),
+/// multiplied in float32 (partial sums added to float64 every
+/// float_flush_vectors vectors, or every block when a block is larger),
 /// double blocks in float64. Throws std::invalid_argument for a group out of
 /// range or a null block with count > 0. Blocks of a group may come in any
 /// order and sizes, interleaved with other groups, but every pass must stream

@@ -8,8 +8,14 @@
 //   entropy_rank  exp(−Σ p_i log p_i), p = λ/E
 // Plus the LAPACK-backed eigensolvers that produce λ. Statistics of an
 // all-zero spectrum are NaN (undefined), k_p is 0.
+// E is summed in index order, so no prefix sum of λ ≥ 0 exceeds it and no
+// fraction passes 1. A rank-deficient Gram's zero eigenvalues come out of
+// LAPACK as ±rounding and the negative ones are clipped to 0, so Σλ can
+// exceed tr C by that rounding: spectrum_energy takes the larger of the two
+// as the one energy every fraction of a type divides by.
 
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 #include <armadillo>
@@ -29,12 +35,20 @@ struct eigenpairs {
 /// Consumes `c`. O(d³) for the reduction plus O(d²k) (dsyevr, RANGE='I').
 eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k);
 
+/// Σ of the first `count` (all by default) eigenvalues, in index order: a
+/// prefix sum of λ ≥ 0 is never more than the whole.
+double eigenvalue_sum(const arma::vec& lambda, std::size_t count = std::numeric_limits<std::size_t>::max());
+/// The energy fractions of a Gram C divide by: max(tr C, eigenvalue_sum(λ))
+/// for the eigenvalues λ known (all, or the top ones).
+double spectrum_energy(double trace, const arma::vec& lambda);
+
 double participation_ratio(const arma::vec& lambda);
 /// Smallest k with cumulative energy ≥ fraction·E (1 ≤ k ≤ d; 0 if E = 0).
 std::size_t components_for(const arma::vec& lambda, double fraction);
 /// Σ_{i≤k} λ_i / E with k clamped to the length of λ.
 double energy_kept(const arma::vec& lambda, std::size_t k);
-double stable_rank(const arma::vec& lambda);
+/// E / λ₁ for the total energy E (λ may hold only the top eigenvalues).
+double stable_rank(const arma::vec& lambda, double energy);
 double entropy_rank(const arma::vec& lambda);
 
 }  // namespace adaptk

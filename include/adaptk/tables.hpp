@@ -35,7 +35,7 @@ std::string threshold_column(double fraction);
 /// error_bound, then k<NN> for each threshold beyond 0.5 and 0.9. With a
 /// partial (rsvd) spectrum pr, entropy_rank and k's beyond the computed values
 /// are empty; error_estimate estimates and error_bound bounds r2_type's error
-/// (both empty for exact).
+/// (exact: from the rounding contract, type_spectrum::rounding_bound).
 table profile_table(const analysis_result& result, const std::vector<double>& thresholds);
 
 /// attention / mlp / embedding rows (plain means over their types), an `all`
@@ -60,8 +60,8 @@ table budget_table(const analysis_result& result, double threshold);
 table layers_table(const analysis_result& result, const std::vector<double>& thresholds);
 
 /// Long format for plotting: type,index,eigenvalue,cumulative_fraction,
-/// error_estimate,error_bound (rsvd: that eigenvalue's estimated and bounded
-/// error; empty for exact).
+/// error_estimate,error_bound (that eigenvalue's estimated and bounded error:
+/// rsvd's, or the exact method's rounding_estimate and rounding_bound).
 table spectrum_table(const analysis_result& result);
 
 /// r2_universal of type row `t` at K; NaN for K > universal_k.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <string>
 #include <system_error>
 
 namespace adaptk::detail {
@@ -16,12 +18,31 @@ namespace {
 
 }  // namespace
 
-spill_file::spill_file(std::size_t n) : n_(n), file_(std::tmpfile()) {
-    if (!file_) fail("cannot create (is TMPDIR writable?)");
+std::filesystem::path spill_file::where(const std::filesystem::path& directory) {
+    if (!directory.empty()) return directory;
+    const char* tmpdir = std::getenv("TMPDIR");
+    return tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+}
+
+// mkstemp then unlink, rather than std::tmpfile(): glibc's tmpfile opens the
+// fixed P_tmpdir with O_TMPFILE and ignores TMPDIR, and at d = 8192 a spill
+// is gigabytes that the user must be able to place.
+spill_file::spill_file(std::size_t n, const std::filesystem::path& directory) : n_(n) {
+    const std::filesystem::path dir = where(directory);
+    std::string name = (dir / "adaptk-spill-XXXXXX").string();
+    fd_ = ::mkstemp(name.data());
+    if (fd_ < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                dir.string() + ": cannot create the temporary spill file (--spill-dir or TMPDIR)");
+    ::unlink(name.c_str());
+}
+
+spill_file::~spill_file() {
+    if (fd_ >= 0) ::close(fd_);
 }
 
 void spill_file::write_columns(std::size_t slot, std::size_t first, std::size_t count, const double* in) {
-    const int fd = fileno(file_.get());
+    const int fd = fd_;
     const std::size_t bytes = n_ * count * sizeof(double);
     const std::size_t offset = (slot * n_ * n_ + first * n_) * sizeof(double);
     const auto* data = reinterpret_cast<const char*>(in);
@@ -50,7 +71,7 @@ void spill_file::add(std::size_t slot, const arma::mat& m) {
 }
 
 void spill_file::read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const {
-    const int fd = fileno(file_.get());
+    const int fd = fd_;
     const std::size_t bytes = n_ * count * sizeof(double);
     const std::size_t offset = (slot * n_ * n_ + first * n_) * sizeof(double);
     auto* data = reinterpret_cast<char*>(out);

@@ -4,8 +4,7 @@
 // available for the universal-basis step (9 types × 32 MiB at d = 2048).
 
 #include <cstddef>
-#include <cstdio>
-#include <memory>
+#include <filesystem>
 
 #include <armadillo>
 
@@ -13,8 +12,15 @@ namespace adaptk::detail {
 
 class spill_file {
 public:
-    /// An unlinked temporary file for n×n matrices. Throws std::system_error.
-    explicit spill_file(std::size_t n);
+    /// An unlinked temporary file for n×n matrices in `directory`; empty:
+    /// $TMPDIR, else /tmp. Throws std::system_error naming the directory.
+    spill_file(std::size_t n, const std::filesystem::path& directory);
+    ~spill_file();
+    spill_file(const spill_file&) = delete;
+    spill_file& operator=(const spill_file&) = delete;
+
+    /// Where a spill file goes for `directory` as the constructor takes it.
+    static std::filesystem::path where(const std::filesystem::path& directory);
 
     /// Appends `m` (n×n) and returns its slot.
     std::size_t write(const arma::mat& m);
@@ -34,12 +40,9 @@ public:
 private:
     void write_columns(std::size_t slot, std::size_t first, std::size_t count, const double* in);
 
-    struct closer {
-        void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-    };
     std::size_t n_;
     std::size_t slots_ = 0;
-    std::unique_ptr<std::FILE, closer> file_;
+    int fd_ = -1;
 };
 
 }  // namespace adaptk::detail
