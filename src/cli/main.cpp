@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <new>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
@@ -164,7 +166,7 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
         summary["power_iterations"] = o.power_iterations;
         summary["seed"] = o.seed;
         summary["sketch_size"] = result.sketch_size;
-        summary["universal_error_estimate"] = result.universal_error;
+        summary["universal_error_bound_absolute"] = result.universal_error;
     }
     summary["center"] = result.center;
     summary["universal_weighting"] = result.trace_weighting ? "trace" : "sum";
@@ -288,25 +290,61 @@ void run_allocate(const cli::options& o, const analysis_result& result, const st
     emit(allocation_table(units, o.allocate_per_matrix ? "matrix" : "type", chosen, uniform), o.format);
 }
 
-int run_analysis(cli::options o, const messages& say) {
-    if (o.threads) detail::set_blas_threads(*o.threads);
-    if (o.what == cli::command::report) {
-        // Before the long pass: a --out that cannot become a directory fails now.
-        std::error_code error;
-        fs::create_directories(o.out_dir, error);
-        if (error || !fs::is_directory(o.out_dir))
-            throw std::system_error(error ? error : std::make_error_code(std::errc::not_a_directory),
-                                    o.out_dir.string() + ": cannot create the output directory");
-    }
-    const checkpoint model = open_model(o);
-    std::vector<std::string> notes = model.notes();
-    const std::uint64_t d = model.hidden_size(o.hidden_size, notes);
-    const auto matrices = model.matrices(d, notes);
-    if (matrices.empty())
-        throw format_error(o.model.string(), "", "no weight matrices with an axis of the hidden size " + std::to_string(d));
+// Notes are printed once a step has made them, or before the error when a
+// later step fails, so the note that explains a failure (a tensor left out,
+// an inferred size) is never lost; summary.json keeps all of them.
+struct note_log {
+    std::vector<std::string> lines;
+    std::size_t printed = 0;
 
+    void print(const messages& say) {
+        for (; printed < lines.size(); ++printed) say.note(lines[printed]);
+    }
+};
+
+// The files a report writes, for every format: what an existing --out may
+// hold, since committing a report replaces the whole directory.
+bool is_report_file(const std::string& name) {
+    for (const std::string stem : {"profile", "groups", "frontier", "budget", "layers", "spectrum", "allocation"})
+        for (const auto& [format, extension] : table_formats)
+            if (name == stem + "." + std::string(extension)) return true;
+    return name == "summary.json" || name == "spectra.svg" || name == "frontier.svg" || name == "allocation.svg";
+}
+
+// Before the long pass: --out must be new, empty, or an earlier report (never
+// a directory of other files, which the swap would delete).
+void check_report_directory(const fs::path& out) {
+    std::error_code error;
+    if (fs::is_directory(out, error))
+        for (const auto& item : fs::directory_iterator(out)) {
+            const std::string name = item.path().filename().string();
+            if (!is_report_file(name))
+                throw std::system_error(std::make_error_code(std::errc::directory_not_empty),
+                                        out.string() + ": holds '" + name +
+                                            "', which is no report file; --out must be a new or empty directory "
+                                            "or an earlier report");
+        }
+}
+
+// The matrices to analyse; when there are none, the notes saying why each
+// classified tensor was left out come first, and the error quotes the first.
+std::vector<weight_matrix> analysed_matrices(const cli::options& o, const checkpoint& model, std::uint64_t d,
+                                             note_log& notes, const messages& say) {
+    const std::size_t before = notes.lines.size();
+    auto matrices = model.matrices(d, notes.lines);
+    if (!matrices.empty()) return matrices;
+    notes.print(say);
+    const std::size_t left_out = notes.lines.size() - before;
+    std::string reason = "no weight matrix to analyse at hidden size " + std::to_string(d);
+    if (left_out > 0)
+        reason += "; " + std::to_string(left_out) + " left out, the first: " + notes.lines[before];
+    throw format_error(o.model.string(), "", reason);
+}
+
+// --k and --ks above d are clamped to d, with a note.
+void clamp_to_hidden_size(cli::options& o, std::uint64_t d, note_log& notes) {
     if (o.k > d) {
-        notes.push_back("--k " + std::to_string(o.k) + " exceeds the hidden size; clamped to " + std::to_string(d));
+        notes.lines.push_back("--k " + std::to_string(o.k) + " exceeds the hidden size; clamped to " + std::to_string(d));
         o.k = d;
     }
     bool clamped_ks = false;
@@ -316,12 +354,16 @@ int run_analysis(cli::options o, const messages& say) {
             clamped_ks = true;
         }
     if (clamped_ks && (o.what == cli::command::frontier || o.what == cli::command::report))
-        notes.push_back("frontier K values above the hidden size were clamped to " + std::to_string(d));
+        notes.lines.push_back("frontier K values above the hidden size were clamped to " + std::to_string(d));
     std::sort(o.frontier_ks.begin(), o.frontier_ks.end());
     o.frontier_ks.erase(std::unique(o.frontier_ks.begin(), o.frontier_ks.end()), o.frontier_ks.end());
+}
+
+// Everything analyse() is asked for, the method and block size included.
+analysis_options analysis_settings(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
+                                   note_log& notes) {
     analysis_options settings;
-    choose_method(o, matrices, d, settings, notes);
-    say.notes(notes);
+    choose_method(o, matrices, d, settings, notes.lines);
     settings.k = o.k;
     settings.universal_k = o.k;
     if (o.what == cli::command::frontier || o.what == cli::command::report)
@@ -333,10 +375,49 @@ int run_analysis(cli::options o, const messages& say) {
                                  "rsvd to fit --max-memory");
     settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report ||
                                                            (o.what == cli::command::allocate && o.allocate_per_matrix));
-    progress_line progress(!say.quiet());
-    settings.progress = std::ref(progress);
-    const analysis_result result = analyse(matrices, d, settings);
+    settings.spill_directory = o.spill_dir;
+    if (const std::uint64_t spill = spill_bytes(matrices, d, settings); spill > 0)
+        notes.lines.push_back("the exact method parks its type Grams (" + mebibytes(spill) +
+                              ") in a temporary file in " + spill_directory(settings).string() + " (--spill-dir)");
+    return settings;
+}
 
+// Every table, summary.json and the SVGs into the staging directory, then
+// swapped in whole: the report appears complete or not at all.
+void write_report(const cli::options& o, const analysis_result& result, note_log& notes, const messages& say,
+                  atomic_directory& out) {
+    std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
+                              frontier_table(result, o.frontier_ks)};
+    if (result.how == method::exact) {
+        tables.push_back(budget_table(result, o.budget_threshold));
+        tables.push_back(layers_table(result, o.thresholds));
+    } else {
+        notes.lines.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
+    }
+    tables.push_back(spectrum_table(result));
+    if (!result.center)
+        tables.push_back(allocation_frontier(
+            result, o.energy_objective ? allocation_objective::energy : allocation_objective::weighted, o.budget_threshold));
+    else
+        notes.lines.push_back("allocation.csv and allocation.svg need the uncentered spectra (no --center): not written");
+    const std::string extension(format_name(o.format));
+    std::string written;
+    for (const table& t : tables) {
+        write_table_file(out.staging() / (t.name + "." + extension), t, o.format);
+        written += (written.empty() ? "" : ",") + t.name;
+    }
+    write_text_file(out.staging() / "summary.json", summary_json(o, result, tables[0], tables[1], notes.lines).dump(2) + "\n");
+    write_text_file(out.staging() / "spectra.svg", spectra_svg(result));
+    write_text_file(out.staging() / "frontier.svg", frontier_svg(result, tables[2]));
+    if (!result.center) write_text_file(out.staging() / "allocation.svg", allocation_svg(tables.back()));
+    out.commit();
+    notes.print(say);
+    say.note("wrote " + (o.out_dir / ("{" + written + "}." + extension)).string() +
+             ", summary.json, spectra.svg, frontier.svg" + (result.center ? "" : ", allocation.svg"));
+}
+
+void emit_command_table(const cli::options& o, const analysis_result& result, const std::vector<weight_matrix>& matrices,
+                        const messages& say) {
     switch (o.what) {
     case cli::command::profile: emit(profile_table(result, o.thresholds), o.format); break;
     case cli::command::groups: emit(groups_table(result), o.format); break;
@@ -345,39 +426,43 @@ int run_analysis(cli::options o, const messages& say) {
     case cli::command::layers: emit(layers_table(result, o.thresholds), o.format); break;
     case cli::command::spectrum: emit(spectrum_table(result), o.format); break;
     case cli::command::allocate: run_allocate(o, result, matrices, say); break;
-    case cli::command::report: {
-        std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
-                                  frontier_table(result, o.frontier_ks)};
-        if (result.how == method::exact) {
-            tables.push_back(budget_table(result, o.budget_threshold));
-            tables.push_back(layers_table(result, o.thresholds));
-        } else {
-            notes.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
-        }
-        tables.push_back(spectrum_table(result));
-        if (!result.center)
-            tables.push_back(allocation_frontier(
-                result, o.energy_objective ? allocation_objective::energy : allocation_objective::weighted, o.budget_threshold));
-        else
-            say.note("allocation.csv and allocation.svg need the uncentered spectra (no --center): not written");
-        const std::string extension(format_name(o.format));
-        std::string written;
-        for (const table& t : tables) {
-            write_table_file(o.out_dir / (t.name + "." + extension), t, o.format);
-            written += (written.empty() ? "" : ",") + t.name;
-        }
-        write_text_file(o.out_dir / "summary.json", summary_json(o, result, tables[0], tables[1], notes).dump(2) + "\n");
-        write_text_file(o.out_dir / "spectra.svg", spectra_svg(result));
-        write_text_file(o.out_dir / "frontier.svg", frontier_svg(result, tables[2]));
-        if (!result.center) write_text_file(o.out_dir / "allocation.svg", allocation_svg(tables.back()));
-        if (result.how != method::exact) say.note(notes.back());
-        say.note("wrote " + (o.out_dir / ("{" + written + "}." + extension)).string() +
-                 ", summary.json, spectra.svg, frontier.svg" + (result.center ? "" : ", allocation.svg"));
-        break;
-    }
+    case cli::command::report:
     case cli::command::inspect: break;
     }
+}
+
+int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
+    if (o.threads) detail::set_blas_threads(*o.threads);
+    std::optional<atomic_directory> report_dir;
+    if (o.what == cli::command::report) {
+        check_report_directory(o.out_dir);
+        report_dir.emplace(o.out_dir);  // its staging directory now: an unwritable place fails before the pass
+    }
+    const checkpoint model = open_model(o);
+    notes.lines = model.notes();
+    const std::uint64_t d = model.hidden_size(o.hidden_size, notes.lines);
+    const auto matrices = analysed_matrices(o, model, d, notes, say);
+    clamp_to_hidden_size(o, d, notes);
+    analysis_options settings = analysis_settings(o, matrices, d, notes);
+    notes.print(say);
+    progress_line progress(!say.quiet());
+    settings.progress = std::ref(progress);
+    const analysis_result result = analyse(matrices, d, settings);
+    if (report_dir)
+        write_report(o, result, notes, say, *report_dir);
+    else
+        emit_command_table(o, result, matrices, say);
     return 0;
+}
+
+int run_analysis(const cli::options& o, const messages& say) {
+    note_log notes;
+    try {
+        return analyse_and_write(o, say, notes);
+    } catch (...) {
+        notes.print(say);
+        throw;
+    }
 }
 
 }  // namespace
@@ -400,6 +485,9 @@ int main(int argc, char** argv) {
     } catch (const usage_error& e) {
         std::cerr << "adaptk-stream: " << e.what() << '\n';
         return 2;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "adaptk-stream: out of memory (--max-memory plans the buffers to fit, or refuses up front)\n";
+        return 1;
     } catch (const std::exception& e) {
         std::cerr << "adaptk-stream: " << e.what() << '\n';
         return 1;

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <string_view>
 
 #include "adaptk/error.hpp"
@@ -64,14 +65,19 @@ std::string command_help(const command_info& c) {
         "  --universal-weighting sum|trace\n"
         "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"
         "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"
-        "  --block-vectors N    vectors per BLAS block (default 1024)\n"
-        "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n";
+        "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536)\n"
+        "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n"
+        "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
+        "                       (default $TMPDIR, else /tmp)\n";
+    text +=
+        "  Exact: every eigenvalue of the Gram of the decoded weights, accumulated from float32\n"
+        "  products; error_bound bounds its rounding (README: Accuracy of the exact method).\n";
     if (supports_rsvd(c.what))
         text +=
             "  --method M           exact (default), rsvd (randomized: top-k only, empty pr/k90,\n"
             "                       error bounds), or auto (rsvd when exact would not fit --max-memory)\n"
             "  --oversample P       rsvd: extra sketch columns per block (default 10)\n"
-            "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2)\n"
+            "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2, at most 100)\n"
             "  --seed S             rsvd: random seed (default 0); same seed, same output\n";
     if (c.what == command::frontier || c.what == command::report)
         text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
@@ -90,13 +96,26 @@ std::string command_help(const command_info& c) {
     return text;
 }
 
+// Upper bounds of the numeric options: far above any real use, low enough
+// that what they size (blocks, Krylov bases, threads) cannot overflow or ask
+// for absurd memory before --max-memory or the model can say so.
+constexpr std::size_t max_dimension = 1 << 20;      // --hidden-size, --k, --ks
+constexpr std::size_t max_block_vectors = 1 << 16;  // a block of d = 8192 floats: 2 GiB
+constexpr std::size_t max_oversample = 1 << 16;
+constexpr std::size_t max_power_iterations = 100;   // q + 2 passes over the weights
+constexpr int max_threads = 4096;
+
 template <class Int>
-Int parse_integer(std::string_view flag, std::string_view text, Int minimum) {
+Int parse_integer(std::string_view flag, std::string_view text, Int minimum,
+                  Int maximum = std::numeric_limits<Int>::max()) {
     Int value{};
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc{} || end != text.data() + text.size() || value < minimum)
-        throw usage_error(std::string(flag) + ": '" + std::string(text) + "' is not an integer >= " +
-                          std::to_string(minimum));
+    if (error != std::errc{} || end != text.data() + text.size() || value < minimum || value > maximum) {
+        const std::string range = maximum == std::numeric_limits<Int>::max()
+                                      ? ">= " + std::to_string(minimum)
+                                      : "in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
+        throw usage_error(std::string(flag) + ": '" + std::string(text) + "' is not an integer " + range);
+    }
     return value;
 }
 
@@ -204,7 +223,7 @@ parsed parse(int argc, const char* const* argv) {
         if (arg == "--quiet" || arg == "-q") {
             o.quiet = true;
         } else if (arg == "--hidden-size") {
-            o.hidden_size = parse_integer<std::uint64_t>(arg, value(), 1);
+            o.hidden_size = parse_integer<std::uint64_t>(arg, value(), 1, max_dimension);
         } else if (arg == "--format") {
             const auto name = value();
             const auto format = format_named(name);
@@ -214,10 +233,10 @@ parsed parse(int argc, const char* const* argv) {
             o.types_file = std::string(value());
         } else if (arg == "--threads") {
             analysis_only();
-            o.threads = parse_integer<int>(arg, value(), 1);
+            o.threads = parse_integer<int>(arg, value(), 1, max_threads);
         } else if (arg == "--k") {
             analysis_only();
-            o.k = parse_integer<std::size_t>(arg, value(), 1);
+            o.k = parse_integer<std::size_t>(arg, value(), 1, max_dimension);
         } else if (arg == "--center") {
             analysis_only();
             o.center = true;
@@ -233,7 +252,10 @@ parsed parse(int argc, const char* const* argv) {
                 o.thresholds.push_back(p);
         } else if (arg == "--block-vectors") {
             analysis_only();
-            o.block_vectors = parse_integer<std::size_t>(arg, value(), 1);
+            o.block_vectors = parse_integer<std::size_t>(arg, value(), 1, max_block_vectors);
+        } else if (arg == "--spill-dir") {
+            analysis_only();
+            o.spill_dir = std::string(value());
         } else if (arg == "--max-memory") {
             analysis_only();
             o.max_memory = parse_size(arg, value());
@@ -244,9 +266,9 @@ parsed parse(int argc, const char* const* argv) {
             else if (name == "auto") o.method = method_choice::automatic;
             else throw usage_error("--method: '" + std::string(name) + "' is not exact, rsvd or auto");
         } else if (arg == "--oversample" && supports_rsvd(o.what)) {
-            o.oversample = parse_integer<std::size_t>(arg, value(), 0);
+            o.oversample = parse_integer<std::size_t>(arg, value(), 0, max_oversample);
         } else if (arg == "--power-iters" && supports_rsvd(o.what)) {
-            o.power_iterations = parse_integer<std::size_t>(arg, value(), 0);
+            o.power_iterations = parse_integer<std::size_t>(arg, value(), 0, max_power_iterations);
         } else if (arg == "--seed" && supports_rsvd(o.what)) {
             o.seed = parse_integer<std::uint64_t>(arg, value(), 0);
         } else if (analysis && !supports_rsvd(o.what) &&
@@ -254,7 +276,7 @@ parsed parse(int argc, const char* const* argv) {
             throw usage_error(std::string(arg) + " does not apply to " + std::string(chosen->name) +
                               ": it needs every eigenvalue, which only the exact method computes");
         } else if (arg == "--ks" && (o.what == command::frontier || o.what == command::report)) {
-            o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1); });
+            o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1, max_dimension); });
         } else if (arg == "--threshold" && (o.what == command::budget || o.what == command::report)) {
             o.budget_threshold = parse_fraction(arg, value());
         } else if (arg == "--budget" && o.what == command::allocate) {

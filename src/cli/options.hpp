@@ -37,6 +37,7 @@ struct options {
     std::vector<std::size_t> frontier_ks;
     double budget_threshold = 0.9;
     std::filesystem::path out_dir;
+    std::filesystem::path spill_dir;  ///< --spill-dir; empty: $TMPDIR, else /tmp
     std::size_t block_vectors = 1024;
     method_choice method = method_choice::exact;
     std::size_t oversample = 10;
