@@ -423,10 +423,9 @@ void check_finite(const arma::mat& m, std::size_t pass, const std::string& what)
 
 std::string group_label(std::size_t g) { return "group " + std::to_string(g); }
 
-}  // namespace
-
-rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vector<double>& universal_weights,
-                             const rsvd_options& options, const pass_runner& run_pass) {
+// The arguments randomized_eigen documents as invalid, each named.
+void check_arguments(std::size_t dim, std::size_t groups, const std::vector<double>& universal_weights,
+                     const rsvd_options& options, const pass_runner& run_pass) {
     if (dim == 0) throw std::invalid_argument(who() + "dim must be >= 1, got 0");
     if (groups == 0) throw std::invalid_argument(who() + "groups must be >= 1, got 0");
     if (options.k == 0) throw std::invalid_argument(who() + "options.k must be >= 1 (it is clamped to dim), got 0");
@@ -443,7 +442,108 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
             throw std::invalid_argument(who() + "universal_weights[" + std::to_string(g) + "] = " +
                                         std::to_string(universal_weights[g]) + "; weights must be finite and >= 0");
     if (!run_pass) throw std::invalid_argument(who() + "run_pass is empty");
+}
 
+// Every pass must stream what pass 1 did, group by group.
+void check_counts(const std::vector<group_state>& states, std::vector<std::uint64_t>& first_counts, std::size_t pass) {
+    for (std::size_t g = 0; g < states.size(); ++g) {
+        const group_state& s = states[g];
+        if (pass == 1)
+            first_counts[g] = s.count;
+        else if (s.count != first_counts[g])
+            throw std::invalid_argument(who() + "pass " + std::to_string(pass) + " streamed " + std::to_string(s.count) +
+                                        " vectors of group " + std::to_string(g) + ", pass 1 streamed " +
+                                        std::to_string(first_counts[g]) +
+                                        ": run_pass must stream the same data every pass");
+        check_finite(s.krylov.product, pass, group_label(g));
+    }
+}
+
+// w_g of C_u = Σ_g w_g C_g: given, or 1, or 1/tr C_g (the traces come from pass 1).
+std::vector<double> universal_weights_of(const std::vector<group_state>& states, const std::vector<double>& given,
+                                         bool trace_weighting) {
+    if (!given.empty()) return given;
+    std::vector<double> weights(states.size(), 1.0);
+    if (trace_weighting)
+        for (std::size_t g = 0; g < states.size(); ++g)
+            weights[g] = states[g].trace > 0 ? 1.0 / states[g].trace : 0.0;
+    return weights;
+}
+
+// Before a pass: each product sized for the streamed block (and, on the last
+// pass, the error probes (I − KKᵀ)Ω_r that ride along), counts reset, and
+// the captures grown with K_u.
+void prepare_pass(std::vector<group_state>& states, krylov_state& universal, bool first, const arma::mat* raw_probes,
+                  arma::mat& universal_probes) {
+    const std::size_t dim = universal.basis.n_rows;
+    const std::size_t probes = raw_probes ? raw_probes->n_cols : 0;
+    if (raw_probes) {
+        for (auto& g : states) g.probes = *raw_probes - g.krylov.basis * (g.krylov.basis.t() * *raw_probes);
+        universal_probes = *raw_probes - universal.basis * (universal.basis.t() * *raw_probes);
+    }
+    for (auto& g : states) {
+        g.capture.resize(universal.basis.n_cols, universal.basis.n_cols);
+        g.count = 0;
+        g.krylov.product.zeros(dim, g.krylov.streamed + probes);
+    }
+    if (!first) universal.product.zeros(dim, universal.streamed + probes);
+}
+
+// After pass 1: C_u·Q₀ = Σ w_g C_g·Q₀ from the groups' products, and W_g's
+// first block Q₀ᵀ C_g Q₀ (Q₀ is every basis so far).
+void seed_universal(std::vector<group_state>& states, const std::vector<double>& weights, krylov_state& universal) {
+    const arma::mat& q0 = universal.basis;
+    universal.product.zeros(q0.n_rows, q0.n_cols);
+    for (std::size_t g = 0; g < states.size(); ++g) {
+        states[g].capture = q0.t() * states[g].krylov.product;
+        if (weights[g] != 0) universal.product += weights[g] * states[g].krylov.product;
+    }
+    universal.streamed = q0.n_cols;
+}
+
+// ρ of the file comment, step 5: per unit basis column, what rounding may move C·q by.
+double rounding_of(const group_state& g, std::size_t dim) {
+    const bool has_float = g.float_run > 0;
+    const double unit = has_float ? float_unit_roundoff : double_unit_roundoff;
+    const double run = static_cast<double>(has_float ? g.float_run : g.count);
+    return unit * (1 + std::sqrt(static_cast<double>(dim)) + std::sqrt(run)) * g.trace;
+}
+
+// After the last pass: every group's and C_u's Ritz pairs and bounds, and the
+// universal capture W_g = K_uᵀ C_g K_u read through the universal Ritz vectors
+// K_u U: v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
+void finish_all(const std::vector<group_state>& states, const krylov_state& universal, const arma::mat& universal_probes,
+                const std::vector<std::uint64_t>& first_counts, std::size_t dim, std::size_t probes, rsvd_result& result) {
+    ritz_pairs ritz;
+    double universal_trace = 0, universal_rounding = 0;
+    std::uint64_t universal_count = 0;
+    for (std::size_t g = 0; g < states.size(); ++g) {
+        const group_state& s = states[g];
+        const finished_stream stream{s.krylov, s.krylov.product.tail_cols(probes), s.probes, s.trace, rounding_of(s, dim)};
+        result.groups.push_back(finish(stream, result.k, group_label(g), ritz));
+        result.groups.back().count = first_counts[g];
+        universal_trace += result.weights[g] * s.trace;
+        universal_rounding += result.weights[g] * stream.rounding;
+        universal_count += first_counts[g];
+    }
+    const finished_stream universal_stream{universal, universal.product.tail_cols(probes), universal_probes,
+                                           universal_trace, universal_rounding};
+    result.universal = finish(universal_stream, result.k, "universal", ritz);
+    result.universal.count = universal_count;
+
+    const arma::mat u = ritz.coords.head_cols(result.k);
+    for (const group_state& s : states) {
+        const arma::mat w = arma::symmatu(s.capture);
+        const arma::vec captured = arma::sum(u % (w * u), 0).t();
+        result.universal_capture.push_back(arma::cumsum(captured) / s.trace);  // NaN for an all-zero group
+    }
+}
+
+}  // namespace
+
+rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vector<double>& universal_weights,
+                             const rsvd_options& options, const pass_runner& run_pass) {
+    check_arguments(dim, groups, universal_weights, options, run_pass);
     const std::size_t k = std::min(options.k, dim);
     const std::size_t ell = k + std::min(options.oversample, dim - k);
     const std::size_t r = options.error_probes;
@@ -483,47 +583,17 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         const bool last = pass == passes || (!first && full(universal) &&
                                               std::all_of(states.begin(), states.end(),
                                                           [&](const group_state& g) { return full(g.krylov); }));
-        const std::size_t probes = last ? r : 0;
-        if (last) {  // the error probes (I − KKᵀ)Ω_r ride along
-            for (auto& g : states) g.probes = raw_probes - g.krylov.basis * (g.krylov.basis.t() * raw_probes);
-            universal_probes = raw_probes - universal.basis * (universal.basis.t() * raw_probes);
-        }
-        for (auto& g : states) g.capture.resize(universal.basis.n_cols, universal.basis.n_cols);  // grows with K_u
-        for (auto& g : states) {
-            g.count = 0;
-            g.krylov.product.zeros(dim, g.krylov.streamed + probes);
-        }
-        if (!first) universal.product.zeros(dim, universal.streamed + probes);
+        prepare_pass(states, universal, first, last ? &raw_probes : nullptr, universal_probes);
         pass_visitor::universal_part part;
         if (!first) part = {&universal, last ? &universal_probes : nullptr};
         pass_visitor visitor(dim, states, part, result.weights, first, last);
         run_pass(visitor);
         visitor.flush();
 
-        for (std::size_t g = 0; g < groups; ++g) {
-            const group_state& s = states[g];
-            if (first)
-                first_counts[g] = s.count;
-            else if (s.count != first_counts[g])
-                throw std::invalid_argument(who() + "pass " + std::to_string(pass) + " streamed " +
-                                            std::to_string(s.count) + " vectors of group " + std::to_string(g) +
-                                            ", pass 1 streamed " + std::to_string(first_counts[g]) +
-                                            ": run_pass must stream the same data every pass");
-            check_finite(s.krylov.product, pass, group_label(g));
-        }
+        check_counts(states, first_counts, pass);
         if (first) {
-            result.weights.assign(groups, 1.0);
-            for (std::size_t g = 0; g < groups; ++g) {
-                if (!universal_weights.empty())
-                    result.weights[g] = universal_weights[g];
-                else if (options.trace_weighting)
-                    result.weights[g] = states[g].trace > 0 ? 1.0 / states[g].trace : 0.0;
-            }
-            universal.product.zeros(dim, ell);
-            for (auto& g : states) g.capture = q0.t() * g.krylov.product;  // W_g's first block: Q₀ᵀ C_g Q₀
-            for (std::size_t g = 0; g < groups; ++g)
-                if (result.weights[g] != 0) universal.product += result.weights[g] * states[g].krylov.product;
-            universal.streamed = ell;
+            result.weights = universal_weights_of(states, universal_weights, options.trace_weighting);
+            seed_universal(states, result.weights, universal);
         } else {
             check_finite(universal.product, pass, "the universal Gram");
         }
@@ -540,39 +610,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
             break;
         }
     }
-
-    const double sqrt_dim = std::sqrt(static_cast<double>(dim));
-    auto rounding = [&](const group_state& g) {
-        const bool has_float = g.float_run > 0;
-        const double unit = has_float ? float_unit_roundoff : double_unit_roundoff;
-        const double run = static_cast<double>(has_float ? g.float_run : g.count);
-        return unit * (1 + sqrt_dim + std::sqrt(run)) * g.trace;
-    };
-    ritz_pairs ritz;
-    double universal_trace = 0, universal_rounding = 0;
-    std::uint64_t universal_count = 0;
-    for (std::size_t g = 0; g < groups; ++g) {
-        const group_state& s = states[g];
-        const finished_stream stream{s.krylov, s.krylov.product.tail_cols(r), s.probes, s.trace, rounding(s)};
-        result.groups.push_back(finish(stream, k, group_label(g), ritz));
-        result.groups.back().count = first_counts[g];
-        universal_trace += result.weights[g] * s.trace;
-        universal_rounding += result.weights[g] * stream.rounding;
-        universal_count += first_counts[g];
-    }
-    const finished_stream universal_stream{universal, universal.product.tail_cols(r), universal_probes,
-                                           universal_trace, universal_rounding};
-    result.universal = finish(universal_stream, k, "universal", ritz);
-    result.universal.count = universal_count;
-
-    // Capture: W_g = K_uᵀ C_g K_u (upper part filled pass by pass); the
-    // universal Ritz vectors are K_u U, so v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
-    const arma::mat u = ritz.coords.head_cols(k);
-    for (std::size_t g = 0; g < groups; ++g) {
-        const arma::mat w = arma::symmatu(states[g].capture);
-        const arma::vec captured = arma::sum(u % (w * u), 0).t();
-        result.universal_capture.push_back(arma::cumsum(captured) / states[g].trace);  // NaN for an all-zero group
-    }
+    finish_all(states, universal, universal_probes, first_counts, dim, r, result);
     return result;
 }
 
