@@ -1,9 +1,11 @@
 #include "cli/options.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string_view>
 
@@ -139,6 +141,92 @@ auto parse_list(std::string_view text, Parse&& parse_one) {
     return values;
 }
 
+using value_reader = std::function<std::string_view()>;
+
+// The options of every command but inspect; false when `arg` is none of them.
+bool parse_analysis_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
+    constexpr std::array<std::string_view, 8> names{"--threads",    "--k",           "--center",    "--universal-weighting",
+                                                    "--thresholds", "--block-vectors", "--spill-dir", "--max-memory"};
+    if (std::find(names.begin(), names.end(), arg) == names.end()) return false;
+    if (c.what == command::inspect) throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name));
+    if (arg == "--threads") {
+        o.threads = parse_integer<int>(arg, value(), 1, max_threads);
+    } else if (arg == "--k") {
+        o.k = parse_integer<std::size_t>(arg, value(), 1, max_dimension);
+    } else if (arg == "--center") {
+        o.center = true;
+    } else if (arg == "--universal-weighting") {
+        const auto mode = value();
+        if (mode != "sum" && mode != "trace")
+            throw usage_error("--universal-weighting: '" + std::string(mode) + "' is not 'sum' or 'trace'");
+        o.trace_weighting = mode == "trace";
+    } else if (arg == "--thresholds") {
+        for (const double p : parse_list(value(), [&](std::string_view t) { return parse_fraction(arg, t); }))
+            o.thresholds.push_back(p);
+    } else if (arg == "--block-vectors") {
+        o.block_vectors = parse_integer<std::size_t>(arg, value(), 1, max_block_vectors);
+    } else if (arg == "--spill-dir") {
+        o.spill_dir = std::string(value());
+    } else if (arg == "--max-memory") {
+        o.max_memory = parse_size(arg, value());
+    }
+    return true;
+}
+
+// --method and its settings; refused by the commands that need every eigenvalue.
+bool parse_randomized_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
+    if (arg != "--method" && arg != "--oversample" && arg != "--power-iters" && arg != "--seed") return false;
+    if (c.what == command::inspect) return false;  // an unknown option there
+    if (!supports_rsvd(c.what))
+        throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name) +
+                          ": it needs every eigenvalue, which only the exact method computes");
+    if (arg == "--method") {
+        const auto name = value();
+        if (name == "exact") o.method = method_choice::exact;
+        else if (name == "rsvd") o.method = method_choice::rsvd;
+        else if (name == "auto") o.method = method_choice::automatic;
+        else throw usage_error("--method: '" + std::string(name) + "' is not exact, rsvd or auto");
+    } else if (arg == "--oversample") {
+        o.oversample = parse_integer<std::size_t>(arg, value(), 0, max_oversample);
+    } else if (arg == "--power-iters") {
+        o.power_iterations = parse_integer<std::size_t>(arg, value(), 0, max_power_iterations);
+    } else if (arg == "--seed") {
+        o.seed = parse_integer<std::uint64_t>(arg, value(), 0);
+    }
+    return true;
+}
+
+// The options of frontier, budget, allocate and report alone; false elsewhere.
+bool parse_command_option(std::string_view arg, const value_reader& value, options& o) {
+    if (arg == "--ks" && (o.what == command::frontier || o.what == command::report)) {
+        o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1, max_dimension); });
+    } else if (arg == "--threshold" && (o.what == command::budget || o.what == command::report)) {
+        o.budget_threshold = parse_fraction(arg, value());
+    } else if (arg == "--budget" && o.what == command::allocate) {
+        o.budget = parse_budget(arg, value());
+    } else if (arg == "--per" && o.what == command::allocate) {
+        const auto scope = value();
+        if (scope != "type" && scope != "matrix")
+            throw usage_error("--per: '" + std::string(scope) + "' is not 'type' or 'matrix'");
+        o.allocate_per_matrix = scope == "matrix";
+    } else if (arg == "--plan" && o.what == command::allocate) {
+        o.plan_file = std::string(value());
+        const auto extension = o.plan_file.extension().string();
+        if (extension != ".json" && !(extension.size() > 1 && format_named(extension.substr(1))))
+            throw usage_error("--plan: '" + o.plan_file.string() + "' does not end in .json, .csv or .tsv");
+    } else if (arg == "--objective" && (o.what == command::allocate || o.what == command::report)) {
+        const auto name = value();
+        if (name != "weighted" && name != "energy")
+            throw usage_error("--objective: '" + std::string(name) + "' is not 'weighted' or 'energy'");
+        o.energy_objective = name == "energy";
+    } else if (arg == "--out" && o.what == command::report) {
+        o.out_dir = std::string(value());
+    } else {
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 parameter_budget parse_budget(std::string_view flag, std::string_view text) {
@@ -207,16 +295,12 @@ parsed parse(int argc, const char* const* argv) {
 
     options o;
     o.what = chosen->what;
-    const bool analysis = chosen->what != command::inspect;
     bool have_model = false;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string_view arg = args[i];
-        auto value = [&]() -> std::string_view {
+        const value_reader value = [&]() -> std::string_view {
             if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
             return args[++i];
-        };
-        auto analysis_only = [&] {
-            if (!analysis) throw usage_error(std::string(arg) + " does not apply to " + std::string(chosen->name));
         };
         if (arg == "--help" || arg == "-h") return {std::nullopt, command_help(*chosen)};
         if (arg == "--version") return {std::nullopt, std::string(version_text)};
@@ -231,73 +315,9 @@ parsed parse(int argc, const char* const* argv) {
             o.format = *format;
         } else if (arg == "--types") {
             o.types_file = std::string(value());
-        } else if (arg == "--threads") {
-            analysis_only();
-            o.threads = parse_integer<int>(arg, value(), 1, max_threads);
-        } else if (arg == "--k") {
-            analysis_only();
-            o.k = parse_integer<std::size_t>(arg, value(), 1, max_dimension);
-        } else if (arg == "--center") {
-            analysis_only();
-            o.center = true;
-        } else if (arg == "--universal-weighting") {
-            analysis_only();
-            const auto mode = value();
-            if (mode != "sum" && mode != "trace")
-                throw usage_error("--universal-weighting: '" + std::string(mode) + "' is not 'sum' or 'trace'");
-            o.trace_weighting = mode == "trace";
-        } else if (arg == "--thresholds") {
-            analysis_only();
-            for (const double p : parse_list(value(), [&](std::string_view t) { return parse_fraction(arg, t); }))
-                o.thresholds.push_back(p);
-        } else if (arg == "--block-vectors") {
-            analysis_only();
-            o.block_vectors = parse_integer<std::size_t>(arg, value(), 1, max_block_vectors);
-        } else if (arg == "--spill-dir") {
-            analysis_only();
-            o.spill_dir = std::string(value());
-        } else if (arg == "--max-memory") {
-            analysis_only();
-            o.max_memory = parse_size(arg, value());
-        } else if (arg == "--method" && supports_rsvd(o.what)) {
-            const auto name = value();
-            if (name == "exact") o.method = method_choice::exact;
-            else if (name == "rsvd") o.method = method_choice::rsvd;
-            else if (name == "auto") o.method = method_choice::automatic;
-            else throw usage_error("--method: '" + std::string(name) + "' is not exact, rsvd or auto");
-        } else if (arg == "--oversample" && supports_rsvd(o.what)) {
-            o.oversample = parse_integer<std::size_t>(arg, value(), 0, max_oversample);
-        } else if (arg == "--power-iters" && supports_rsvd(o.what)) {
-            o.power_iterations = parse_integer<std::size_t>(arg, value(), 0, max_power_iterations);
-        } else if (arg == "--seed" && supports_rsvd(o.what)) {
-            o.seed = parse_integer<std::uint64_t>(arg, value(), 0);
-        } else if (analysis && !supports_rsvd(o.what) &&
-                   (arg == "--method" || arg == "--oversample" || arg == "--power-iters" || arg == "--seed")) {
-            throw usage_error(std::string(arg) + " does not apply to " + std::string(chosen->name) +
-                              ": it needs every eigenvalue, which only the exact method computes");
-        } else if (arg == "--ks" && (o.what == command::frontier || o.what == command::report)) {
-            o.frontier_ks = parse_list(value(), [&](std::string_view t) { return parse_integer<std::size_t>(arg, t, 1, max_dimension); });
-        } else if (arg == "--threshold" && (o.what == command::budget || o.what == command::report)) {
-            o.budget_threshold = parse_fraction(arg, value());
-        } else if (arg == "--budget" && o.what == command::allocate) {
-            o.budget = parse_budget(arg, value());
-        } else if (arg == "--per" && o.what == command::allocate) {
-            const auto scope = value();
-            if (scope != "type" && scope != "matrix")
-                throw usage_error("--per: '" + std::string(scope) + "' is not 'type' or 'matrix'");
-            o.allocate_per_matrix = scope == "matrix";
-        } else if (arg == "--plan" && o.what == command::allocate) {
-            o.plan_file = std::string(value());
-            const auto extension = o.plan_file.extension().string();
-            if (extension != ".json" && !(extension.size() > 1 && format_named(extension.substr(1))))
-                throw usage_error("--plan: '" + o.plan_file.string() + "' does not end in .json, .csv or .tsv");
-        } else if (arg == "--objective" && (o.what == command::allocate || o.what == command::report)) {
-            const auto name = value();
-            if (name != "weighted" && name != "energy")
-                throw usage_error("--objective: '" + std::string(name) + "' is not 'weighted' or 'energy'");
-            o.energy_objective = name == "energy";
-        } else if (arg == "--out" && o.what == command::report) {
-            o.out_dir = std::string(value());
+        } else if (parse_analysis_option(arg, value, *chosen, o) || parse_randomized_option(arg, value, *chosen, o) ||
+                   parse_command_option(arg, value, o)) {
+            continue;  // read by one of the three
         } else if (arg.starts_with("-") && arg.size() > 1) {
             throw usage_error("unknown option '" + std::string(arg) + "' for " + std::string(chosen->name) +
                               " (try 'adaptk-stream " + std::string(chosen->name) + " --help')");
