@@ -15,6 +15,21 @@ namespace {
 
 constexpr std::size_t spill_chunk_columns = detail::spill_file::chunk_columns;
 
+// The matrices [first, last) of one type: checkpoint::matrices() returns them
+// grouped by type, in report order.
+struct type_run {
+    std::size_t first, last;
+};
+std::vector<type_run> type_runs(const std::vector<weight_matrix>& matrices) {
+    std::vector<type_run> runs;
+    for (std::size_t m = 0; m < matrices.size(); ++m)
+        if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type)
+            runs.push_back({m, m + 1});
+        else
+            runs.back().last = m + 1;
+    return runs;
+}
+
 class progress_meter {
 public:
     progress_meter(const analysis_options& options, std::uint64_t total) : options_(options), total_(total) {}
@@ -160,13 +175,9 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                       std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
     gram_accumulator gram(d, options.center);
     block_buffers buffers;
-    for (std::size_t first = 0; first < matrices.size();) {
-        const weight_type type = matrices[first].kind.type;
-        std::size_t last = first;
-        while (last < matrices.size() && matrices[last].kind.type == type) ++last;
-
+    for (const auto [first, last] : type_runs(matrices)) {
         type_spectrum spectrum;
-        spectrum.type = type;
+        spectrum.type = matrices[first].kind.type;
         spectrum.matrices = last - first;
         std::optional<std::size_t> slot;
         arma::vec type_sum(d, arma::fill::zeros);  // per-matrix mode with --center
@@ -225,7 +236,6 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
         if (options.per_matrix) type_bases.push_back(top_eigenpairs(spill.read(*slot), result.k).vectors);
         result.types.push_back(std::move(spectrum));
-        first = last;
     }
 }
 
@@ -262,15 +272,15 @@ void project_matrices(const std::vector<weight_matrix>& matrices, const analysis
                       progress_meter& meter, const std::vector<arma::mat>& type_bases, const arma::mat& universal,
                       analysis_result& result) {
     block_buffers buffers;
-    std::size_t type_index = 0;
-    for (std::size_t m = 0; m < matrices.size(); ++m) {
-        if (m > 0 && matrices[m].kind.type != matrices[m - 1].kind.type) ++type_index;
-        projected_energy energy(type_bases[type_index], universal);
-        stream_matrix(matrices[m], options.block_vectors, buffers, meter,
-                      [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
-        result.matrices[m].r2_type = energy.type_fraction();
-        result.matrices[m].r2_universal = energy.universal_fraction();
-    }
+    const auto runs = type_runs(matrices);
+    for (std::size_t t = 0; t < runs.size(); ++t)
+        for (std::size_t m = runs[t].first; m < runs[t].last; ++m) {
+            projected_energy energy(type_bases[t], universal);
+            stream_matrix(matrices[m], options.block_vectors, buffers, meter,
+                          [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
+            result.matrices[m].r2_type = energy.type_fraction();
+            result.matrices[m].r2_universal = energy.universal_fraction();
+        }
 }
 
 // The randomized method: one randomized_eigen over all types, each of its
@@ -278,17 +288,16 @@ void project_matrices(const std::vector<weight_matrix>& matrices, const analysis
 void analyse_randomized(const std::vector<weight_matrix>& matrices, const analysis_options& options,
                         progress_meter& meter, analysis_result& result) {
     std::vector<std::size_t> group_of_matrix;
-    for (std::size_t m = 0; m < matrices.size(); ++m) {
-        if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type) {
-            type_spectrum spectrum;
-            spectrum.type = matrices[m].kind.type;
-            result.types.push_back(std::move(spectrum));
+    for (const auto [first, last] : type_runs(matrices)) {
+        type_spectrum spectrum;
+        spectrum.type = matrices[first].kind.type;
+        spectrum.matrices = last - first;
+        for (std::size_t m = first; m < last; ++m) {
+            spectrum.vectors += matrices[m].vector_count();
+            spectrum.parameters += matrices[m].rows * matrices[m].cols;
+            group_of_matrix.push_back(result.types.size());
         }
-        type_spectrum& spectrum = result.types.back();
-        ++spectrum.matrices;
-        spectrum.vectors += matrices[m].vector_count();
-        spectrum.parameters += matrices[m].rows * matrices[m].cols;
-        group_of_matrix.push_back(result.types.size() - 1);
+        result.types.push_back(std::move(spectrum));
     }
     rsvd_options settings = options.randomized;
     settings.k = result.k;
@@ -330,15 +339,14 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     constexpr std::uint64_t runtime = 8ull << 20;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
-    std::uint64_t in_flight = 0, types = 0;
+    const std::uint64_t types = type_runs(matrices).size();
+    std::uint64_t in_flight = 0;
     bool any_f64 = false;
-    for (std::size_t m = 0; m < matrices.size(); ++m) {
-        const weight_matrix& matrix = matrices[m];
+    for (const weight_matrix& matrix : matrices) {
         const std::uint64_t per_vector = matrix.bytes.size() / std::max<std::uint64_t>(matrix.vector_count(), 1);
         in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min<std::uint64_t>(matrix.bytes.size(), b * per_vector)
                                                                 : matrix.bytes.size());
         any_f64 = any_f64 || matrix.type == dtype::f64;
-        if (m == 0 || matrix.kind.type != matrices[m - 1].kind.type) ++types;
     }
     const std::uint64_t block = d * b * (any_f64 ? 8 : 4);
     const std::uint64_t common = runtime + in_flight + fault_around + block;
@@ -359,10 +367,7 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
-    std::uint64_t types = 0;
-    for (std::size_t m = 0; m < matrices.size(); ++m)
-        if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type) ++types;
-    return types * d * d * sizeof(double);
+    return type_runs(matrices).size() * d * d * sizeof(double);
 }
 
 std::filesystem::path spill_directory(const analysis_options& options) {
