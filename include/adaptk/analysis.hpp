@@ -24,9 +24,9 @@
 
 #include <armadillo>
 
-#include "adaptk/checkpoint.hpp"
 #include "adaptk/classify.hpp"
 #include "adaptk/rsvd.hpp"
+#include "adaptk/weight_matrix.hpp"
 
 namespace adaptk {
 

@@ -17,7 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "adaptk/checkpoint.hpp"
+#include "adaptk/model_config.hpp"
+#include "adaptk/weight_matrix.hpp"
 
 namespace adaptk {
 

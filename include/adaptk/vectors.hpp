@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "adaptk/checkpoint.hpp"
+#include "adaptk/weight_matrix.hpp"
 
 namespace adaptk {
 

@@ -1,0 +1,56 @@
+#pragma once
+// One weight matrix chosen for analysis: where its bytes are, its shape and
+// dtype, which axis holds the hidden-axis vectors, and for a part of a fused
+// tensor which rows or columns it takes. The checkpoint makes them; the
+// fused-tensor split, the vector stream and the analysis read them.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "adaptk/classify.hpp"
+#include "adaptk/dtype.hpp"
+#include "adaptk/mapped_file.hpp"
+
+namespace adaptk {
+
+/// Which rows (vectors_are_rows) or columns of a stored tensor a matrix takes
+/// when it is one part of a fused tensor: its vector j is stored row or column
+/// first + (j / run)·period + j % run. The default takes them all, in order.
+struct tensor_part {
+    std::uint64_t first = 0;
+    std::uint64_t run = 0;          ///< 0: one contiguous run
+    std::uint64_t period = 0;       ///< stored rows or columns from one run's start to the next
+    std::uint64_t stored_cols = 0;  ///< the stored tensor's row length; 0: cols
+
+    std::uint64_t stored_index(std::uint64_t j) const noexcept {
+        return run == 0 ? first + j : first + (j / run) * period + j % run;
+    }
+};
+
+/// A 2-D floating matrix chosen for analysis, with its hidden axis resolved.
+/// It shares ownership of its file's mapping, so `bytes` stay valid however
+/// long the matrix lives, also after its checkpoint is destroyed.
+struct weight_matrix {
+    std::string name;  ///< the tensor's; a fused part adds "[q]", "[gate]", ...
+    tensor_class kind;
+    dtype type;
+    std::uint64_t rows = 0;  ///< row-major [rows, cols]; a fused part's own shape
+    std::uint64_t cols = 0;
+    bool vectors_are_rows = true;  ///< false: the hidden-axis vectors are columns (down_proj)
+    std::span<const std::byte> bytes;  ///< the whole stored tensor, inside *mapping
+    std::shared_ptr<const mapped_file> mapping;  ///< owns `bytes`; also for read-ahead and page release hints
+    std::uint64_t file_offset = 0;
+    tensor_part part{};
+
+    std::uint64_t vector_count() const noexcept { return vectors_are_rows ? rows : cols; }
+    std::uint64_t stored_cols() const noexcept { return part.stored_cols != 0 ? part.stored_cols : cols; }
+    /// Bytes this matrix's vectors occupy (less than bytes.size() for a fused
+    /// part): a block type's bytes per block spread over its elements per block.
+    std::uint64_t vector_bytes() const noexcept {
+        return rows * cols * dtype_bytes(type) / dtype_block_elements(type);
+    }
+};
+
+}  // namespace adaptk
