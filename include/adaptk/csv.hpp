@@ -8,7 +8,7 @@
 #include <ostream>
 #include <string>
 
-#include "adaptk/tables.hpp"
+#include "adaptk/table.hpp"
 
 namespace adaptk {
 

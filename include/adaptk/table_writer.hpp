@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "adaptk/tables.hpp"
+#include "adaptk/table.hpp"
 
 namespace adaptk {
 

@@ -6,21 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "adaptk/analysis.hpp"
+#include "adaptk/table.hpp"
 
 namespace adaptk {
-
-/// Empty (undefined or not applicable), text, integer, or real.
-using cell = std::variant<std::monostate, std::string, std::int64_t, double>;
-
-struct table {
-    std::string name;  ///< "profile", "groups", ...: the file stem in report
-    std::vector<std::string> columns;
-    std::vector<std::vector<cell>> rows;
-};
 
 /// Energy fractions whose k columns every table with k columns carries.
 inline const std::vector<double> default_thresholds{0.5, 0.9};
