@@ -202,12 +202,4 @@ safetensors_header parse_safetensors(std::span<const std::byte> file, const std:
     return header;
 }
 
-safetensors_file::safetensors_file(const std::filesystem::path& path)
-    : mapping_(path),
-      header_(parse_safetensors({mapping_.data(), mapping_.size()}, path.string())) {}
-
-std::span<const std::byte> safetensors_file::bytes(const tensor_info& tensor) const noexcept {
-    return {mapping_.data() + header_.data_offset + tensor.begin, tensor.bytes()};
-}
-
 }  // namespace adaptk

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <ostream>
 #include <string>
 #include <system_error>
@@ -13,6 +14,7 @@
 
 #include "adaptk/error.hpp"
 #include "adaptk/safetensors.hpp"
+#include "adaptk/tensor_file.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -215,8 +217,24 @@ void check_table(const adaptk::safetensors_header& header, const std::vector<exp
     }
 }
 
+// A file through the library's reader (tensor_file) beside its parsed
+// header, which holds what tensor_file does not keep (metadata, header size).
+class safetensors_file {
+public:
+    explicit safetensors_file(const fs::path& path)
+        : file_(path), header_(adaptk::parse_safetensors({file_.mapping().data(), file_.mapping().size()}, path.string())) {}
+    const adaptk::safetensors_header& header() const noexcept { return header_; }
+    const adaptk::mapped_file& mapping() const noexcept { return file_.mapping(); }
+    std::span<const std::byte> bytes(const adaptk::tensor_info& tensor) const noexcept { return file_.bytes(tensor); }
+    std::uint64_t file_offset(const adaptk::tensor_info& tensor) const noexcept { return file_.file_offset(tensor); }
+
+private:
+    adaptk::tensor_file file_;
+    adaptk::safetensors_header header_;
+};
+
 template <class T>
-std::vector<T> load_all(const adaptk::safetensors_file& file, const adaptk::tensor_info& tensor) {
+std::vector<T> load_all(const safetensors_file& file, const adaptk::tensor_info& tensor) {
     const auto bytes = file.bytes(tensor);
     std::vector<T> values(bytes.size() / sizeof(T));
     std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
@@ -224,7 +242,7 @@ std::vector<T> load_all(const adaptk::safetensors_file& file, const adaptk::tens
 }
 
 template <class Real>
-std::vector<Real> decode_all(const adaptk::safetensors_file& file, const adaptk::tensor_info& tensor) {
+std::vector<Real> decode_all(const safetensors_file& file, const adaptk::tensor_info& tensor) {
     std::vector<Real> values(tensor.elements);
     adaptk::decode(tensor.type, file.bytes(tensor).data(), values.size(), values.data());
     return values;
@@ -296,7 +314,7 @@ BOOST_AUTO_TEST_CASE(accepts_nesting_up_to_the_depth_limit) {
 BOOST_AUTO_TEST_CASE(missing_file_throws_system_error_naming_it) {
     adaptk::test::temp_dir dir;
     const auto missing = dir / "missing.safetensors";
-    BOOST_CHECK_EXCEPTION(adaptk::safetensors_file{missing}, std::system_error, [&](const std::system_error& e) {
+    BOOST_CHECK_EXCEPTION(safetensors_file{missing}, std::system_error, [&](const std::system_error& e) {
         return std::string(e.what()).find(missing.string()) != std::string::npos;
     });
 }
@@ -305,7 +323,7 @@ BOOST_AUTO_TEST_CASE(lfs_pointer_on_disk_is_named_in_the_error) {
     adaptk::test::temp_dir dir;
     const auto pointer = dir / "model.safetensors";
     adaptk::test::write_text(pointer, "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 123\n");
-    BOOST_CHECK_EXCEPTION(adaptk::safetensors_file{pointer}, format_error, [&](const format_error& e) {
+    BOOST_CHECK_EXCEPTION(safetensors_file{pointer}, format_error, [&](const format_error& e) {
         return e.file() == pointer.string() && std::string(e.what()).find("git lfs pull") != std::string::npos;
     });
 }
@@ -313,7 +331,7 @@ BOOST_AUTO_TEST_CASE(lfs_pointer_on_disk_is_named_in_the_error) {
 // --- real files written by other writers (tables from safetensors-samples/PROVENANCE.md)
 
 BOOST_AUTO_TEST_CASE(reads_the_hf_numpy_sample_with_its_unpadded_header) {
-    const adaptk::safetensors_file file(samples() / "hf-safetensors-numpy-overall.safetensors");
+    const safetensors_file file(samples() / "hf-safetensors-numpy-overall.safetensors");
     const auto& header = file.header();
     BOOST_TEST(file.mapping().size() == 702u);
     BOOST_TEST(header.header_bytes == 526u);
@@ -337,7 +355,7 @@ BOOST_AUTO_TEST_CASE(reads_the_hf_numpy_sample_with_its_unpadded_header) {
 }
 
 BOOST_AUTO_TEST_CASE(decodes_the_hf_numpy_sample_floats_from_unaligned_offsets) {
-    const adaptk::safetensors_file file(samples() / "hf-safetensors-numpy-overall.safetensors");
+    const safetensors_file file(samples() / "hf-safetensors-numpy-overall.safetensors");
     const std::vector<double> expected{-3, -2, -1, 0, 1, 2};
     // The data section starts at 534, so these are misaligned in the mapping.
     BOOST_TEST(file.file_offset(find(file.header(), "d")) == 582u);
@@ -354,7 +372,7 @@ BOOST_AUTO_TEST_CASE(decodes_the_hf_numpy_sample_floats_from_unaligned_offsets) 
 }
 
 BOOST_AUTO_TEST_CASE(reads_the_hf_numpy_sample_integers_as_stored) {
-    const adaptk::safetensors_file file(samples() / "hf-safetensors-numpy-overall.safetensors");
+    const safetensors_file file(samples() / "hf-safetensors-numpy-overall.safetensors");
     const auto& header = file.header();
     BOOST_TEST(load_all<std::uint8_t>(file, find(header, "B")) == (std::vector<std::uint8_t>{253, 254, 255, 0, 1, 2}),
                boost::test_tools::per_element());
@@ -373,7 +391,7 @@ BOOST_AUTO_TEST_CASE(reads_the_hf_numpy_sample_integers_as_stored) {
 }
 
 BOOST_AUTO_TEST_CASE(reads_the_mlx_file_with_null_metadata_and_shuffled_offsets) {
-    const adaptk::safetensors_file file(samples() / "mlx-lora-adapters.safetensors");
+    const safetensors_file file(samples() / "mlx-lora-adapters.safetensors");
     const auto& header = file.header();
     BOOST_TEST(file.mapping().size() == 1'181'371u);
     BOOST_TEST(header.header_bytes == 1715u);
@@ -415,7 +433,7 @@ BOOST_AUTO_TEST_CASE(reads_the_mlx_file_with_null_metadata_and_shuffled_offsets)
 }
 
 BOOST_AUTO_TEST_CASE(reads_the_burn_file_with_a_scalar_i64) {
-    const adaptk::safetensors_file file(samples() / "burn-torch-multi_layer.safetensors");
+    const safetensors_file file(samples() / "burn-torch-multi_layer.safetensors");
     const auto& header = file.header();
     BOOST_TEST(file.mapping().size() == 17'624u);
     BOOST_TEST(header.header_bytes == 648u);
@@ -453,8 +471,8 @@ void check_same_catalogue(const adaptk::safetensors_header& a, const adaptk::saf
 
 BOOST_AUTO_TEST_CASE(stories260k_bf16_is_the_f32_rounded_to_nearest_even) {
     const auto dir = adaptk::test::data_dir() / "stories260K" / "hf";
-    const adaptk::safetensors_file f32(dir / "f32" / "model.safetensors");
-    const adaptk::safetensors_file bf16(dir / "bf16" / "model.safetensors");
+    const safetensors_file f32(dir / "f32" / "model.safetensors");
+    const safetensors_file bf16(dir / "bf16" / "model.safetensors");
     BOOST_TEST(f32.header().tensors.size() == 48u);
     BOOST_TEST(f32.header().data_offset % 8 == 0u);
     check_same_catalogue(f32.header(), bf16.header());
@@ -477,9 +495,9 @@ BOOST_AUTO_TEST_CASE(stories260k_bf16_is_the_f32_rounded_to_nearest_even) {
 
 BOOST_AUTO_TEST_CASE(llama2_tiny_f16_f32_bf16_hold_the_same_values) {
     const auto dir = adaptk::test::data_dir() / "llama-2-tiny-random" / "hf";
-    const adaptk::safetensors_file f32(dir / "f32" / "model.safetensors");
-    const adaptk::safetensors_file f16(dir / "f16" / "model.safetensors");
-    const adaptk::safetensors_file bf16(dir / "bf16" / "model.safetensors");
+    const safetensors_file f32(dir / "f32" / "model.safetensors");
+    const safetensors_file f16(dir / "f16" / "model.safetensors");
+    const safetensors_file bf16(dir / "bf16" / "model.safetensors");
     BOOST_TEST(f32.header().tensors.size() == 12u);
     check_same_catalogue(f32.header(), f16.header());
     check_same_catalogue(f32.header(), bf16.header());

@@ -5,13 +5,11 @@
 // tensor byte is touched; afterwards every reader may trust the offsets.
 
 #include <cstdint>
-#include <filesystem>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "adaptk/mapped_file.hpp"
 #include "adaptk/tensor_info.hpp"
 
 namespace adaptk {
@@ -32,27 +30,5 @@ struct safetensors_header {
 /// messages only. Throws format_error naming the file, the tensor when there is
 /// one, and the defect.
 safetensors_header parse_safetensors(std::span<const std::byte> file, const std::string& file_name);
-
-/// A mapped, validated safetensors file.
-class safetensors_file {
-public:
-    /// Maps and validates `path`. Throws std::system_error or format_error.
-    explicit safetensors_file(const std::filesystem::path& path);
-
-    const safetensors_header& header() const noexcept { return header_; }
-    const mapped_file& mapping() const noexcept { return mapping_; }
-    const std::filesystem::path& path() const noexcept { return mapping_.path(); }
-
-    /// The tensor's bytes inside the mapping (any alignment).
-    std::span<const std::byte> bytes(const tensor_info& tensor) const noexcept;
-    /// Absolute file offset of the tensor's first byte.
-    std::uint64_t file_offset(const tensor_info& tensor) const noexcept {
-        return header_.data_offset + tensor.begin;
-    }
-
-private:
-    mapped_file mapping_;
-    safetensors_header header_;
-};
 
 }  // namespace adaptk
