@@ -174,6 +174,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
                       std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
     gram_accumulator gram(d, options.center);
+    if (options.kernel) gram.use_kernel(*options.kernel);
     block_buffers buffers;
     for (const auto [first, last] : type_runs(matrices)) {
         type_spectrum spectrum;

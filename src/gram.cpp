@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
-#include <string_view>
 
 #include "adaptk/dtype.hpp"
 #include "detail/bf16_gram.hpp"
@@ -21,13 +19,9 @@ void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count) {
 
 gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t flush_vectors)
     : dim_(dim), track_sum_(track_sum), flush_vectors_(std::max<std::size_t>(flush_vectors, 1)),
-      upper_() {
+      upper_(), kernel_(active_gram_kernel()) {
     if (track_sum_) sum_.zeros(dim);
-    const char* kernel = std::getenv("ADAPTK_GRAM_KERNEL");
-    use_bf16_kernel(kernel == nullptr || std::string_view(kernel) != "fp32");
 }
-
-void gram_accumulator::use_bf16_kernel(bool enabled) noexcept { bf16_kernel_ = enabled && detail::cpu_has_bf16_dot(); }
 
 void gram_accumulator::materialize() const {
     if (upper_.n_elem == 0) upper_.zeros(dim_, dim_);
@@ -72,14 +66,14 @@ void gram_accumulator::add(const float* vectors, std::size_t count) {
 
 void gram_accumulator::add(const std::uint16_t* bf16_vectors, std::size_t count) {
     if (count == 0) return;
-    if (!bf16_kernel_) {
+    if (kernel_ == gram_kernel::fp32) {
         if (bf16_decoded_.size() < dim_ * count) bf16_decoded_.resize(dim_ * count);
         decode(dtype::bf16, reinterpret_cast<const std::byte*>(bf16_vectors), dim_ * count, bf16_decoded_.data());
         add(bf16_decoded_.data(), count);
         return;
     }
     float* sums = scratch();
-    detail::bf16_syrk_upper(bf16_vectors, dim_, count, sums, run_continues(count), bf16_pack_, detail::blas_threads());
+    detail::bf16_syrk_upper(kernel_, bf16_vectors, dim_, count, sums, run_continues(count), bf16_pack_, detail::blas_threads());
     add_to_sum(bf16_vectors, count, [](std::uint16_t bits) { return static_cast<double>(bf16_to_float(bits)); });
     scratch_added(count);
 }

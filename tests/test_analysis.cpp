@@ -303,7 +303,7 @@ BOOST_AUTO_TEST_CASE(float32_gaussian_data_within_float32_rounding) {
 
 // Gaussian values rounded to BF16, so an F32 file holds exactly the same
 // numbers: the BF16 file takes the accumulator's BF16 kernel where the CPU
-// has it (or, with ADAPTK_GRAM_KERNEL=fp32, decode + ssyrk), the F32 file
+// has it (or, forced to fp32, decode + ssyrk), the F32 file
 // ssyrk. d = 50: no multiple of the kernel's 16-row panels.
 std::vector<named_matrix> bf16_valued_model(std::size_t d) {
     arma::arma_rng::set_seed(12);
@@ -333,9 +333,9 @@ BOOST_DATA_TEST_CASE(bf16_checkpoint_equals_f32_checkpoint_of_the_same_values,
     adaptk::test::temp_dir dir;
     adaptk::test::write_model(dir / "f32", d, bf16_valued_model(d), dtype::f32);
     adaptk::test::write_model(dir / "bf16", d, bf16_valued_model(d), dtype::bf16);
-    if (force_fp32) ::setenv("ADAPTK_GRAM_KERNEL", "fp32", 1);
-    const analysis_result bf16 = run(dir / "bf16", options);
-    ::unsetenv("ADAPTK_GRAM_KERNEL");
+    analysis_options bf16_options = options;
+    if (force_fp32) bf16_options.kernel = adaptk::gram_kernel::fp32;
+    const analysis_result bf16 = run(dir / "bf16", bf16_options);
     const analysis_result f32 = run(dir / "f32", options);
     BOOST_TEST_REQUIRE(bf16.types.size() == f32.types.size());
     for (std::size_t t = 0; t < f32.types.size(); ++t) {

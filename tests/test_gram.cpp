@@ -3,10 +3,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "adaptk/dtype.hpp"
 #include "adaptk/gram.hpp"
+#include "adaptk/gram_kernel.hpp"
 
 namespace bdata = boost::unit_test::data;
 using adaptk::gram_accumulator;
@@ -54,6 +57,32 @@ double error_in_units_of_abs_products(const arma::mat& actual, const arma::mat& 
 
 double relative_error(const arma::mat& actual, const arma::mat& expected) {
     return arma::norm(actual - expected, "fro") / arma::norm(expected, "fro");
+}
+
+// Every kernel adaptk knows, by name; the ones this CPU cannot run are
+// skipped with a message (meson runs this test with --log_level=message).
+std::vector<std::string> kernel_names() {
+    std::vector<std::string> names;
+    for (const adaptk::gram_kernel kernel : adaptk::all_gram_kernels())
+        names.emplace_back(adaptk::gram_kernel_name(kernel));
+    return names;
+}
+
+// A fresh accumulator on the named kernel, or none (and a message) when this CPU cannot run it.
+std::optional<gram_accumulator> on_kernel(const std::string& name, std::size_t d, bool track_sum = false) {
+    for (const adaptk::gram_kernel kernel : adaptk::all_gram_kernels()) {
+        if (adaptk::gram_kernel_name(kernel) != name) continue;
+        if (!adaptk::gram_kernel_runnable(kernel)) {
+            BOOST_TEST_MESSAGE("Gram kernel " << name << " skipped: this CPU cannot run it");
+            return std::nullopt;
+        }
+        gram_accumulator acc(d, track_sum);
+        acc.use_kernel(kernel);
+        BOOST_TEST((acc.kernel() == kernel));
+        return acc;
+    }
+    BOOST_FAIL("no kernel " << name);
+    return std::nullopt;
 }
 
 }  // namespace
@@ -146,43 +175,43 @@ BOOST_AUTO_TEST_CASE(trace_is_sum_of_squared_norms) {
     BOOST_TEST(acc.trace() == arma::accu(arma::square(x)), boost::test_tools::tolerance(1e-12));
 }
 
-// Odd dimensions: partial 16-row panels, 48-row blocks cut short (80: two
-// panels, 100 and 300: one), column tiles past d. 1000 vectors: two 256-pair
+// Odd dimensions: partial panels (16 rows on AVX-512, 4 on Arm), row blocks
+// cut short (48 and 12 rows), column tiles past d. 1000 vectors: two 256-pair
 // sweeps; at d = 300 the blocks are big enough to be shared among threads.
-BOOST_DATA_TEST_CASE(bf16_blocks_match_dense_float64_on_either_path,
-                     bdata::make({37, 80, 100, 130, 300}) * bdata::make({1, 7, 257, 1000}) * bdata::make({true, false}), dim,
-                     block, kernel) {
+BOOST_DATA_TEST_CASE(bf16_blocks_match_dense_float64_on_every_kernel,
+                     bdata::make({37, 80, 100, 130, 300}) * bdata::make({1, 7, 257, 1000}) * bdata::make(kernel_names()),
+                     dim, block, kernel) {
     const auto d = static_cast<std::size_t>(dim);
+    std::optional<gram_accumulator> acc = on_kernel(kernel, d);
+    if (!acc) return;
     const bf16_block x = random_bf16(d, 1100, 8);
-    gram_accumulator acc(d);
-    acc.use_bf16_kernel(kernel);
-    if (kernel && !acc.bf16_kernel()) BOOST_TEST_MESSAGE("no AVX512-BF16 here: both runs take the fp32 path");
-    BOOST_TEST(acc.bf16_kernel() == (kernel && adaptk::gram_accumulator(1).bf16_kernel()));
-    feed(acc, x, static_cast<std::size_t>(block));
-    BOOST_TEST(acc.count() == 1100u);
+    feed(*acc, x, static_cast<std::size_t>(block));
+    BOOST_TEST(acc->count() == 1100u);
     // ≤ 1100 float32 terms per entry before the float64 flush (every 4096).
-    BOOST_TEST(error_in_units_of_abs_products(acc.gram(), x.values) <= 1101 * 0x1p-24);
-    BOOST_TEST(relative_error(acc.gram(), x.values * x.values.t()) <= 1e-5);
+    BOOST_TEST(error_in_units_of_abs_products(acc->gram(), x.values) <= 1101 * 0x1p-24);
+    BOOST_TEST(relative_error(acc->gram(), x.values * x.values.t()) <= 1e-5);
 }
 
-BOOST_DATA_TEST_CASE(bf16_kernel_equals_fp32_path_to_float32_rounding, bdata::make({1, 7, 1000}), block) {
+BOOST_DATA_TEST_CASE(bf16_kernels_equal_fp32_path_to_float32_rounding,
+                     bdata::make({1, 7, 1000}) * bdata::make(kernel_names()), block, kernel) {
+    std::optional<gram_accumulator> fast = on_kernel(kernel, 37, true);
+    if (!fast) return;
     const bf16_block x = random_bf16(37, 5000, 9);
-    gram_accumulator fast(37, true), plain(37, true);
-    plain.use_bf16_kernel(false);
-    BOOST_TEST(!plain.bf16_kernel());
-    feed(fast, x, static_cast<std::size_t>(block));
+    gram_accumulator plain(37, true);
+    plain.use_kernel(adaptk::gram_kernel::fp32);
+    feed(*fast, x, static_cast<std::size_t>(block));
     feed(plain, x, static_cast<std::size_t>(block));
-    BOOST_TEST(relative_error(fast.gram(), plain.gram()) <= 2e-6);
-    BOOST_TEST(arma::norm(fast.sum() - arma::sum(x.values, 1)) <= 1e-12 * arma::norm(x.values, "fro"));
-    BOOST_TEST(arma::norm(fast.sum() - plain.sum()) <= 1e-12 * arma::norm(x.values, "fro"));
+    BOOST_TEST(relative_error(fast->gram(), plain.gram()) <= 2e-6);
+    BOOST_TEST(arma::norm(fast->sum() - arma::sum(x.values, 1)) <= 1e-12 * arma::norm(x.values, "fro"));
+    BOOST_TEST(arma::norm(fast->sum() - plain.sum()) <= 1e-12 * arma::norm(x.values, "fro"));
     // 5000 vectors: the float32 scratch was flushed into float64 on the way.
-    BOOST_TEST(error_in_units_of_abs_products(fast.gram(), x.values) <= 4097 * 0x1p-24);
+    BOOST_TEST(error_in_units_of_abs_products(fast->gram(), x.values) <= 4097 * 0x1p-24);
     // Same accuracy class: no further from float64 than the ssyrk path.
     const arma::mat exact = x.values * x.values.t();
-    BOOST_TEST(relative_error(fast.gram(), exact) <= 1.5 * relative_error(plain.gram(), exact));
+    BOOST_TEST(relative_error(fast->gram(), exact) <= 1.5 * relative_error(plain.gram(), exact));
     arma::mat centered = x.values;
     centered.each_col() -= arma::mean(x.values, 1);
-    BOOST_TEST(relative_error(fast.centered(), centered * centered.t()) <= 1e-5);
+    BOOST_TEST(relative_error(fast->centered(), centered * centered.t()) <= 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(bf16_blocks_mix_with_float_blocks) {

@@ -8,12 +8,10 @@
 //   decomposes the small XᵀX of a matrix with fewer vectors than d), a top-K dsyevr per type and the
 //   projection pass (2 bases · 2·d·K flops per vector) at the sgemm rate.
 //   A BF16 checkpoint whose Grams take the accumulator's BF16 kernel (the CPU
-//   has AVX512-BF16, ADAPTK_GRAM_KERNEL is not fp32) is charged that kernel's
+//   has AVX512-BF16 or Arm BF16, ADAPTK_GRAM_KERNEL is not fp32) is charged that kernel's
 //   rate at the same block shape instead (gram_kernel bf16).
 // Prints one CSV row: command,vectors,matrices,types,dim,gram_gflop,sgemm_gflops,
 // gram_s,eigen_s,floor_s,gram_kernel,gram_gflops (the rate charged for the Gram work).
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <chrono>
@@ -53,9 +51,10 @@ double median_seconds(int runs, F&& f) {
 
 // C = X·Xᵀ with X d×b as a full sgemm: the rate the floor charges the triangle at.
 double sgemm_gflops(std::size_t d, std::size_t block) {
-    arma::fmat x(d, block, arma::fill::randu), c(d, d);
-    const auto n = static_cast<blasint>(d), k = static_cast<blasint>(block);
-    auto run = [&] { cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, n, k, 1.0f, x.memptr(), n, x.memptr(), n, 0.0f, c.memptr(), n); };
+    const arma::fmat x(d, block, arma::fill::randu);
+    arma::fmat c(d, d);
+    const arma::fmat y = x;  // a second operand: x * x.t() would take Armadillo's ssyrk shortcut
+    auto run = [&] { c = x * y.t(); };
     run();
     const double seconds = median_seconds(5, run);
     return 2.0 * static_cast<double>(d) * static_cast<double>(d) * static_cast<double>(block) / seconds / 1e9;
@@ -105,7 +104,7 @@ int main(int argc, char** argv) {
         const bool per_matrix = command == "layers" || command == "report";
 
         const double rate = sgemm_gflops(d, 1024);
-        const bool bf16_kernel = all_bf16 && adaptk::gram_accumulator(d).bf16_kernel();
+        const bool bf16_kernel = all_bf16 && adaptk::active_gram_kernel() != adaptk::gram_kernel::fp32;
         const double gram_rate = bf16_kernel ? bf16_kernel_gflops(d, 1024) : rate;
         const double gram_flop = static_cast<double>(vectors) * static_cast<double>(d) * static_cast<double>(d + 1);
         // The projection pass decodes to float32 whatever the file: sgemm rate.

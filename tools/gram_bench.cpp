@@ -1,7 +1,7 @@
 // adaptk-gram-bench: the Gram accumulator alone on BF16 blocks, the shape the
 // profile streams (d × block, 1024 vectors per block by default), for
-// comparing its two BF16 paths under `perf stat`:
-//   bf16  the AVX512-BF16 dot-product kernel
+// comparing its BF16 paths under `perf stat`:
+//   bf16  the CPU's BF16 dot-product kernel (avx512-bf16 or arm-bf16), or one named
 //   fp32  decode to float32, then ssyrk (the path without the kernel)
 // Work: repeats · block · d(d+1)/2 multiply-adds. Prints one CSV row:
 // kernel,dim,block,repeats,seconds,cpu_seconds,gflops (one triangle, 2 flop per multiply-add).
@@ -18,8 +18,8 @@
 #include "adaptk/gram.hpp"
 
 int main(int argc, char** argv) {
-    if (argc != 5 || (std::string(argv[1]) != "bf16" && std::string(argv[1]) != "fp32")) {
-        std::cerr << "Usage: adaptk-gram-bench bf16|fp32 DIM BLOCK REPEATS\n";
+    if (argc != 5) {
+        std::cerr << "Usage: adaptk-gram-bench bf16|fp32|avx512-bf16|arm-bf16 DIM BLOCK REPEATS\n";
         return 2;
     }
     try {
@@ -31,11 +31,12 @@ int main(int argc, char** argv) {
         for (auto& value : x) value = adaptk::float_to_bf16(normal(rng));
 
         adaptk::gram_accumulator gram(d);
-        gram.use_bf16_kernel(kernel == "bf16");
-        if (gram.bf16_kernel() != (kernel == "bf16")) {
-            std::cerr << "adaptk-gram-bench: this CPU has no AVX512-BF16\n";
+        if (kernel == "bf16" && gram.kernel() == adaptk::gram_kernel::fp32) {
+            std::cerr << "adaptk-gram-bench: this CPU runs no BF16 kernel (only " << adaptk::runnable_gram_kernel_names()
+                      << ")\n";
             return 1;
         }
+        if (kernel != "bf16") gram.use_kernel(adaptk::gram_kernel_named(kernel));
         gram.add(x.data(), block);  // allocations and thread start-up outside the timing
         const auto start = std::chrono::steady_clock::now();
         const std::clock_t cpu_start = std::clock();
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
         const double flop = 2.0 * static_cast<double>(repeats) * static_cast<double>(block) * static_cast<double>(d) *
                             static_cast<double>(d + 1) / 2.0;
         std::printf("kernel,dim,block,repeats,seconds,cpu_seconds,gflops\n%s,%zu,%zu,%zu,%.4f,%.4f,%.1f\n",
-                    kernel.c_str(), d, block, repeats, seconds, cpu_seconds, flop / seconds / 1e9);
+                    std::string(adaptk::gram_kernel_name(gram.kernel())).c_str(), d, block, repeats, seconds, cpu_seconds, flop / seconds / 1e9);
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "adaptk-gram-bench: " << e.what() << '\n';

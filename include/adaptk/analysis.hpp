@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,7 @@
 #include <armadillo>
 
 #include "adaptk/classify.hpp"
+#include "adaptk/gram_kernel.hpp"
 #include "adaptk/rsvd.hpp"
 #include "adaptk/weight_matrix.hpp"
 
@@ -44,6 +46,8 @@ struct analysis_options {
     /// exact: where the type Grams are parked (spill_bytes of them); empty:
     /// $TMPDIR, else /tmp.
     std::filesystem::path spill_directory;
+    /// The Gram kernel for BF16 tensors; unset: active_gram_kernel().
+    std::optional<gram_kernel> kernel;
     /// With method::rsvd: oversample, power_iterations, error_probes, seed
     /// (k and trace weighting come from the fields above; k = this->k).
     rsvd_options randomized;

@@ -8,9 +8,10 @@
 // is larger (ssyrk sums a whole block), and never compounds beyond;
 // flushing less often keeps the d² flush off the critical path (a k_proj of
 // 256 vectors would otherwise pay a full d×d flush). Double blocks go
-// straight through dsyrk. Raw BF16 blocks, on CPUs with AVX512-BF16, skip
-// the float32 decode: vdpbf16ps multiplies BF16 pairs exactly and sums in
-// float32 at twice ssyrk's rate, into the same scratch (same accuracy class);
+// straight through dsyrk. Raw BF16 blocks, on CPUs with a BF16 dot product
+// (AVX512-BF16, Arm FEAT_BF16), skip the float32 decode: the kernel chosen
+// by gram_kernel.hpp multiplies BF16 pairs exactly and sums in float32 at
+// about twice ssyrk's rate, into the same scratch (same accuracy class);
 // elsewhere they are decoded and take the ssyrk path. Knows nothing of files.
 
 #include <cstddef>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include <armadillo>
+
+#include "adaptk/gram_kernel.hpp"
 
 namespace adaptk {
 
@@ -47,6 +50,7 @@ public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
     /// running sum is kept so centered() can subtract the mean. The d×d
     /// buffers are allocated on first use, so an idle accumulator costs nothing.
+    /// Throws usage_error when ADAPTK_GRAM_KERNEL names no kernel this CPU runs.
     explicit gram_accumulator(std::size_t dim, bool track_sum = false,
                               std::size_t flush_vectors = float_flush_vectors);
 
@@ -57,15 +61,13 @@ public:
     void add(const float* vectors, std::size_t count);
     void add(const double* vectors, std::size_t count);
     /// Adds `count` vectors given as raw BF16 bit patterns, dim×count column-major:
-    /// the BF16 dot-product kernel when bf16_kernel(), else decoded and ssyrk.
+    /// through kernel(): a BF16 dot-product kernel, or decoded and ssyrk (fp32).
     void add(const std::uint16_t* bf16_vectors, std::size_t count);
 
-    /// True when BF16 blocks go through the AVX512-BF16 kernel: the CPU has it
-    /// and neither use_bf16_kernel(false) nor ADAPTK_GRAM_KERNEL=fp32 (read at
-    /// construction) turned it off.
-    bool bf16_kernel() const noexcept { return bf16_kernel_; }
-    /// Turns the BF16 kernel on (where the CPU has it) or off (decode + ssyrk).
-    void use_bf16_kernel(bool enabled) noexcept;
+    /// The kernel BF16 blocks go through; active_gram_kernel() unless use_kernel() chose another.
+    gram_kernel kernel() const noexcept { return kernel_; }
+    /// Sends later BF16 blocks through `kernel`; throws usage_error when this CPU cannot run it.
+    void use_kernel(gram_kernel kernel) { kernel_ = require_runnable(kernel); }
 
     /// Merges another accumulator of the same dimension (shards, threads).
     /// Throws std::invalid_argument on a dimension or track_sum mismatch.
@@ -125,7 +127,7 @@ private:
     std::size_t longest_float_run_ = 0;
     mutable std::uint64_t flushes_ = 0;  ///< float64 adds of float32 sums, for the rounding bound
     arma::vec sum_;
-    bool bf16_kernel_;
+    gram_kernel kernel_;
     std::vector<std::uint32_t> bf16_pack_;  ///< the BF16 kernel's packed copy of a block
     std::vector<float> bf16_decoded_;       ///< a decoded block, without the BF16 kernel
 };

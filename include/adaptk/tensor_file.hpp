@@ -37,7 +37,8 @@ public:
 
     /// The tensor's bytes inside the mapping (any alignment).
     std::span<const std::byte> bytes(const tensor_info& tensor) const noexcept {
-        return {mapping_->data() + data_offset_ + tensor.begin, tensor.bytes()};
+        // Validated to lie inside the mapping, so its size fits size_t.
+        return {mapping_->data() + data_offset_ + tensor.begin, static_cast<std::size_t>(tensor.bytes())};
     }
     /// Absolute file offset of the tensor's first byte.
     std::uint64_t file_offset(const tensor_info& tensor) const noexcept { return data_offset_ + tensor.begin; }

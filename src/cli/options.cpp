@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "adaptk/error.hpp"
+#include "adaptk/gram_kernel.hpp"
 #include "adaptk/tables.hpp"
 
 namespace adaptk::cli {
@@ -33,7 +34,12 @@ constexpr std::array<command_info, 9> commands{{
     {command::allocate, "allocate", "ranks per type or per matrix that keep the most under --budget"},
 }};
 
-constexpr std::string_view version_text = "adaptk-stream " ADAPTK_VERSION "\n";
+// One line: the version and the Gram kernel BF16 checkpoints go through
+// (ADAPTK_GRAM_KERNEL's choice, checked; else the fastest this CPU runs).
+std::string version_text() {
+    return "adaptk-stream " ADAPTK_VERSION " (Gram kernel " + std::string(gram_kernel_name(active_gram_kernel())) +
+           "; this CPU runs " + runnable_gram_kernel_names() + ")\n";
+}
 
 std::string main_help() {
     std::string text =
@@ -286,7 +292,7 @@ parsed parse(int argc, const char* const* argv) {
     std::vector<std::string_view> args(argv + 1, argv + argc);
     if (args.empty()) throw usage_error("no command given (try 'adaptk-stream --help')");
     if (args[0] == "--help" || args[0] == "-h") return {std::nullopt, main_help()};
-    if (args[0] == "--version") return {std::nullopt, std::string(version_text)};
+    if (args[0] == "--version") return {std::nullopt, version_text()};
 
     const command_info* chosen = nullptr;
     for (const auto& c : commands)
@@ -303,7 +309,7 @@ parsed parse(int argc, const char* const* argv) {
             return args[++i];
         };
         if (arg == "--help" || arg == "-h") return {std::nullopt, command_help(*chosen)};
-        if (arg == "--version") return {std::nullopt, std::string(version_text)};
+        if (arg == "--version") return {std::nullopt, version_text()};
         if (arg == "--quiet" || arg == "-q") {
             o.quiet = true;
         } else if (arg == "--hidden-size") {

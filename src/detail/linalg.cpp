@@ -1,32 +1,44 @@
 #include "detail/linalg.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <vector>
 
+// The reference BLAS/LAPACK Fortran interface, which every implementation
+// (OpenBLAS, BLIS, ArmPL, netlib) exports, rather than one vendor's CBLAS header.
 extern "C" {
 // gfortran passes CHARACTER lengths as trailing hidden size_t arguments.
+void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha, const float* a,
+            const int* lda, const float* beta, float* c, const int* ldc, std::size_t, std::size_t);
+void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
+            const int* lda, const double* beta, double* c, const int* ldc, std::size_t, std::size_t);
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info, std::size_t, std::size_t);
 void dsyevr_(const char* jobz, const char* range, const char* uplo, const int* n, double* a, const int* lda,
              const double* vl, const double* vu, const int* il, const int* iu, const double* abstol, int* m,
              double* w, double* z, const int* ldz, int* isuppz, double* work, const int* lwork, int* iwork,
              const int* liwork, int* info, std::size_t, std::size_t, std::size_t);
+#if defined(ADAPTK_OPENBLAS_THREADS)
+// OpenBLAS's thread control; src/meson.build defines ADAPTK_OPENBLAS_THREADS
+// when the BLAS found at configure time exports it.
+void openblas_set_num_threads(int threads);
+int openblas_get_num_threads(void);
+#endif
 }
 
 namespace adaptk::detail {
 
 void syrk_upper(const float* x, std::size_t n, std::size_t count, float* c, float beta) noexcept {
-    const auto rows = static_cast<blasint>(n);
-    cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, rows, static_cast<blasint>(count), 1.0f, x, rows, beta, c,
-                rows);
+    const int rows = static_cast<int>(n);
+    const int vectors = static_cast<int>(count);
+    const float one = 1.0f;
+    ssyrk_("U", "N", &rows, &vectors, &one, x, &rows, &beta, c, &rows, 1, 1);
 }
 
 void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, double beta) noexcept {
-    const auto rows = static_cast<blasint>(n);
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, rows, static_cast<blasint>(count), 1.0, x, rows, beta, c,
-                rows);
+    const int rows = static_cast<int>(n);
+    const int vectors = static_cast<int>(count);
+    const double one = 1.0;
+    dsyrk_("U", "N", &rows, &vectors, &one, x, &rows, &beta, c, &rows, 1, 1);
 }
 
 int eigenvalues_symmetric(double* a, std::size_t n, double* w) {
@@ -72,8 +84,14 @@ int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w,
     return info;
 }
 
+#if defined(ADAPTK_OPENBLAS_THREADS)
 void set_blas_threads(int threads) noexcept { openblas_set_num_threads(threads); }
 
 int blas_threads() noexcept { return openblas_get_num_threads(); }
+#else
+void set_blas_threads(int) noexcept {}
+
+int blas_threads() noexcept { return 1; }
+#endif
 
 }  // namespace adaptk::detail
