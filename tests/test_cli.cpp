@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,7 @@
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/classify.hpp"
+#include "adaptk/gram_kernel.hpp"
 #include "adaptk/safetensors_writer.hpp"
 #include "adaptk/tensor_file.hpp"
 #include "support/cli_support.hpp"
@@ -317,6 +319,40 @@ BOOST_AUTO_TEST_CASE(version_is_one_line) {
     const run_result r = run_stream({"--version"});
     BOOST_TEST(r.status == 0);
     BOOST_TEST(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+}
+
+// ADAPTK_GRAM_KERNEL for the programs run_stream starts (they inherit our environment).
+struct gram_kernel_env {
+    explicit gram_kernel_env(const char* value) { ::setenv("ADAPTK_GRAM_KERNEL", value, 1); }
+    ~gram_kernel_env() { ::unsetenv("ADAPTK_GRAM_KERNEL"); }
+};
+
+BOOST_AUTO_TEST_CASE(version_names_the_active_gram_kernel) {
+    const std::string runnable = "; this CPU runs " + adaptk::runnable_gram_kernel_names() + ")\n";
+    const run_result chosen = run_stream({"--version"});
+    BOOST_TEST(chosen.out.find("(Gram kernel " + std::string(adaptk::gram_kernel_name(adaptk::active_gram_kernel())) +
+                               runnable) != std::string::npos,
+               chosen.out);
+    const gram_kernel_env fp32("fp32");
+    const run_result forced = run_stream({"--version"});
+    BOOST_TEST(forced.out.find("(Gram kernel fp32" + runnable) != std::string::npos, forced.out);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_or_unrunnable_gram_kernel_is_a_usage_error) {
+    const std::string available = "(available: " + adaptk::runnable_gram_kernel_names() + ")";
+    {
+        const gram_kernel_env unknown("avx2");
+        check_failure(run_stream({"profile", stories_bf16(), "-q"}), 2,
+                      {"adaptk-stream: ADAPTK_GRAM_KERNEL: unknown Gram kernel 'avx2' " + available}, {"profile"});
+    }
+    for (const adaptk::gram_kernel kernel : adaptk::all_gram_kernels()) {
+        if (adaptk::gram_kernel_runnable(kernel)) continue;
+        const std::string name(adaptk::gram_kernel_name(kernel));
+        const gram_kernel_env unrunnable(name.c_str());
+        check_failure(run_stream({"profile", stories_bf16(), "-q"}), 2,
+                      {"adaptk-stream: ADAPTK_GRAM_KERNEL: Gram kernel '" + name + "' cannot run on this CPU " + available},
+                      {"profile"});
+    }
 }
 
 BOOST_AUTO_TEST_CASE(main_help_lists_every_command) {
