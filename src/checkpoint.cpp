@@ -138,6 +138,14 @@ checkpoint::checkpoint(const fs::path& path, type_rules rules) : rules_(std::mov
         config_.num_attention_heads = gguf->head_count;
         config_.num_key_value_heads = gguf->head_count_kv;
         config_path_ = files_.front().path();
+    } else if (const auto& llama2c = files_.front().llama2c()) {
+        config_.hidden_size = llama2c->dim;
+        config_.num_layers = llama2c->layers;
+        config_.intermediate_size = llama2c->hidden_dim;
+        config_.vocab_size = llama2c->vocab;
+        config_.num_attention_heads = llama2c->heads;
+        config_.num_key_value_heads = llama2c->kv_heads;
+        config_path_ = files_.front().path();
     }
 
     std::map<std::string, std::size_t> seen;  // name -> file, to refuse a tensor stored twice

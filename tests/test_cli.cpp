@@ -33,6 +33,7 @@
 #include "support/cli_support.hpp"
 #include "support/gguf_writer.hpp"
 #include "support/json_schema_support.hpp"
+#include "support/generated_weights.hpp"
 #include "support/model_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -1275,6 +1276,83 @@ BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_b
         BOOST_TEST(bound < 0.05 * profile.number(profile.row_named(type), "energy"), type);
     }
     BOOST_TEST(largest_move["down"] == 0.0);  // left in F32, same rows, same order
+}
+
+// tests/data/ggml-quants/mixed.gguf: a generated d = 256 Llama layer quantized by
+// llama.cpp (PROVENANCE.md), each matrix to another type (Q2_K..Q6_K, Q4_0,
+// Q4_1, Q5_1; down_proj's Q4_1 blocks are cut by its column reads). test_ggml_quants
+// proves the decoding equals llama.cpp's bit for bit; here (1) the streamed
+// tables equal those of an F32 safetensors file of the decoded values, text
+// for text, and (2) against the generated originals each eigenvalue moves by
+// at most Σ (2‖W‖_F‖E‖_F + ‖E‖_F²) (Weyl) plus the float32 accumulation bound.
+BOOST_AUTO_TEST_CASE(mixed_quantized_gguf_streams_exactly_and_stays_within_the_quantization_bound) {
+    const fs::path mixed = data("ggml-quants/mixed.gguf");
+    const adaptk::tensor_file file(mixed);
+    const std::map<std::string, std::uint64_t> seeds{
+        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
+        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
+        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    temp_dir dir;
+    for (const std::string copy : {"original", "dequantized"}) {
+        fs::create_directory(dir / copy);
+        adaptk::test::write_text(dir / copy / "config.json", "{\"hidden_size\": 256}");
+    }
+    adaptk::safetensors_writer original(dir / "original" / "model.safetensors");
+    adaptk::safetensors_writer dequantized(dir / "dequantized" / "model.safetensors");
+    std::vector<std::vector<float>> originals, decoded;
+    std::map<std::string, double> perturbation;  // type -> Σ (2‖W‖‖E‖ + ‖E‖²)
+    std::set<std::string> types_seen;
+    for (const auto& tensor : file.tensors()) {
+        const auto seed = seeds.find(tensor.name);
+        if (seed == seeds.end()) continue;  // the F32 norms
+        types_seen.insert(std::string(adaptk::dtype_name(tensor.type)));
+        std::vector<float> values(tensor.elements);
+        adaptk::decode(tensor.type, file.bytes(tensor).data(), values.size(), values.data());
+        std::vector<float> source = adaptk::test::generated_matrix(seed->second, tensor.shape[0], tensor.shape[1]);
+        double w2 = 0, e2 = 0;
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            w2 += double(source[i]) * source[i];
+            e2 += (double(values[i]) - source[i]) * (double(values[i]) - source[i]);
+        }
+        BOOST_TEST_REQUIRE(e2 < 0.1 * w2, tensor.name);  // the generator is the tool's
+        perturbation[std::string(adaptk::type_name(adaptk::classify(tensor.name)->type))] += 2 * std::sqrt(w2 * e2) + e2;
+        original.declare(tensor.name, adaptk::dtype::f32, tensor.shape);
+        dequantized.declare(tensor.name, adaptk::dtype::f32, tensor.shape);
+        originals.push_back(std::move(source));
+        decoded.push_back(std::move(values));
+    }
+    BOOST_TEST(types_seen.size() == 8u);
+    for (const auto& values : originals) original.write_values(std::span<const float>(values));
+    for (const auto& values : decoded) dequantized.write_values(std::span<const float>(values));
+    original.finish();
+    dequantized.finish();
+
+    const run_result& inspect = succeed({"inspect", mixed.string()});
+    BOOST_TEST(inspect.err.find("9 weight matrices") != std::string::npos, inspect.err);
+    for (const std::string command : {"profile", "groups", "spectrum", "layers"})
+        BOOST_TEST(succeed({command, mixed.string()}).out == succeed({command, (dir / "dequantized").string()}).out,
+                   command);
+
+    const csv_table quantized = read_csv(succeed({"spectrum", mixed.string()}).out);
+    const csv_table exact = read_csv(succeed({"spectrum", (dir / "original").string()}).out);
+    const csv_table profile = read_csv(succeed({"profile", (dir / "original").string()}).out);
+    BOOST_TEST_REQUIRE(quantized.rows.size() == exact.rows.size());
+    BOOST_TEST_REQUIRE(exact.rows.size() == 9u * 256u);
+    std::map<std::string, double> largest_move;
+    for (std::size_t r = 0; r < exact.rows.size(); ++r) {
+        const std::string type = exact.text(r, "type");
+        BOOST_TEST_REQUIRE(quantized.text(r, "type") == type);
+        const std::size_t p = profile.row_named(type);
+        const double accumulation = 2 * reordering_bound(profile.number(p, "vectors"), 1.1 * profile.number(p, "energy"));
+        const double move = std::abs(quantized.number(r, "eigenvalue") - exact.number(r, "eigenvalue"));
+        largest_move[type] = std::max(largest_move[type], move);
+        BOOST_TEST(move <= perturbation[type] + accumulation, type << " " << r);
+    }
+    for (const auto& [type, bound] : perturbation) {
+        BOOST_TEST_MESSAGE(type << ": largest eigenvalue move " << largest_move[type] << ", bound " << bound);
+        BOOST_TEST(largest_move[type] > 0.0, type);  // quantization did move the spectrum
+        BOOST_TEST(bound < 0.5 * profile.number(profile.row_named(type), "energy"), type);
+    }
 }
 
 // ---- options --------------------------------------------------------------------------------------

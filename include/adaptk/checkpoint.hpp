@@ -43,7 +43,7 @@ public:
         return files_[entry.file].tensors()[entry.index];
     }
     const model_config& config() const noexcept { return config_; }
-    /// Where the config was read from: config.json, or the GGUF file whose
+    /// Where the config was read from: config.json, or the GGUF or llama2.c file whose
     /// key-values gave it when there is no config.json; empty when neither.
     const std::filesystem::path& config_path() const noexcept { return config_path_; }
     /// Non-fatal observations for stderr (e.g. shard tensors not in the index).
