@@ -138,6 +138,14 @@ checkpoint::checkpoint(const fs::path& path, type_rules rules) : rules_(std::mov
         config_.num_attention_heads = gguf->head_count;
         config_.num_key_value_heads = gguf->head_count_kv;
         config_path_ = files_.front().path();
+    } else if (const auto& llama2c = files_.front().llama2c()) {
+        config_.hidden_size = llama2c->dim;
+        config_.num_layers = llama2c->layers;
+        config_.intermediate_size = llama2c->hidden_dim;
+        config_.vocab_size = llama2c->vocab;
+        config_.num_attention_heads = llama2c->heads;
+        config_.num_key_value_heads = llama2c->kv_heads;
+        config_path_ = files_.front().path();
     }
 
     std::map<std::string, std::size_t> seen;  // name -> file, to refuse a tensor stored twice
@@ -237,7 +245,8 @@ std::uint64_t checkpoint::hidden_size(std::optional<std::uint64_t> requested, st
 
 // Tied embeddings count once: the output head goes when config.json ties it to
 // the embedding or it holds the embedding's bytes.
-void checkpoint::drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<std::string>& notes) const {
+void checkpoint::drop_tied_head(std::vector<weight_matrix>& chosen, const std::set<weight_type>& skipped,
+                                std::vector<std::string>& notes) const {
     auto of_type = [&](weight_type type) {
         std::vector<std::vector<weight_matrix>::iterator> found;
         for (auto it = chosen.begin(); it != chosen.end(); ++it)
@@ -248,6 +257,7 @@ void checkpoint::drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<
     const auto heads = of_type(weight_type::head);
     if (embeds.size() != 1 || heads.size() > 1) return;
     if (heads.empty()) {
+        if (skipped.contains(weight_type::head)) return;  // there is a head: it was left out, with its own note
         notes.push_back("no output head tensor besides '" + embeds[0]->name +
                         "': tied embeddings, counted once as embed");
         return;
@@ -265,15 +275,19 @@ void checkpoint::drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<
 
 std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std::string>& notes) const {
     std::vector<weight_matrix> chosen;
+    std::set<weight_type> skipped;  // types with a tensor left out: never reported as tied or absent
+    std::map<std::pair<std::size_t, dtype>, std::vector<std::string>> undecodable;  // (file, dtype) -> tensors
     for (const auto& entry : tensors_) {
         if (!entry.kind) continue;
         const auto& tensor = info(entry);
         const auto& file = files_[entry.file];
         auto skip = [&](const std::string& why) {
             notes.push_back(file.path().string() + ": tensor '" + tensor.name + "': " + why + "; left out");
+            skipped.insert(entry.kind->type);
         };
         if (!is_floating_decodable(tensor.type)) {
-            skip("dtype " + std::string(dtype_name(tensor.type)) + " is not analysed");
+            undecodable[{entry.file, tensor.type}].push_back(tensor.name);
+            skipped.insert(entry.kind->type);
             continue;
         }
         if (tensor.shape.size() != 2) {
@@ -299,7 +313,17 @@ std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std
         whole.vectors_are_rows = vectors_are_rows(entry.kind->layout, rows, cols, d);
         chosen.push_back(std::move(whole));
     }
-    drop_tied_head(chosen, notes);
+    // One note per file and dtype, with its count: a GGUF file holds hundreds of tensors of one type.
+    for (const auto& [where, names] : undecodable) {
+        std::string listed;
+        for (std::size_t i = 0; i < std::min<std::size_t>(names.size(), 3); ++i)
+            listed += (i ? ", '" : "'") + names[i] + "'";
+        if (names.size() > 3) listed += " and " + std::to_string(names.size() - 3) + " more";
+        notes.push_back(files_[where.first].path().string() + ": dtype " + std::string(dtype_name(where.second)) +
+                        " is not analysed: " + std::to_string(names.size()) + " tensor" +
+                        (names.size() == 1 ? "" : "s") + " left out (" + listed + ")");
+    }
+    drop_tied_head(chosen, skipped, notes);
     std::stable_sort(chosen.begin(), chosen.end(), [](const weight_matrix& a, const weight_matrix& b) {
         if (a.kind.type != b.kind.type) return a.kind.type < b.kind.type;
         if (a.kind.layer != b.kind.layer) return a.kind.layer < b.kind.layer;

@@ -5,8 +5,10 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "detail/checked.hpp"
+#include "detail/ggml_quants.hpp"
 
 namespace adaptk {
 namespace {
@@ -88,8 +90,18 @@ template <class Out>
                 out[i] = scale * static_cast<float>(static_cast<std::int8_t>(at[2 + i]));
         }
         break;
-    default:
-        break;  // precondition: is_floating_decodable(t)
+    default:  // the other decodable ggml block types (precondition: is_floating_decodable(t))
+        if constexpr (std::is_same_v<Out, float>) {
+            detail::dequantize_blocks(t, src, count / row_of(t).block_elements, dst);
+        } else {
+            float block[256];
+            const std::size_t elements = row_of(t).block_elements;
+            for (std::size_t at = 0; at < count; at += elements) {
+                detail::dequantize_blocks(t, src + at / elements * row_of(t).block_bytes, 1, block);
+                std::copy_n(block, elements, dst + at);
+            }
+        }
+        break;
     }
 }
 
@@ -114,7 +126,8 @@ std::optional<std::uint64_t> storage_bytes(dtype t, std::uint64_t elements) noex
 }
 
 bool is_floating_decodable(dtype t) noexcept {
-    return t == dtype::f64 || t == dtype::f32 || t == dtype::f16 || t == dtype::bf16 || t == dtype::q8_0;
+    return t == dtype::f64 || t == dtype::f32 || t == dtype::f16 || t == dtype::bf16 || t == dtype::q8_0 ||
+           detail::is_ggml_dequantizable(t);
 }
 
 std::uint16_t float_to_half(float value) noexcept {

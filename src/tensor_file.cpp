@@ -12,6 +12,11 @@ tensor_file::tensor_file(const std::filesystem::path& path) : mapping_(std::make
         data_offset_ = header.data_offset;
         tensors_ = std::move(header.tensors);
         gguf_ = std::move(header.model);
+    } else if (has_llama2c_magic(image) || path.extension() == ".bin") {
+        auto header = parse_llama2c(image, path.string());
+        format_ = file_format::llama2c;
+        tensors_ = std::move(header.tensors);  // offsets from the start of the file
+        llama2c_ = header.config;
     } else {
         auto header = parse_safetensors(image, path.string());
         data_offset_ = header.data_offset;

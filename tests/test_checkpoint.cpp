@@ -517,10 +517,11 @@ BOOST_AUTO_TEST_CASE(unanalysable_classified_tensors_get_a_note_and_are_left_out
     BOOST_TEST_REQUIRE(matrices.size() == 1u);
     BOOST_TEST(matrices[0].name == "model.layers.0.self_attn.q_proj.weight");
     BOOST_TEST_REQUIRE(notes.size() == 3u);  // the norm is not classified, so no note
-    BOOST_TEST(contains(notes[0], "tensor 'model.layers.1.self_attn.q_proj.weight': dtype I8 is not analysed; left out"));
-    BOOST_TEST(contains(notes[1], "tensor 'model.layers.2.mlp.up_proj.weight': shape 4 is not a matrix; left out"));
-    BOOST_TEST(contains(notes[2], "tensor 'model.layers.3.self_attn.v_proj.weight': shape 3x5 has no axis of the "
+    BOOST_TEST(contains(notes[0], "tensor 'model.layers.2.mlp.up_proj.weight': shape 4 is not a matrix; left out"));
+    BOOST_TEST(contains(notes[1], "tensor 'model.layers.3.self_attn.v_proj.weight': shape 3x5 has no axis of the "
                                   "hidden size 4; left out"));
+    BOOST_TEST(contains(notes[2], "model.safetensors: dtype I8 is not analysed: 1 tensor left out "
+                                  "('model.layers.1.self_attn.q_proj.weight')"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,8 @@
 #include "support/cli_support.hpp"
 #include "support/gguf_writer.hpp"
 #include "support/json_schema_support.hpp"
+#include "support/generated_weights.hpp"
+#include "support/llama2c_writer.hpp"
 #include "support/model_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -1176,6 +1179,27 @@ double reordering_bound(double vectors, double energy) {
     return 2 * nu / (1 - nu) * energy;
 }
 
+// Weyl for a perturbed Gram: each eigenvalue of `moved` lies within
+// perturbation[type] = Σ (2‖W‖_F‖E‖_F + ‖E‖_F²) of `exact`'s, plus twice the
+// float32 accumulation bound at `energy_slack` times the type's energy.
+// Returns the largest move per type.
+std::map<std::string, double> check_weyl_bound(const csv_table& exact, const csv_table& moved, const csv_table& profile,
+                                               std::map<std::string, double>& perturbation, double energy_slack) {
+    std::map<std::string, double> largest_move;
+    BOOST_TEST_REQUIRE(moved.rows.size() == exact.rows.size());
+    for (std::size_t r = 0; r < exact.rows.size(); ++r) {
+        const std::string type = exact.text(r, "type");
+        BOOST_TEST_REQUIRE(moved.text(r, "type") == type);
+        const std::size_t p = profile.row_named(type);
+        const double accumulation =
+            2 * reordering_bound(profile.number(p, "vectors"), energy_slack * profile.number(p, "energy"));
+        const double move = std::abs(moved.number(r, "eigenvalue") - exact.number(r, "eigenvalue"));
+        largest_move[type] = std::max(largest_move[type], move);
+        BOOST_TEST(move <= perturbation[type] + accumulation, type << " " << r);
+    }
+    return largest_move;
+}
+
 }  // namespace
 
 // stories260K.gguf holds the safetensors' F32 values, but llama.cpp's converter
@@ -1295,22 +1319,146 @@ BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_b
     // stories260K's lm_head holds the embedding's bytes: the tables count it once, as embed.
     perturbation.erase("head");
     BOOST_TEST(perturbation.size() == 7u);  // every type but down (and head)
-    std::map<std::string, double> largest_move;
-    for (std::size_t r = 0; r < original.rows.size(); ++r) {
-        const std::string type = original.text(r, "type");
-        BOOST_TEST_REQUIRE(quantized.text(r, "type") == type);
-        const std::size_t p = profile.row_named(type);
-        const double accumulation = 2 * reordering_bound(profile.number(p, "vectors"), 1.01 * profile.number(p, "energy"));
-        const double move = std::abs(quantized.number(r, "eigenvalue") - original.number(r, "eigenvalue"));
-        largest_move[type] = std::max(largest_move[type], move);
-        BOOST_TEST(move <= perturbation[type] + accumulation, type << " " << r);
-    }
+    std::map<std::string, double> largest_move = check_weyl_bound(original, quantized, profile, perturbation, 1.01);
     // The bound is not vacuous: Q8_0 moves the spectrum by far less than the energy.
     for (const auto& [type, bound] : perturbation) {
         BOOST_TEST_MESSAGE(type << ": largest eigenvalue move " << largest_move[type] << ", bound " << bound);
         BOOST_TEST(bound < 0.05 * profile.number(profile.row_named(type), "energy"), type);
     }
     BOOST_TEST(largest_move["down"] == 0.0);  // left in F32, same rows, same order
+}
+
+// tests/data/ggml-quants/mixed.gguf: a generated d = 256 Llama layer quantized by
+// llama.cpp (PROVENANCE.md), each matrix to another type (Q2_K..Q6_K, Q4_0,
+// Q4_1, Q5_1; down_proj's Q4_1 blocks are cut by its column reads). test_ggml_quants
+// proves the decoding equals llama.cpp's bit for bit; here (1) the streamed
+// tables equal those of an F32 safetensors file of the decoded values, text
+// for text, and (2) against the generated originals each eigenvalue moves by
+// at most Σ (2‖W‖_F‖E‖_F + ‖E‖_F²) (Weyl) plus the float32 accumulation bound.
+BOOST_AUTO_TEST_CASE(mixed_quantized_gguf_streams_exactly_and_stays_within_the_quantization_bound) {
+    const fs::path mixed = data("ggml-quants/mixed.gguf");
+    const adaptk::tensor_file file(mixed);
+    const std::map<std::string, std::uint64_t> seeds{
+        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
+        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
+        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    temp_dir dir;
+    for (const std::string copy : {"original", "dequantized"}) {
+        fs::create_directory(dir / copy);
+        adaptk::test::write_text(dir / copy / "config.json", "{\"hidden_size\": 256}");
+    }
+    adaptk::safetensors_writer original(dir / "original" / "model.safetensors");
+    adaptk::safetensors_writer dequantized(dir / "dequantized" / "model.safetensors");
+    std::vector<std::vector<float>> originals, decoded;
+    std::map<std::string, double> perturbation;  // type -> Σ (2‖W‖‖E‖ + ‖E‖²)
+    std::set<std::string> types_seen;
+    for (const auto& tensor : file.tensors()) {
+        const auto seed = seeds.find(tensor.name);
+        if (seed == seeds.end()) continue;  // the F32 norms
+        types_seen.insert(std::string(adaptk::dtype_name(tensor.type)));
+        std::vector<float> values(tensor.elements);
+        adaptk::decode(tensor.type, file.bytes(tensor).data(), values.size(), values.data());
+        std::vector<float> source = adaptk::test::generated_matrix(seed->second, tensor.shape[0], tensor.shape[1]);
+        double w2 = 0, e2 = 0;
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            w2 += double(source[i]) * source[i];
+            e2 += (double(values[i]) - source[i]) * (double(values[i]) - source[i]);
+        }
+        BOOST_TEST_REQUIRE(e2 < 0.1 * w2, tensor.name);  // the generator is the tool's
+        perturbation[std::string(adaptk::type_name(adaptk::classify(tensor.name)->type))] += 2 * std::sqrt(w2 * e2) + e2;
+        original.declare(tensor.name, adaptk::dtype::f32, tensor.shape);
+        dequantized.declare(tensor.name, adaptk::dtype::f32, tensor.shape);
+        originals.push_back(std::move(source));
+        decoded.push_back(std::move(values));
+    }
+    BOOST_TEST(types_seen.size() == 8u);
+    for (const auto& values : originals) original.write_values(std::span<const float>(values));
+    for (const auto& values : decoded) dequantized.write_values(std::span<const float>(values));
+    original.finish();
+    dequantized.finish();
+
+    const run_result& inspect = succeed({"inspect", mixed.string()});
+    BOOST_TEST(inspect.err.find("9 weight matrices") != std::string::npos, inspect.err);
+    for (const std::string command : {"profile", "groups", "spectrum", "layers"})
+        BOOST_TEST(succeed({command, mixed.string()}).out == succeed({command, (dir / "dequantized").string()}).out,
+                   command);
+
+    const csv_table quantized = read_csv(succeed({"spectrum", mixed.string()}).out);
+    const csv_table exact = read_csv(succeed({"spectrum", (dir / "original").string()}).out);
+    const csv_table profile = read_csv(succeed({"profile", (dir / "original").string()}).out);
+    BOOST_TEST_REQUIRE(quantized.rows.size() == exact.rows.size());
+    BOOST_TEST_REQUIRE(exact.rows.size() == 9u * 256u);
+    std::map<std::string, double> largest_move = check_weyl_bound(exact, quantized, profile, perturbation, 1.1);
+    for (const auto& [type, bound] : perturbation) {
+        BOOST_TEST_MESSAGE(type << ": largest eigenvalue move " << largest_move[type] << ", bound " << bound);
+        BOOST_TEST(largest_move[type] > 0.0, type);  // quantization did move the spectrum
+        BOOST_TEST(bound < 0.5 * profile.number(profile.row_named(type), "energy"), type);
+    }
+}
+
+// ---- llama2.c checkpoints -------------------------------------------------------------------------
+
+namespace {
+
+// The llama2.c file's weights copied into an F32 safetensors file under the
+// same HF names (the test writer's layout, not the reader's), with config.json.
+void llama2c_as_safetensors(const fs::path& bin, const adaptk::test::llama2c_spec& spec, const fs::path& dir) {
+    fs::create_directories(dir);
+    adaptk::test::write_text(dir / "config.json", "{\"hidden_size\": " + std::to_string(spec.dim) + "}");
+    const auto image = adaptk::test::read_bytes(bin);
+    adaptk::safetensors_writer out(dir / "model.safetensors");
+    std::uint64_t offset = spec.version == 0 ? 28 : 256;
+    std::vector<std::vector<float>> values;
+    for (const auto& t : adaptk::test::llama2c_layout(spec)) {
+        const std::uint64_t n = adaptk::test::llama2c_elements(t);
+        if (t.weight) {
+            out.declare(t.name, adaptk::dtype::f32,
+                        t.cols == 0 ? std::vector<std::uint64_t>{t.rows} : std::vector<std::uint64_t>{t.rows, t.cols});
+            values.emplace_back(n);
+            std::memcpy(values.back().data(), image.data() + offset, 4 * n);
+        }
+        offset += 4 * n;
+    }
+    for (const auto& v : values) out.write_values(std::span<const float>(v));
+    out.finish();
+}
+
+void check_llama2c_tables_equal_safetensors(const fs::path& bin, const adaptk::test::llama2c_spec& spec) {
+    temp_dir dir;
+    llama2c_as_safetensors(bin, spec, dir / "hf");
+    for (const std::string command : {"profile", "groups", "spectrum", "layers"})
+        BOOST_TEST(succeed({command, bin.string()}).out == succeed({command, (dir / "hf").string()}).out,
+                   bin.filename().string() << " " << command);
+}
+
+}  // namespace
+
+// Generated legacy and version 1 files (shared and own classifier): every
+// table equals that of the same weights in safetensors.
+BOOST_AUTO_TEST_CASE(llama2c_tables_equal_those_of_the_same_weights_in_safetensors) {
+    temp_dir dir;
+    for (const int version : {0, 1})
+        for (const bool shared : {true, false}) {
+            const adaptk::test::llama2c_spec spec{32, 96, 2, 4, 2, 40, 16, shared, version};
+            std::uint64_t seed = 200;
+            const fs::path bin = dir / ("v" + std::to_string(version) + (shared ? "-shared" : "-own") + ".bin");
+            adaptk::test::write_bytes(bin, adaptk::test::llama2c_image(spec, [&](const adaptk::test::llama2c_tensor& t) {
+                return adaptk::test::generated_matrix(seed++, t.rows, t.cols == 0 ? 1 : t.cols);
+            }));
+            check_llama2c_tables_equal_safetensors(bin, spec);
+        }
+}
+
+// The real checkpoint, read from shared/ beside the repository when present (3.7 MB).
+BOOST_AUTO_TEST_CASE(babyllama_tables_equal_those_of_its_safetensors_copy) {
+    const fs::path real = data("../../../shared/models/babyllama-105/model5000.bin");
+    if (!fs::exists(real)) {
+        BOOST_TEST_MESSAGE("skipped: " << real << " is not present");
+        return;
+    }
+    check_llama2c_tables_equal_safetensors(real, {128, 352, 5, 8, 4, 105, 256, true, 0});
+    const run_result& r = succeed({"profile", real.string()});
+    BOOST_TEST(r.err.find("tied embeddings, counted once as embed") != std::string::npos, r.err);
 }
 
 // ---- options --------------------------------------------------------------------------------------

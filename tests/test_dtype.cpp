@@ -317,8 +317,9 @@ BOOST_AUTO_TEST_CASE(ggml_block_types_keep_ggml_names_and_are_not_safetensors_dt
     BOOST_TEST(!adaptk::parse_dtype("Q8_0").has_value());
     BOOST_TEST(!adaptk::parse_dtype("Q4_K").has_value());
     BOOST_TEST(adaptk::is_floating_decodable(dtype::q8_0));
-    BOOST_TEST(!adaptk::is_floating_decodable(dtype::q4_0));
-    BOOST_TEST(!adaptk::is_floating_decodable(dtype::q6_k));
+    BOOST_TEST(adaptk::is_floating_decodable(dtype::q4_0));
+    BOOST_TEST(adaptk::is_floating_decodable(dtype::q6_k));
+    BOOST_TEST(!adaptk::is_floating_decodable(dtype::iq2_xxs));
 }
 
 // Block layouts from the ggml block structs: Q8_0 = fp16 d + 32 int8,

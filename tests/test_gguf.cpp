@@ -373,27 +373,37 @@ BOOST_AUTO_TEST_CASE(checkpoint_takes_the_config_from_the_key_values) {
     BOOST_TEST(matrices.back().name == "token_embd.weight");
 }
 
-BOOST_AUTO_TEST_CASE(other_quantized_types_are_listed_and_left_out_with_a_note) {
+// Types without a decoder are listed by inspect and left out with one note per
+// dtype and its count; a head left out that way is not "tied" or "absent".
+BOOST_AUTO_TEST_CASE(undecodable_types_are_counted_in_one_note_and_a_skipped_head_is_not_called_tied) {
+    constexpr std::uint32_t iq2_xxs = 16, tq1_0 = 34;  // 256-element blocks of 66 and 54 bytes
     adaptk::test::temp_dir dir;
     gguf_spec spec;
     spec.key_values = {adaptk::test::gguf_kv_string("general.architecture", "llama"),
                        adaptk::test::gguf_kv_u32("llama.embedding_length", 32)};
-    spec.tensors = {{"blk.0.attn_q.weight", {32, 32}, code::type_q4_0, 0},        // 32 blocks of 18 bytes
-                    {"blk.0.attn_k.weight", {32, 32}, code::type_q8_0, 576},      // 32 blocks of 34 bytes
-                    {"blk.0.ffn_up.weight", {256, 1}, code::type_q4_k, 1664}};    // one 144-byte block
-    spec.data.resize(1664 + 144);
+    spec.tensors = {{"token_embd.weight", {32, 8}, code::type_f32, 0},
+                    {"output.weight", {256, 32}, iq2_xxs, 1024},
+                    {"blk.0.attn_q.weight", {256, 32}, iq2_xxs, 3136},
+                    {"blk.0.attn_k.weight", {256, 32}, tq1_0, 5248},
+                    {"blk.0.attn_v.weight", {256, 32}, code::type_q4_k, 6976}};  // decoded: 32 blocks of 144 bytes
+    spec.data.resize(6976 + 32 * 144);
     adaptk::test::write_bytes(dir / "model.gguf", gguf_image(spec));
     const adaptk::checkpoint model(dir / "model.gguf");
-    BOOST_TEST(adaptk::dtype_name(model.info(model.tensors()[0]).type) == "Q4_0");
-    BOOST_TEST(adaptk::dtype_name(model.info(model.tensors()[2]).type) == "Q4_K");
+    BOOST_TEST(adaptk::dtype_name(model.info(model.tensors()[1]).type) == "IQ2_XXS");
+    BOOST_TEST(adaptk::dtype_name(model.info(model.tensors()[3]).type) == "TQ1_0");
     std::vector<std::string> notes;
     const auto matrices = model.matrices(32, notes);
-    BOOST_TEST_REQUIRE(matrices.size() == 1u);
-    BOOST_TEST(matrices[0].type == dtype::q8_0);
+    BOOST_TEST_REQUIRE(matrices.size() == 2u);
+    BOOST_TEST(matrices[0].type == dtype::q4_k);
+    BOOST_TEST(matrices[1].name == "token_embd.weight");
     BOOST_TEST_REQUIRE(notes.size() == 2u);
-    BOOST_TEST(notes[0].find("'blk.0.attn_q.weight': dtype Q4_0 is not analysed; left out") != std::string::npos,
+    BOOST_TEST(notes[0].find("model.gguf: dtype IQ2_XXS is not analysed: 2 tensors left out ('output.weight', "
+                             "'blk.0.attn_q.weight')") != std::string::npos,
                notes[0]);
-    BOOST_TEST(notes[1].find("dtype Q4_K is not analysed") != std::string::npos, notes[1]);
+    BOOST_TEST(notes[1].find("dtype TQ1_0 is not analysed: 1 tensor left out ('blk.0.attn_k.weight')") !=
+                   std::string::npos,
+               notes[1]);
+    for (const auto& note : notes) BOOST_TEST(note.find("tied") == std::string::npos, note);
 }
 
 BOOST_AUTO_TEST_CASE(a_gguf_named_file_without_the_magic_is_a_gguf_error) {

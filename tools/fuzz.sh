@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=build-fuzz
 corpus=fuzz-corpus
-all_harnesses=(fuzz_safetensors_header fuzz_index fuzz_gguf)
+all_harnesses=(fuzz_safetensors_header fuzz_index fuzz_gguf fuzz_llama2c)
 harnesses=("${all_harnesses[@]}")
 if [[ $# -gt 1 ]]; then harnesses=("${@:2}"); fi
 

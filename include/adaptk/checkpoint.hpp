@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ public:
         return files_[entry.file].tensors()[entry.index];
     }
     const model_config& config() const noexcept { return config_; }
-    /// Where the config was read from: config.json, or the GGUF file whose
+    /// Where the config was read from: config.json, or the GGUF or llama2.c file whose
     /// key-values gave it when there is no config.json; empty when neither.
     const std::filesystem::path& config_path() const noexcept { return config_path_; }
     /// Non-fatal observations for stderr (e.g. shard tensors not in the index).
@@ -59,14 +60,17 @@ public:
     /// then layer (numeric), then name. Fused tensors come out as their parts
     /// (fused.hpp); throws format_error when config.json does not determine a
     /// split. A tied output head is left out, with a note, so the embedding
-    /// counts once. Classified tensors that cannot be analysed (not 2-D,
-    /// empty, no axis of length d, non-float dtype) get a note.
+    /// counts once; a head that was left out is never called tied. Classified
+    /// tensors that cannot be analysed (not 2-D, empty, no axis of length d)
+    /// get a note each; those of a dtype without a decoder one note per file
+    /// and dtype with their count.
     std::vector<weight_matrix> matrices(std::uint64_t d, std::vector<std::string>& notes) const;
 
 private:
     void open_index(const std::filesystem::path& index_json);
     void add_file(const std::filesystem::path& file);
-    void drop_tied_head(std::vector<weight_matrix>& chosen, std::vector<std::string>& notes) const;
+    void drop_tied_head(std::vector<weight_matrix>& chosen, const std::set<weight_type>& skipped,
+                        std::vector<std::string>& notes) const;
 
     std::vector<tensor_file> files_;
     std::vector<tensor_entry> tensors_;

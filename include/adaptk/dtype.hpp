@@ -4,7 +4,8 @@
 // float32, F32 -> float64 widens, and a Q8_0 value (fp16 scale times an int8)
 // needs at most 11 + 7 significant bits. Loads go through memcpy, so unaligned
 // input is fine. ggml's block-quantized types store a fixed number of
-// elements per block; only Q8_0 among them is decoded.
+// elements per block; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, Q8_K, IQ4_NL
+// and IQ4_XS are decoded to the values llama.cpp's dequantization gives.
 
 #include <bit>
 #include <cstddef>
@@ -35,7 +36,7 @@ std::size_t dtype_bytes(dtype t) noexcept;
 /// Bytes that `elements` values take; nullopt when that overflows 64 bits or
 /// `elements` is not a whole number of blocks.
 std::optional<std::uint64_t> storage_bytes(dtype t, std::uint64_t elements) noexcept;
-/// True for the dtypes the analysis reads: F64, F32, F16, BF16, Q8_0.
+/// True for the dtypes the analysis reads: F64, F32, F16, BF16 and the ggml types above.
 bool is_floating_decodable(dtype t) noexcept;
 
 /// IEEE binary16 / bfloat16 bit patterns -> float, exact (NaN stays NaN).

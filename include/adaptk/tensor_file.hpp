@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adaptk/gguf.hpp"
+#include "adaptk/llama2c.hpp"
 #include "adaptk/mapped_file.hpp"
 #include "adaptk/tensor_info.hpp"
 
@@ -18,10 +19,11 @@ namespace adaptk {
 
 class tensor_file {
 public:
-    enum class file_format { safetensors, gguf };
+    enum class file_format { safetensors, gguf, llama2c };
 
     /// Maps and validates `path`: GGUF when it starts with the GGUF magic or
-    /// is named *.gguf, safetensors otherwise. Throws std::system_error or format_error.
+    /// is named *.gguf, llama2.c when it starts with "ak42" or is named *.bin,
+    /// safetensors otherwise. Throws std::system_error or format_error.
     explicit tensor_file(const std::filesystem::path& path);
 
     file_format format() const noexcept { return format_; }
@@ -29,6 +31,8 @@ public:
     const std::vector<tensor_info>& tensors() const noexcept { return tensors_; }
     /// The GGUF key-values the tool reads; nullopt for a safetensors file.
     const std::optional<gguf_model>& gguf() const noexcept { return gguf_; }
+    /// The llama2.c header; nullopt for the other formats.
+    const std::optional<llama2c_config>& llama2c() const noexcept { return llama2c_; }
     const mapped_file& mapping() const noexcept { return *mapping_; }
     /// The mapping, shared: views that hold it keep the bytes valid after
     /// this object (or the checkpoint holding it) is gone.
@@ -49,6 +53,7 @@ private:
     std::uint64_t data_offset_ = 0;
     std::vector<tensor_info> tensors_;
     std::optional<gguf_model> gguf_;
+    std::optional<llama2c_config> llama2c_;
 };
 
 }  // namespace adaptk

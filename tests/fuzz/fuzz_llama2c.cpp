@@ -1,0 +1,43 @@
+// libFuzzer: arbitrary bytes as a llama2.c checkpoint (legacy or "ak42"
+// version 1). The parser may only answer with adaptk::format_error; an
+// accepted header must describe float32 tensors that tile the file exactly.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+
+#include "adaptk/error.hpp"
+#include "adaptk/llama2c.hpp"
+
+namespace {
+
+void require(bool condition) {
+    if (!condition) std::abort();
+}
+
+void check_accepted(std::span<const std::byte> file, const adaptk::llama2c_header& header) {
+    std::uint64_t previous_end = header.config.version == 0 ? 28 : adaptk::llama2c_header_bytes;
+    for (const auto& tensor : header.tensors) {
+        require(tensor.type == adaptk::dtype::f32);
+        require(tensor.begin >= previous_end && tensor.begin <= tensor.end && tensor.end <= file.size());
+        require(tensor.bytes() == 4 * tensor.elements);
+        previous_end = tensor.end;
+        if (tensor.elements == 0) continue;
+        float values[16];
+        const std::size_t count = tensor.elements < 16 ? tensor.elements : 16;
+        adaptk::decode(tensor.type, file.data() + tensor.begin, count, values);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::span<const std::byte> file(reinterpret_cast<const std::byte*>(data), size);
+    try {
+        check_accepted(file, adaptk::parse_llama2c(file, "fuzz.bin"));
+    } catch (const adaptk::format_error&) {
+        // The expected answer to a malformed file.
+    }
+    return 0;
+}
