@@ -26,7 +26,7 @@ if [[ $minimise == false && $# -gt 0 ]]; then seconds=$1; shift; fi
 tools/sanitize-test --setup || exit 1
 # The harnesses are the build's tests in suite 'fuzz'.
 mapfile -t all_harnesses < <(meson introspect "$build" --tests |
-    python3 -c 'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin) if "fuzz" in t["suite"]))')
+    python3 -c 'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin) if any(s.split(":")[-1] == "fuzz" for s in t["suite"])))')
 harnesses=("${all_harnesses[@]}")
 if [[ $# -gt 0 ]]; then harnesses=("$@"); fi
 meson compile -C "$build" "${harnesses[@]}" || exit 1
@@ -103,12 +103,16 @@ cat > "$dict" <<'DICT'
 "\x09\x00\x00\x00"
 DICT
 
+# fuzz_index writes its input to a file each run: keep that in memory.
+[[ -d /dev/shm ]] && export TMPDIR=/dev/shm
+# -timeout=60: on a loaded shared machine a niced harness can stall for
+# seconds on an input that takes milliseconds (seen at -timeout=10).
 status=0
 commit=$(git rev-parse --short HEAD)
 for harness in "${harnesses[@]}"; do
     log=$corpus/$harness.log
     "$build/tests/fuzz/$harness" "$corpus/$harness" \
-        -max_total_time="$seconds" -max_len=65536 -timeout=10 -dict="$dict" \
+        -max_total_time="$seconds" -max_len=65536 -timeout=60 -dict="$dict" \
         -artifact_prefix="$corpus/crashes/$harness-" -print_final_stats=1 >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
