@@ -372,9 +372,13 @@ rsvd_group_result finish(const finished_stream& pass, std::size_t k, const std::
     }
 
     // Step 2: Ritz residuals R_p·U (the remainder fills the last block column), and their Gram.
-    const arma::mat residual = pass.krylov.remainder * ritz.coords.tail_rows(last_width);
-    arma::mat gram = residual.t() * residual;
-    gram = 0.5 * (gram + gram.t());
+    // No last block (K spans the whole space): no residual, and no zero-row view of U.
+    arma::mat gram(m, m, arma::fill::zeros);
+    if (last_width > 0) {
+        const arma::mat residual = pass.krylov.remainder * ritz.coords.tail_rows(last_width);
+        gram = residual.t() * residual;
+        gram = 0.5 * (gram + gram.t());
+    }
     // Step 3: (I−P)C(I−P)ω_i = (I−P)·response_i.
     const arma::mat tail = pass.probe_response - q * (q.t() * pass.probe_response);
     const double tail_probe = arma::max(arma::sqrt(arma::sum(arma::square(tail), 0)));

@@ -13,7 +13,10 @@
 namespace adaptk {
 namespace {
 
-using json = nlohmann::ordered_json;
+// A std::map object, not ordered_json: ordered_json finds a key by a linear
+// scan on every insert, so a 100 MB header of 1.7 million tensors took hours
+// to parse. header_guard records the order of the keys instead.
+using json = nlohmann::json;
 
 // Real headers nest three levels ({name: {shape: [..]}}); anything deeper is
 // hostile and would only cost stack and time.
@@ -21,10 +24,17 @@ constexpr int max_json_depth = 8;
 
 constexpr std::string_view lfs_signature = "version https://git-lfs";
 
-// Rejects duplicate keys (nlohmann would silently keep the last) and deep nesting.
+// The header's keys in file order: the tensors' (and __metadata__) and __metadata__'s own.
+struct key_order {
+    std::vector<std::string> entries;
+    std::vector<std::string> metadata;
+};
+
+// Rejects duplicate keys (nlohmann would silently keep the last) and deep
+// nesting; records the key order. Depth 1 is the root object's, 2 an entry's.
 class header_guard {
 public:
-    explicit header_guard(const std::string& file) : file_(file) {}
+    header_guard(const std::string& file, key_order& order) : file_(file), order_(order) {}
 
     bool operator()(int depth, json::parse_event_t event, json& parsed) {
         switch (event) {
@@ -41,6 +51,10 @@ public:
         case json::parse_event_t::key:
             if (!keys_.back().insert(parsed.get<std::string>()).second)
                 throw format_error(file_, "", "header has duplicate key '" + parsed.get<std::string>() + "'");
+            if (depth == 1)
+                order_.entries.push_back(parsed.get<std::string>());
+            else if (depth == 2 && !order_.entries.empty() && order_.entries.back() == "__metadata__")
+                order_.metadata.push_back(parsed.get<std::string>());
             break;
         default:
             break;
@@ -50,6 +64,7 @@ public:
 
 private:
     const std::string& file_;
+    key_order& order_;
     std::vector<std::set<std::string>> keys_;
 };
 
@@ -172,8 +187,9 @@ safetensors_header parse_safetensors(std::span<const std::byte> file, const std:
     header.data_bytes = file.size() - header.data_offset;
 
     json root;
+    key_order order;
     try {
-        root = json::parse(text.substr(8, header.header_bytes), header_guard(file_name));
+        root = json::parse(text.substr(8, header.header_bytes), header_guard(file_name, order));
     } catch (const json::parse_error& e) {
         const std::string message = e.what();
         const bool encoding = message.find("UTF-8") != std::string::npos;
@@ -188,12 +204,15 @@ safetensors_header parse_safetensors(std::span<const std::byte> file, const std:
     }
     if (!root.is_object()) throw format_error(file_name, "", "header is not a JSON object", 8);
 
-    for (const auto& [name, entry] : root.items()) {
+    for (const std::string& name : order.entries) {
+        const json& entry = root.find(name).value();
         if (name == "__metadata__") {
             if (entry.is_null()) continue;
             if (!entry.is_object()) throw format_error(file_name, "", "'__metadata__' is not an object");
-            for (const auto& [key, value] : entry.items())
+            for (const std::string& key : order.metadata) {
+                const json& value = entry.find(key).value();
                 header.metadata.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
+            }
             continue;
         }
         header.tensors.push_back(parse_entry(file_name, name, entry));

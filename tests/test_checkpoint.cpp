@@ -310,6 +310,20 @@ BOOST_AUTO_TEST_CASE(malformed_index_json_is_a_format_error_with_its_offset) {
     });
 }
 
+// nlohmann's parser and destructor keep their own stacks, so nesting costs
+// heap, not call stack: 10^6 levels are refused by the shape check, not a crash.
+BOOST_AUTO_TEST_CASE(deeply_nested_index_json_is_a_format_error_not_a_crash) {
+    temp_dir dir;
+    copy_shards(dir.path(), false);
+    constexpr std::size_t depth = 1'000'000;
+    adaptk::test::write_text(dir / index_name,
+                             "{\"weight_map\": " + std::string(depth, '[') + std::string(depth, ']') + "}");
+    expect_format_error(dir.path(), [&](const format_error& e) {
+        BOOST_TEST(e.file() == (dir / index_name).string());
+        BOOST_TEST(contains(e.what(), "has no 'weight_map' object"));
+    });
+}
+
 BOOST_AUTO_TEST_CASE(index_without_weight_map_is_a_format_error) {
     temp_dir dir;
     copy_shards(dir.path(), false);

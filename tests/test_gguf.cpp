@@ -121,6 +121,8 @@ std::vector<defect_row> catalogue() {
         "key-value count 1152921504606846976 is absurd");
     add("tensor count absurd", with([](gguf_spec& s) { s.tensor_count = ~std::uint64_t{0}; }),
         "tensor count 18446744073709551615 is absurd: they need more than 2^64 bytes");
+    add("10^12 tensors declared", with([](gguf_spec& s) { s.tensor_count = 1'000'000'000'000; }),
+        "tensor count 1000000000000 is absurd: they need at least 32000000000000 bytes");
     add("duplicate key",
         with([](gguf_spec& s) { s.key_values.push_back(adaptk::test::gguf_kv_u32("llama.embedding_length", 8)); }),
         "duplicate key 'llama.embedding_length'");

@@ -2,11 +2,14 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -75,6 +78,34 @@ struct paged_file {
     std::vector<std::byte> bytes = pattern(4 * page_size() + 123);
     paged_file() { adaptk::test::write_bytes(path, bytes); }
 };
+
+// What a forked child writes to stderr and how it ends, while `action` runs
+// in it; the child never returns into the test framework.
+struct child_outcome {
+    std::string stderr_text;
+    int status = 0;
+};
+template <class Action>
+child_outcome run_in_child(Action action) {
+    int pipe_ends[2];
+    BOOST_TEST_REQUIRE(::pipe(pipe_ends) == 0);
+    const pid_t pid = ::fork();
+    BOOST_TEST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::dup2(pipe_ends[1], STDERR_FILENO);
+        ::close(pipe_ends[0]);
+        action();
+        ::_exit(99);
+    }
+    ::close(pipe_ends[1]);
+    child_outcome outcome;
+    char buffer[512];
+    for (ssize_t got; (got = ::read(pipe_ends[0], buffer, sizeof buffer)) > 0;)
+        outcome.stderr_text.append(buffer, static_cast<std::size_t>(got));
+    ::close(pipe_ends[0]);
+    BOOST_TEST_REQUIRE(::waitpid(pid, &outcome.status, 0) == pid);
+    return outcome;
+}
 
 }  // namespace
 
@@ -239,6 +270,26 @@ BOOST_AUTO_TEST_CASE(hints_past_the_end_are_ignored) {
     BOOST_TEST(file.advise(mapped_file::access::random, file.size() + 1));
     BOOST_TEST(file.advise(mapped_file::access::sequential, 5, mapped_file::npos));  // length clamped
     BOOST_TEST(same_bytes(file, fixture.bytes));
+}
+
+// The kernel answers a read past the new end of a shrunk file with SIGBUS;
+// exit_on_shrunk_mapping turns that into one line naming the file and status 1.
+BOOST_AUTO_TEST_CASE(reading_a_file_that_shrank_while_mapped_exits_naming_it) {
+    const paged_file fixture;
+    const mapped_file file(fixture.path);
+    BOOST_TEST_REQUIRE(::truncate(fixture.path.c_str(), static_cast<off_t>(page_size())) == 0);
+    const auto outcome = run_in_child([&] {
+        adaptk::exit_on_shrunk_mapping("adaptk-stream");
+        const volatile std::byte* past_end = file.data() + 2 * page_size();
+        static_cast<void>(*past_end);
+    });
+    BOOST_TEST(WIFEXITED(outcome.status));
+    BOOST_TEST(WEXITSTATUS(outcome.status) == 1);
+    BOOST_TEST(outcome.stderr_text == "adaptk-stream: " + std::filesystem::canonical(fixture.path).string() +
+                                          ": the file shrank while it was being read (truncated or rewritten by "
+                                          "another process)\n");
+    // Bytes before the new end still read as they were.
+    BOOST_TEST(std::memcmp(file.data(), fixture.bytes.data(), page_size()) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

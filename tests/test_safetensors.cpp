@@ -114,6 +114,9 @@ std::vector<defect_row> catalogue() {
     // treated as an empty tensor that needs no bytes.
     json_row("element count overflow", "{" + entry("w", "F32", "[4294967296,4294967296,16]", 0, 0) + "}", 0,
              "element count of shape [4294967296, 4294967296, 16] overflows 64 bits", "w");
+    // 10^12 elements (4 TB) declared in a 16-byte file: refused before any byte is read.
+    json_row("shape of 10^12 elements", "{" + entry("w", "F32", "[1000000,1000000]", 0, 4'000'000'000'000) + "}", 16,
+             "data end 4000000000000 exceeds the 16-byte data section", "w");
     json_row("byte count overflow", "{" + entry("w", "F32", "[4611686018427387904]", 0, 0) + "}", 0,
              "data_offsets span 0 bytes but shape [4611686018427387904] of F32 needs more than 2^64", "w");
     const std::string not_pair = "'data_offsets' is not a pair of non-negative integers";
@@ -305,10 +308,42 @@ BOOST_AUTO_TEST_CASE(keeps_tensors_in_header_order_and_metadata_as_text) {
     BOOST_TEST(parsed.metadata[2].second == "{\"k\":true}");
 }
 
+// Entries named in descending order, so a key-sorted map would reverse them.
+// (ordered_json's linear key search made parsing quadratic in the entries: a
+// 100 MB header of 1.7 million tensors did not finish in 10 minutes.)
+BOOST_AUTO_TEST_CASE(keeps_the_header_order_of_a_hundred_thousand_tensors) {
+    constexpr std::size_t count = 100'000;
+    std::string header = "{";
+    for (std::size_t i = 0; i < count; ++i)
+        header += (i == 0 ? "" : ",") + entry("t" + std::to_string(count - i), "F32", "[1]", 4 * i, 4 * i + 4);
+    header += "}";
+    const auto parsed = adaptk::parse_safetensors(safetensors_image(header, 4 * count), "x");
+    BOOST_TEST_REQUIRE(parsed.tensors.size() == count);
+    std::size_t out_of_order = 0;
+    for (std::size_t i = 0; i < count; ++i)
+        out_of_order += parsed.tensors[i].name != "t" + std::to_string(count - i) || parsed.tensors[i].begin != 4 * i;
+    BOOST_TEST(out_of_order == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(accepts_nesting_up_to_the_depth_limit) {
     // Root object (depth 0), __metadata__ (1), then arrays at depths 2..7.
     const std::string header = "{\"__metadata__\":{\"x\":" + std::string(6, '[') + std::string(6, ']') + "}}";
     BOOST_CHECK_NO_THROW(adaptk::parse_safetensors(safetensors_image(header), "x"));
+}
+
+// The largest header the limit admits, 100 MB of JSON, parses (one long
+// metadata string here; README "Limits worth knowing" has the time and memory
+// of the costliest such header, 1.8 million tensor entries).
+BOOST_AUTO_TEST_CASE(accepts_a_header_of_exactly_the_length_limit) {
+    const std::string open = "{\"__metadata__\":{\"note\":\"", close = "\"}}";
+    const std::size_t filler = adaptk::max_header_bytes - open.size() - close.size();
+    const std::string header = open + std::string(filler, 'x') + close;
+    BOOST_TEST_REQUIRE(header.size() == adaptk::max_header_bytes);
+    const auto parsed = adaptk::parse_safetensors(safetensors_image(header), "x");
+    BOOST_TEST(parsed.header_bytes == adaptk::max_header_bytes);
+    BOOST_TEST_REQUIRE(parsed.metadata.size() == 1u);
+    BOOST_TEST(parsed.metadata[0].second.size() == filler);
+    BOOST_TEST(parsed.tensors.empty());
 }
 
 BOOST_AUTO_TEST_CASE(missing_file_throws_system_error_naming_it) {

@@ -62,4 +62,14 @@ private:
     std::filesystem::path path_;
 };
 
+/// Makes a read of a mapped file that has shrunk since it was mapped (another
+/// process truncated or rewrote it; the kernel sends SIGBUS) end the process
+/// with one line on stderr, "<program>: <path>: the file shrank while it was
+/// being read (truncated or rewritten by another process)", and exit status 1,
+/// instead of dying by the signal. Replaces the process's SIGBUS action; a
+/// SIGBUS at an address no file backs gets the default action. For programs,
+/// not libraries: nothing unwinds, so only a process that writes its results
+/// after reading its input (like adaptk-stream) leaves nothing half-written.
+void exit_on_shrunk_mapping(const char* program);
+
 }  // namespace adaptk

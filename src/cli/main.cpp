@@ -21,6 +21,7 @@
 #include "adaptk/atomic_file.hpp"
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/error.hpp"
+#include "adaptk/mapped_file.hpp"
 #include "adaptk/plots.hpp"
 #include "adaptk/table_writer.hpp"
 #include "adaptk/tables.hpp"
@@ -472,6 +473,7 @@ int main(int argc, char** argv) {
     // to the system when freed; glibc would otherwise raise its threshold after
     // the first free and keep later ones in a heap that never shrinks.
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    exit_on_shrunk_mapping("adaptk-stream");
     try {
         const cli::parsed parsed = cli::parse(argc, argv);
         if (!parsed.run) {
