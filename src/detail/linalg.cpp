@@ -66,21 +66,25 @@ int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w,
     const double abstol = 0.0;  // LAPACK picks its own safe tolerance
     int found = 0;
     int info = 0;
+    // LAPACK's W is dimension N even when only k eigenvalues are wanted
+    // (dstebz writes past k: valgrind, d = 37, k = 32); `w` holds k.
+    std::vector<double> values(n);
     std::vector<int> support(2 * std::max<std::size_t>(k, 1));
     int lwork = -1;
     int liwork = -1;
     double work_size = 0;
     int iwork_size = 0;
-    dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, w, z, &order,
+    dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, values.data(), z, &order,
             support.data(), &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1, 1);
     if (info != 0) return info;
     lwork = static_cast<int>(work_size);
     liwork = iwork_size;
     std::vector<double> work(static_cast<std::size_t>(lwork));
     std::vector<int> iwork(static_cast<std::size_t>(liwork));
-    dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, w, z, &order,
+    dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, values.data(), z, &order,
             support.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1, 1);
     if (info == 0 && found != static_cast<int>(k)) return -1000 - found;
+    std::copy_n(values.begin(), k, w);
     return info;
 }
 
