@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ namespace fs = std::filesystem;
 using adaptk::format_error;
 using adaptk::test::llama2c_spec;
 using adaptk::test::llama2c_tensor;
+BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::dtype)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::optional<std::uint64_t>)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::tensor_file::file_format)
 
 namespace {
 
@@ -63,7 +67,7 @@ std::vector<defect_row> catalogue() {
     rows.push_back({"version 7", patched(v1, 4, std::int32_t{7}), "llama2.c version 7 is not supported"});
     rows.push_back({"dim 0", patched(v1, 8, std::int32_t{0}), "dim is 0; expected a positive count below 2^30"});
     rows.push_back({"negative seq_len", patched(legacy, 24, std::int32_t{-5}), "seq_len is -5"});
-    rows.push_back({"n_layers 2^30", patched(legacy, 8, std::int32_t{1} << 30), "n_layers is 1073741824"});
+    rows.push_back({"n_layers above 2^30", patched(legacy, 8, (std::int32_t{1} << 30) + 1), "n_layers is 1073741825"});
     rows.push_back({"heads do not divide dim", patched(v1, 8 + 12, std::int32_t{3}),
                     "dim 16 is not a multiple of n_heads 3"});
     rows.push_back({"kv heads do not divide heads", patched(v1, 8 + 16, std::int32_t{3}),
