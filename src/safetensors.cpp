@@ -15,7 +15,7 @@ namespace {
 
 // A std::map object, not ordered_json: ordered_json finds a key by a linear
 // scan on every insert, so a 100 MB header of 1.7 million tensors took hours
-// to parse. header_guard records the order of the keys instead.
+// to parse. header_reader records the order of the keys instead.
 using json = nlohmann::json;
 
 // Real headers nest three levels ({name: {shape: [..]}}); anything deeper is
@@ -30,41 +30,54 @@ struct key_order {
     std::vector<std::string> metadata;
 };
 
-// Rejects duplicate keys (nlohmann would silently keep the last) and deep
-// nesting; records the key order. Depth 1 is the root object's, 2 an entry's.
-class header_guard {
+// Builds the DOM like nlohmann's own parser while it rejects duplicate keys
+// (nlohmann would silently keep the last) and deep nesting, and records the
+// key order. Not a parse callback: nlohmann's callback parser scans the
+// parent object at every object's end, quadratic in the number of tensors.
+// Depth counts open containers: 1 inside the root object, 2 inside an entry.
+class header_reader : public nlohmann::detail::json_sax_dom_parser<json> {
 public:
-    header_guard(const std::string& file, key_order& order) : file_(file), order_(order) {}
+    header_reader(json& root, const std::string& file, key_order& order)
+        : json_sax_dom_parser(root), file_(file), order_(order) {}
 
-    bool operator()(int depth, json::parse_event_t event, json& parsed) {
-        switch (event) {
-        case json::parse_event_t::object_start:
-        case json::parse_event_t::array_start:
-            if (depth >= max_json_depth)
-                throw format_error(file_, "", "header JSON nests deeper than " +
-                                                  std::to_string(max_json_depth) + " levels");
-            if (event == json::parse_event_t::object_start) keys_.emplace_back();
-            break;
-        case json::parse_event_t::object_end:
-            keys_.pop_back();
-            break;
-        case json::parse_event_t::key:
-            if (!keys_.back().insert(parsed.get<std::string>()).second)
-                throw format_error(file_, "", "header has duplicate key '" + parsed.get<std::string>() + "'");
-            if (depth == 1)
-                order_.entries.push_back(parsed.get<std::string>());
-            else if (depth == 2 && !order_.entries.empty() && order_.entries.back() == "__metadata__")
-                order_.metadata.push_back(parsed.get<std::string>());
-            break;
-        default:
-            break;
-        }
-        return true;
+    bool start_object(std::size_t length) {
+        open(true);
+        return json_sax_dom_parser::start_object(length);
+    }
+    bool start_array(std::size_t length) {
+        open(false);
+        return json_sax_dom_parser::start_array(length);
+    }
+    bool end_object() {
+        keys_.pop_back();
+        --depth_;
+        return json_sax_dom_parser::end_object();
+    }
+    bool end_array() {
+        --depth_;
+        return json_sax_dom_parser::end_array();
+    }
+    bool key(std::string& name) {
+        if (!keys_.back().insert(name).second)
+            throw format_error(file_, "", "header has duplicate key '" + name + "'");
+        if (depth_ == 1)
+            order_.entries.push_back(name);
+        else if (depth_ == 2 && !order_.entries.empty() && order_.entries.back() == "__metadata__")
+            order_.metadata.push_back(name);
+        return json_sax_dom_parser::key(name);
     }
 
 private:
+    void open(bool object) {
+        if (depth_ >= max_json_depth)
+            throw format_error(file_, "", "header JSON nests deeper than " + std::to_string(max_json_depth) + " levels");
+        ++depth_;
+        if (object) keys_.emplace_back();
+    }
+
     const std::string& file_;
     key_order& order_;
+    int depth_ = 0;
     std::vector<std::set<std::string>> keys_;
 };
 
@@ -189,7 +202,9 @@ safetensors_header parse_safetensors(std::span<const std::byte> file, const std:
     json root;
     key_order order;
     try {
-        root = json::parse(text.substr(8, header.header_bytes), header_guard(file_name, order));
+        const std::string_view body = text.substr(8, header.header_bytes);
+        header_reader reader(root, file_name, order);
+        json::sax_parse(body.begin(), body.end(), &reader);
     } catch (const json::parse_error& e) {
         const std::string message = e.what();
         const bool encoding = message.find("UTF-8") != std::string::npos;
