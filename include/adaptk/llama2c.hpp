@@ -45,5 +45,9 @@ bool has_llama2c_magic(std::span<const std::byte> file) noexcept;
 /// Parses and validates a llama2.c checkpoint image. Throws format_error naming
 /// the file and the defect (with the byte counts for a size mismatch).
 llama2c_header parse_llama2c(std::span<const std::byte> file, const std::string& file_name);
+/// The same from the file's first bytes `head` (the 256-byte header, or the
+/// whole file when shorter) and its size: what a reader that never maps a
+/// whole file passes.
+llama2c_header parse_llama2c(std::span<const std::byte> head, std::uint64_t file_size, const std::string& file_name);
 
 }  // namespace adaptk
