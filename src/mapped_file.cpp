@@ -158,7 +158,10 @@ void read_only_file::read(std::uint64_t offset, std::size_t length, std::byte* o
         const ssize_t got = ::pread(descriptor_, out + done, length - done, static_cast<off_t>(offset + done));
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) throw_errno(errno, path_, "read failed at byte " + std::to_string(offset + done));
-        if (got == 0) throw_errno(EIO, path_, "file shrank while reading at byte " + std::to_string(offset + done));
+        if (got == 0)  // the same words as the SIGBUS handler's for a mapped read
+            throw_errno(EIO, path_,
+                        "the file shrank while it was being read (truncated or rewritten by another process): "
+                        "nothing at byte " + std::to_string(offset + done));
         done += static_cast<std::size_t>(got);
     }
 }

@@ -277,6 +277,22 @@ BOOST_AUTO_TEST_CASE(read_past_the_end_throws_system_error_naming_the_file) {
                           });
 }
 
+// A positioned read of bytes that were there at open but are gone now: an
+// exception naming the file, not a short buffer.
+BOOST_AUTO_TEST_CASE(reading_a_file_that_shrank_since_open_throws_naming_it) {
+    const paged_file fixture;
+    const read_only_file source(fixture.path);
+    BOOST_TEST_REQUIRE(::truncate(fixture.path.c_str(), static_cast<off_t>(page_size())) == 0);
+    std::vector<std::byte> out(10);
+    BOOST_CHECK_EXCEPTION(source.read(page_size() - 4, out.size(), out.data()), std::system_error,
+                          [&](const std::system_error& e) {
+                              return std::string(e.what()).starts_with(
+                                  fixture.path.string() +
+                                  ": the file shrank while it was being read (truncated or rewritten by another "
+                                  "process): nothing at byte " + std::to_string(page_size()));
+                          });
+}
+
 // Past 4 GiB: a sparse file (a hole, no disk blocks) whose last bytes sit
 // beyond every 32-bit offset; the size, a window and a read reach them.
 BOOST_AUTO_TEST_CASE(offsets_past_4_gib_reach_the_end_of_a_sparse_file) {

@@ -31,6 +31,7 @@ struct llama2c_config {
     std::uint32_t version = 0;  ///< 0: legacy
     std::uint64_t dim = 0, hidden_dim = 0, layers = 0, heads = 0, kv_heads = 0, vocab = 0, seq_len = 0;
     bool shared_classifier = true;  ///< no lm_head.weight stored
+    friend bool operator==(const llama2c_config&, const llama2c_config&) = default;
 };
 
 struct llama2c_header {
