@@ -340,13 +340,15 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     constexpr std::uint64_t runtime = 8ull << 20;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
+    // File pages in flight: a block's stored rows, mapped; a column block is
+    // read by row segments into a tile of 16 × b values, nothing mapped.
     const std::uint64_t types = type_runs(matrices).size();
     std::uint64_t in_flight = 0;
     bool any_f64 = false;
     for (const weight_matrix& matrix : matrices) {
-        const std::uint64_t per_vector = matrix.bytes.size() / std::max<std::uint64_t>(matrix.vector_count(), 1);
-        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min<std::uint64_t>(matrix.bytes.size(), b * per_vector)
-                                                                : matrix.bytes.size());
+        const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
+        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min(matrix.vector_count(), b) * row_bytes
+                                                                : 16 * b * 8);
         any_f64 = any_f64 || matrix.type == dtype::f64;
     }
     const std::uint64_t block = d * b * (any_f64 ? 8 : 4);

@@ -49,18 +49,26 @@ bool vectors_are_rows(storage_layout layout, std::uint64_t rows, std::uint64_t c
     return ((linear ? cols : rows) == d) == linear;
 }
 
-// Bytewise equal matrices. Compared a chunk at a time, each chunk's pages
-// released afterwards, so a multi-GB embedding does not stay resident.
+// Bytes [at, at + count) of a matrix's stored tensor, copied into `out`.
+void read_stored(const weight_matrix& m, std::uint64_t at, std::size_t count, std::byte* out) {
+    if (m.file != nullptr)
+        m.file->read(m.file_offset + at, count, out);
+    else
+        std::memcpy(out, m.bytes.data() + at, count);
+}
+
+// Bytewise equal matrices, compared a chunk at a time through two small
+// buffers, so a multi-GB embedding is neither mapped nor resident.
 bool same_bytes(const weight_matrix& a, const weight_matrix& b) {
-    if (a.type != b.type || a.rows != b.rows || a.cols != b.cols) return false;
-    if (a.bytes.data() == b.bytes.data()) return true;
-    constexpr std::size_t chunk_bytes = 16 << 20;
-    for (std::size_t at = 0; at < a.bytes.size(); at += chunk_bytes) {
-        const std::size_t count = std::min(chunk_bytes, a.bytes.size() - at);
-        const bool equal = std::memcmp(a.bytes.data() + at, b.bytes.data() + at, count) == 0;
-        for (const weight_matrix* m : {&a, &b})
-            if (m->mapping) m->mapping->release(m->file_offset + at, count);
-        if (!equal) return false;
+    if (a.type != b.type || a.rows != b.rows || a.cols != b.cols || a.stored_size() != b.stored_size()) return false;
+    if (a.file == b.file && a.file_offset == b.file_offset && a.bytes.data() == b.bytes.data()) return true;
+    constexpr std::size_t chunk_bytes = 1 << 20;
+    std::vector<std::byte> left(chunk_bytes), right(chunk_bytes);
+    for (std::uint64_t at = 0; at < a.stored_size(); at += chunk_bytes) {
+        const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, a.stored_size() - at));
+        read_stored(a, at, count, left.data());
+        read_stored(b, at, count, right.data());
+        if (std::memcmp(left.data(), right.data(), count) != 0) return false;
     }
     return true;
 }
@@ -300,8 +308,8 @@ std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std
         }
         const std::uint64_t rows = tensor.shape[0];
         const std::uint64_t cols = tensor.shape[1];
-        weight_matrix whole{tensor.name, *entry.kind, tensor.type, rows, cols, true, file.bytes(tensor),
-                            file.shared_mapping(), file.file_offset(tensor)};
+        weight_matrix whole{tensor.name, *entry.kind, tensor.type, rows, cols, true, {}, file.shared_source(),
+                            file.file_offset(tensor), {}, tensor.bytes()};
         if (entry.kind->fused != fusion::none) {
             for (auto& part : split_fused(whole, config_, d, file.path().string())) chosen.push_back(std::move(part));
             continue;

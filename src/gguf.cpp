@@ -61,10 +61,11 @@ std::optional<dtype> ggml_type(std::uint32_t id) noexcept {
 // what it reads, so a truncated file says where it ends.
 class cursor {
 public:
-    cursor(std::span<const std::byte> file, const std::string& file_name) : file_(file), file_name_(file_name) {}
+    cursor(std::span<const std::byte> head, std::uint64_t file_size, const std::string& file_name)
+        : file_(head), file_size_(file_size), file_name_(file_name) {}
 
     std::uint64_t position() const noexcept { return position_; }
-    std::uint64_t remaining() const noexcept { return file_.size() - position_; }
+    std::uint64_t remaining() const noexcept { return file_size_ - position_; }
 
     format_error error(const std::string& defect, std::optional<std::uint64_t> at = std::nullopt) const {
         return {file_name_, tensor_, defect, at ? at : position_};
@@ -75,7 +76,8 @@ public:
     void skip(std::uint64_t bytes, const std::string& what) {
         if (bytes > remaining())
             throw error("header truncated: " + what + " needs " + std::to_string(bytes) + " bytes at byte " +
-                        std::to_string(position_) + " but the file is " + std::to_string(file_.size()) + " bytes");
+                        std::to_string(position_) + " but the file is " + std::to_string(file_size_) + " bytes");
+        require_mapped(bytes, what);
         position_ += bytes;
     }
     template <class T>
@@ -93,10 +95,17 @@ public:
         const std::uint64_t at = position_;
         if (length > remaining())
             throw error(what + " length " + std::to_string(length) + " runs past the end of the " +
-                            std::to_string(file_.size()) + "-byte file",
+                            std::to_string(file_size_) + "-byte file",
                         at - 8);
+        require_mapped(length, what);
         position_ += length;
         return {reinterpret_cast<const char*>(file_.data() + at), static_cast<std::size_t>(length)};
+    }
+    // The header is read from the file's first head.size() bytes only.
+    void require_mapped(std::uint64_t bytes, const std::string& what) const {
+        if (bytes > file_.size() - position_)
+            throw error("header too large: " + what + " at byte " + std::to_string(position_) +
+                        " lies past the first " + std::to_string(file_.size()) + " bytes, the most read as header");
     }
     // Refuses `count` items of at least `min_bytes` each when the rest of the file cannot hold them.
     void require_room(std::uint64_t count, std::uint64_t min_bytes, const std::string& what, std::uint64_t at) const {
@@ -109,7 +118,8 @@ public:
     }
 
 private:
-    std::span<const std::byte> file_;
+    std::span<const std::byte> file_;  ///< the header's bytes: the file's first ones
+    std::uint64_t file_size_;
     const std::string& file_name_;
     std::string tensor_;
     std::uint64_t position_ = 0;
@@ -347,10 +357,14 @@ bool has_gguf_magic(std::span<const std::byte> file) noexcept {
 }
 
 gguf_header parse_gguf(std::span<const std::byte> file, const std::string& file_name) {
-    cursor in(file, file_name);
-    if (!has_gguf_magic(file)) {
-        if (file.size() < magic.size())
-            throw in.error("file is " + std::to_string(file.size()) + " bytes, too short for the GGUF magic", 0);
+    return parse_gguf(file, file.size(), file_name);
+}
+
+gguf_header parse_gguf(std::span<const std::byte> head, std::uint64_t file_size, const std::string& file_name) {
+    cursor in(head, file_size, file_name);
+    if (!has_gguf_magic(head)) {
+        if (file_size < magic.size())
+            throw in.error("file is " + std::to_string(file_size) + " bytes, too short for the GGUF magic", 0);
         throw in.error("bad magic: does not start with \"GGUF\"", 0);
     }
     in.skip(magic.size(), "magic");
@@ -385,7 +399,7 @@ gguf_header parse_gguf(std::span<const std::byte> file, const std::string& file_
     const std::uint64_t header_end = in.position();
     // header_end is at most the file size and the alignment at most 2^20: no overflow.
     header.data_offset = (header_end + header.alignment - 1) / header.alignment * header.alignment;
-    header.data_bytes = file.size() > header.data_offset ? file.size() - header.data_offset : 0;
+    header.data_bytes = file_size > header.data_offset ? file_size - header.data_offset : 0;
     check_placement(file_name, header);
     return header;
 }

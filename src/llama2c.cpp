@@ -164,36 +164,40 @@ bool has_llama2c_magic(std::span<const std::byte> file) noexcept {
 }
 
 llama2c_header parse_llama2c(std::span<const std::byte> file, const std::string& file_name) {
+    return parse_llama2c(file, file.size(), file_name);
+}
+
+llama2c_header parse_llama2c(std::span<const std::byte> head, std::uint64_t file_size, const std::string& file_name) {
     llama2c_header header;
-    if (has_llama2c_magic(file)) {
-        if (file.size() < llama2c_header_bytes)
-            throw format_error(file_name, "", "file is " + std::to_string(file.size()) + " bytes, shorter than the " +
+    if (has_llama2c_magic(head)) {
+        if (head.size() < llama2c_header_bytes)
+            throw format_error(file_name, "", "file is " + std::to_string(file_size) + " bytes, shorter than the " +
                                                   std::to_string(llama2c_header_bytes) + "-byte llama2.c header", 0);
-        const std::int32_t version = int_at(file, 4);
+        const std::int32_t version = int_at(head, 4);
         if (version == 2)
             throw format_error(file_name, "", "llama2.c version 2 (int8 groups) is not supported; export it with "
                                               "version 1 (float32)", 4);
         if (version != 1)
             throw format_error(file_name, "", "llama2.c version " + std::to_string(version) +
                                                   " is not supported (only the legacy layout and version 1)", 4);
-        header.config = read_config(file, 8, file_name, false);
+        header.config = read_config(head, 8, file_name, false);
         header.config.version = 1;
-        const auto shared = static_cast<std::uint8_t>(file[36]);
+        const auto shared = static_cast<std::uint8_t>(head[36]);
         if (shared > 1)
             throw format_error(file_name, "", "shared_classifier flag is " + std::to_string(shared) + ", not 0 or 1",
                                36);
         header.config.shared_classifier = shared == 1;
     } else {
-        if (file.size() < legacy_header_bytes)
-            throw format_error(file_name, "", "file is " + std::to_string(file.size()) +
+        if (head.size() < legacy_header_bytes)
+            throw format_error(file_name, "", "file is " + std::to_string(file_size) +
                                                   " bytes, too short for a llama2.c header", 0);
-        header.config = read_config(file, 0, file_name, true);
+        header.config = read_config(head, 0, file_name, true);
     }
     const auto& c = header.config;
     const auto expected = expected_bytes(c);
-    if (!expected || *expected != file.size())
+    if (!expected || *expected != file_size)
         throw format_error(file_name, "",
-                           "file is " + std::to_string(file.size()) + " bytes but a llama2.c " +
+                           "file is " + std::to_string(file_size) + " bytes but a llama2.c " +
                                (c.version == 0 ? std::string("legacy") : "version 1") + " checkpoint with dim " +
                                std::to_string(c.dim) + ", hidden_dim " + std::to_string(c.hidden_dim) + ", " +
                                std::to_string(c.layers) + " layers, vocab " + std::to_string(c.vocab) +

@@ -10,29 +10,26 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <system_error>
 #include <utility>
 
 namespace adaptk {
+
+// Offsets past 4 GiB reach mmap and pread only with a 64-bit off_t (Meson
+// builds with _FILE_OFFSET_BITS=64; 32-bit glibc defaults to 32 bits).
+static_assert(sizeof(off_t) == 8, "build with -D_FILE_OFFSET_BITS=64");
+
 namespace {
 
-std::size_t page_size() noexcept {
-    static const auto size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+std::uint64_t page_size() noexcept {
+    static const auto size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     return size;
 }
 
-[[noreturn]] void throw_errno(int error, const std::filesystem::path& path, const char* what) {
+[[noreturn]] void throw_errno(int error, const std::filesystem::path& path, const std::string& what) {
     throw std::system_error(error, std::generic_category(), path.string() + ": " + what);
 }
-
-// Closes the descriptor on every path out of the constructor; the mapping
-// stays valid after close.
-struct descriptor {
-    int fd;
-    ~descriptor() {
-        if (fd >= 0) ::close(fd);
-    }
-};
 
 // --- SIGBUS on a shrunk mapping. Everything below runs in a signal handler:
 // only async-signal-safe calls (open, read, write, _exit), no allocation.
@@ -122,80 +119,122 @@ void exit_on_shrunk_mapping(const char* program) {
     ::sigaction(SIGBUS, &action, nullptr);
 }
 
-mapped_file::mapped_file(const std::filesystem::path& path) : path_(path) {
-    descriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (file.fd < 0) throw_errno(errno, path, "cannot open");
+read_only_file::read_only_file(const std::filesystem::path& path)
+    : descriptor_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), path_(path) {
+    if (descriptor_ < 0) throw_errno(errno, path, "cannot open");
+    read_only_file guard = std::move(*this);  // closes the descriptor if a check below throws
     struct stat info {};
-    if (::fstat(file.fd, &info) != 0) throw_errno(errno, path, "cannot stat");
+    if (::fstat(guard.descriptor_, &info) != 0) throw_errno(errno, path, "cannot stat");
     if (S_ISDIR(info.st_mode)) throw_errno(EISDIR, path, "cannot map");
     if (!S_ISREG(info.st_mode)) throw_errno(EINVAL, path, "not a regular file");
-    size_ = static_cast<std::size_t>(info.st_size);
-    if (size_ == 0) {
+    guard.size_ = static_cast<std::uint64_t>(info.st_size);  // off_t is 64-bit: no cut above 4 GiB
+    *this = std::move(guard);
+}
+
+read_only_file::~read_only_file() {
+    if (descriptor_ >= 0) ::close(descriptor_);
+}
+
+read_only_file::read_only_file(read_only_file&& other) noexcept
+    : descriptor_(std::exchange(other.descriptor_, -1)),
+      size_(std::exchange(other.size_, 0)),
+      path_(std::move(other.path_)) {}
+
+read_only_file& read_only_file::operator=(read_only_file&& other) noexcept {
+    if (this != &other) {
+        if (descriptor_ >= 0) ::close(descriptor_);
+        descriptor_ = std::exchange(other.descriptor_, -1);
+        size_ = std::exchange(other.size_, 0);
+        path_ = std::move(other.path_);
+    }
+    return *this;
+}
+
+void read_only_file::read(std::uint64_t offset, std::size_t length, std::byte* out) const {
+    if (offset > size_ || length > size_ - offset)
+        throw_errno(EIO, path_, "read of " + std::to_string(length) + " bytes at byte " + std::to_string(offset) +
+                                    " runs past the end of the " + std::to_string(size_) + "-byte file");
+    for (std::size_t done = 0; done < length;) {
+        const ssize_t got = ::pread(descriptor_, out + done, length - done, static_cast<off_t>(offset + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) throw_errno(errno, path_, "read failed at byte " + std::to_string(offset + done));
+        if (got == 0)  // the same words as the SIGBUS handler's for a mapped read
+            throw_errno(EIO, path_,
+                        "the file shrank while it was being read (truncated or rewritten by another process): "
+                        "nothing at byte " + std::to_string(offset + done));
+        done += static_cast<std::size_t>(got);
+    }
+}
+
+mapped_file::mapped_file(const read_only_file& file, std::uint64_t offset, std::size_t length) : offset_(offset) {
+    if (offset >= file.size() || length == 0) {
         open_empty_ = true;
         return;
     }
-    void* address = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd, 0);
-    if (address == MAP_FAILED) throw_errno(errno, path, "cannot map");
-    data_ = static_cast<const std::byte*>(address);
+    const std::uint64_t available = file.size() - offset;
+    const std::uint64_t wanted = length == npos ? available : std::min<std::uint64_t>(length, available);
+    const std::uint64_t start = offset / page_size() * page_size();
+    const std::uint64_t span = offset - start + wanted;
+    // A window beyond size_t (a 32-bit system, a file over 4 GiB) cannot be mapped at all.
+    if (span > std::numeric_limits<std::size_t>::max())
+        throw_errno(EFBIG, file.path(),
+                    "cannot map " + std::to_string(wanted) + " bytes at byte " + std::to_string(offset) +
+                        ": more than this system's address space");
+    void* address = ::mmap(nullptr, static_cast<std::size_t>(span), PROT_READ, MAP_PRIVATE, file.descriptor(),
+                           static_cast<off_t>(start));
+    if (address == MAP_FAILED)
+        throw_errno(errno, file.path(),
+                    "cannot map " + std::to_string(wanted) + " bytes at byte " + std::to_string(offset));
+    lead_ = static_cast<std::size_t>(offset - start);
+    data_ = static_cast<const std::byte*>(address) + lead_;
+    size_ = static_cast<std::size_t>(wanted);
 }
+
+mapped_file::mapped_file(const std::filesystem::path& path) : mapped_file(read_only_file(path), 0) {}
 
 mapped_file::~mapped_file() { unmap(); }
 
 mapped_file::mapped_file(mapped_file&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      open_empty_(std::exchange(other.open_empty_, false)),
-      path_(std::move(other.path_)) {}
+      offset_(std::exchange(other.offset_, 0)),
+      lead_(std::exchange(other.lead_, 0)),
+      open_empty_(std::exchange(other.open_empty_, false)) {}
 
 mapped_file& mapped_file::operator=(mapped_file&& other) noexcept {
     if (this != &other) {
         unmap();
         data_ = std::exchange(other.data_, nullptr);
         size_ = std::exchange(other.size_, 0);
+        offset_ = std::exchange(other.offset_, 0);
+        lead_ = std::exchange(other.lead_, 0);
         open_empty_ = std::exchange(other.open_empty_, false);
-        path_ = std::move(other.path_);
     }
     return *this;
 }
 
 void mapped_file::unmap() noexcept {
-    if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_ - lead_), lead_ + size_);
     data_ = nullptr;
     size_ = 0;
+    offset_ = 0;
+    lead_ = 0;
     open_empty_ = false;
 }
 
-// madvise(advice) on the pages [offset, offset + length) touches, clamped to
-// the file: the start is rounded down to a page, the kernel rounds the end up.
-// Nothing to do (empty file, range past the end) counts as success.
-bool mapped_file::advise_pages(std::size_t offset, std::size_t length, int advice) const noexcept {
+// The start is rounded down to its page (inside the mapping: it starts on a
+// page), the kernel rounds the end up. Nothing to do counts as success.
+bool mapped_file::populate(std::size_t offset, std::size_t length) const noexcept {
     if (data_ == nullptr || offset >= size_) return true;
     if (length > size_ - offset) length = size_ - offset;
-    const std::size_t begin = offset / page_size() * page_size();
-    return ::madvise(const_cast<std::byte*>(data_) + begin, offset + length - begin, advice) == 0;
-}
-
-bool mapped_file::advise(access pattern, std::size_t offset, std::size_t length) const noexcept {
-    int advice = MADV_NORMAL;
-    switch (pattern) {
-    case access::normal: advice = MADV_NORMAL; break;
-    case access::sequential: advice = MADV_SEQUENTIAL; break;
-    case access::random: advice = MADV_RANDOM; break;
-    case access::will_need: advice = MADV_WILLNEED; break;
-    }
-    return advise_pages(offset, length, advice);
-}
-
-bool mapped_file::populate(std::size_t offset, std::size_t length) const noexcept {
+    const std::size_t begin = (lead_ + offset) / page_size() * page_size();
+    auto* base = const_cast<std::byte*>(data_ - lead_);
+    const std::size_t bytes = lead_ + offset + length - begin;
 #ifdef MADV_POPULATE_READ
-    if (advise_pages(offset, length, MADV_POPULATE_READ)) return true;
+    if (::madvise(base + begin, bytes, MADV_POPULATE_READ) == 0) return true;
     if (errno != EINVAL) return false;  // EINVAL: a kernel older than 5.14
 #endif
-    return advise_pages(offset, length, MADV_WILLNEED);
-}
-
-bool mapped_file::release(std::size_t offset, std::size_t length) const noexcept {
-    return advise_pages(offset, length, MADV_DONTNEED);
+    return ::madvise(base + begin, bytes, MADV_WILLNEED) == 0;
 }
 
 }  // namespace adaptk

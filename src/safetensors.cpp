@@ -5,6 +5,7 @@
 #include <numeric>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 
 #include "adaptk/error.hpp"
@@ -175,29 +176,37 @@ void check_tiling(const std::string& file, const safetensors_header& header) {
 }  // namespace
 
 safetensors_header parse_safetensors(std::span<const std::byte> file, const std::string& file_name) {
-    const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
+    return parse_safetensors(file, file.size(), file_name);
+}
+
+safetensors_header parse_safetensors(std::span<const std::byte> head, std::uint64_t file_size,
+                                     const std::string& file_name) {
+    const std::string_view text(reinterpret_cast<const char*>(head.data()), head.size());
     if (text.starts_with(lfs_signature))
         throw format_error(file_name, "", "is a Git LFS pointer, not the weights (run 'git lfs pull')");
-    if (file.empty()) throw format_error(file_name, "", "empty file: no 8-byte header length");
-    if (file.size() < 8)
+    if (file_size == 0) throw format_error(file_name, "", "empty file: no 8-byte header length");
+    if (file_size < 8)
         throw format_error(file_name, "",
-                           "file is " + std::to_string(file.size()) + " bytes, too short for the 8-byte header length");
+                           "file is " + std::to_string(file_size) + " bytes, too short for the 8-byte header length");
 
     safetensors_header header;
-    header.header_bytes = read_u64_le(file.data());
+    header.header_bytes = read_u64_le(head.data());
     if (header.header_bytes == 0) throw format_error(file_name, "", "header length is 0", 0);
     if (header.header_bytes > max_header_bytes)
         throw format_error(file_name, "",
                            "header length " + std::to_string(header.header_bytes) + " exceeds the " +
                                std::to_string(max_header_bytes) + "-byte limit",
                            0);
-    if (header.header_bytes > file.size() - 8)
+    if (header.header_bytes > file_size - 8)
         throw format_error(file_name, "",
                            "header length " + std::to_string(header.header_bytes) + " runs past the end of the " +
-                               std::to_string(file.size()) + "-byte file",
+                               std::to_string(file_size) + "-byte file",
                            0);
     header.data_offset = 8 + header.header_bytes;
-    header.data_bytes = file.size() - header.data_offset;
+    header.data_bytes = file_size - header.data_offset;
+    if (header.data_offset > head.size())
+        throw std::invalid_argument("parse_safetensors: " + file_name + ": given " + std::to_string(head.size()) +
+                                    " bytes, not the whole header");
 
     json root;
     key_order order;

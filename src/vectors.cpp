@@ -1,10 +1,17 @@
 #include "adaptk/vectors.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+
+#include "adaptk/error.hpp"
+#include "detail/checked.hpp"
 
 namespace adaptk {
 namespace {
@@ -12,9 +19,6 @@ namespace {
 // Rows decoded per transpose tile: 16 contiguous values per output column keep
 // the scattered writes to whole cache lines.
 constexpr std::size_t tile_rows = 16;
-
-// Linux's default fault_around_bytes.
-constexpr std::size_t fault_around_bytes = 64 * 1024;
 
 // Decoded values, or for std::uint16_t the BF16 bit patterns as they are.
 template <class Real>
@@ -49,21 +53,43 @@ void for_each_run(const tensor_part& part, std::uint64_t first, std::uint64_t co
     }
 }
 
+// `bytes` (nullopt: past 2^64) as a size_t, or a format_error naming the
+// matrix when this system's address space (a 32-bit size_t) cannot hold them.
+std::size_t addressable(std::optional<std::uint64_t> bytes, const weight_matrix& matrix, const std::string& what) {
+    if (!bytes || *bytes > std::numeric_limits<std::size_t>::max() / 2)
+        throw format_error(matrix.file != nullptr ? matrix.file->path().string() : std::string("memory"), matrix.name,
+                           what + " takes " + (bytes ? std::to_string(*bytes) : std::string("more than 2^64")) +
+                               " bytes, more than this system's address space");
+    return static_cast<std::size_t>(*bytes);
+}
+
 }  // namespace
 
 template <class Real>
-vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t block_vectors, bool release_pages)
+vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t block_vectors)
     : matrix_(matrix),
       block_vectors_(std::max<std::size_t>(block_vectors, 1)),
-      release_pages_(release_pages),
-      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows),
-      row_bytes_(storage_bytes(matrix.type, matrix.stored_cols()).value()) {
+      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows) {
     if (std::is_same_v<Real, std::uint16_t> && matrix.type != dtype::bf16)
         throw std::invalid_argument("vector_stream: raw bit patterns of '" + matrix.name + "' requested, but it is " +
                                     std::string(dtype_name(matrix.type)) + ", not BF16");
-    if (!matrix.vectors_are_rows) tile_.resize(tile_rows * block_vectors_);
-    if (matrix.mapping != nullptr)
-        matrix.mapping->advise(mapped_file::access::sequential, matrix.file_offset, matrix.bytes.size());
+    const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value();
+    row_bytes_ = addressable(row_bytes, matrix, "one stored row");
+    const auto block_elements = detail::checked_mul(dim_, block_vectors_);
+    addressable(block_elements ? detail::checked_mul(*block_elements, sizeof(Real)) : std::nullopt, matrix,
+                "a block of " + std::to_string(block_vectors_) + " vectors");
+    if (matrix.vectors_are_rows) {
+        if (matrix.file != nullptr)
+            addressable(detail::checked_mul(row_bytes, block_vectors_), matrix,
+                        "a block of " + std::to_string(block_vectors_) + " stored rows");
+        return;
+    }
+    tile_.resize(tile_rows * block_vectors_);
+    // Row segments come from pread: start the kernel's read-ahead of the whole
+    // tensor into the page cache (not into this process's resident set).
+    if (matrix.file != nullptr)
+        ::posix_fadvise(matrix.file->descriptor(), static_cast<off_t>(matrix.file_offset),
+                        static_cast<off_t>(matrix.stored_bytes), POSIX_FADV_WILLNEED);
 }
 
 template <class Real>
@@ -71,66 +97,67 @@ std::size_t vector_stream<Real>::next(Real* out) {
     const std::uint64_t left = vectors_total() - done_;
     const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(left, block_vectors_));
     if (count == 0) return 0;
-    if (matrix_.mapping != nullptr) {
-        // Rows: this block's bytes. Columns: the whole tensor, once, on the first block.
-        if (matrix_.vectors_are_rows)
-            for_each_run(matrix_.part, done_, count, [&](std::uint64_t stored, std::uint64_t, std::uint64_t n) {
-                matrix_.mapping->populate(matrix_.file_offset + stored * row_bytes_, n * row_bytes_);
-            });
-        else if (done_ == 0)
-            matrix_.mapping->populate(matrix_.file_offset, matrix_.bytes.size());
-    }
     if (matrix_.vectors_are_rows)
         read_rows(done_, count, out);
     else
         read_columns(done_, count, out);
     done_ += count;
-
-    if (release_pages_ && matrix_.mapping != nullptr) {
-        std::size_t first_byte = 0, bytes = 0;
-        if (matrix_.vectors_are_rows) {
-            // The block's stored rows are consumed for good (a fused part's span
-            // also holds its siblings' rows: they come back from the page cache).
-            const std::uint64_t first_row = matrix_.part.stored_index(done_ - count);
-            first_byte = matrix_.file_offset + first_row * row_bytes_;
-            bytes = (matrix_.part.stored_index(done_ - 1) + 1 - first_row) * row_bytes_;
-        } else if (done_ == vectors_total()) {
-            // A column block touches every row: the pages are free only at the end.
-            first_byte = matrix_.file_offset;
-            bytes = matrix_.bytes.size();
-        }
-        // The kernel's fault-around maps the whole aligned 64 KiB window of each
-        // faulted page, so faults near the block's edges also map pages on either
-        // side of it that were already released or are next: release those too,
-        // or they pile up, a few per block (measured: +6% RSS at 44 layers).
-        if (bytes > 0) {
-            const std::size_t low = std::min<std::size_t>(first_byte, fault_around_bytes);
-            matrix_.mapping->release(first_byte - low, bytes + low + fault_around_bytes);
-        }
-    }
     return count;
 }
 
+// Rows: the stored rows from the block's first to its last (a fused part's
+// span also holds its siblings' rows) as one mapped window, only the block's
+// own runs populated; the window is unmapped on return.
 template <class Real>
-void vector_stream<Real>::read_rows(std::size_t first, std::size_t count, Real* out) const {
+void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real* out) const {
+    const std::uint64_t first_row = matrix_.part.stored_index(first);
     const std::size_t row_elements = matrix_.stored_cols();
+    mapped_file window;
+    const std::byte* rows = nullptr;
+    if (matrix_.file != nullptr) {
+        const std::uint64_t span = (matrix_.part.stored_index(first + count - 1) + 1 - first_row) * row_bytes_;
+        window = mapped_file(*matrix_.file, matrix_.file_offset + first_row * row_bytes_,
+                             addressable(span, matrix_, "the stored rows of one block"));
+        for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t, std::uint64_t n) {
+            window.populate((stored - first_row) * row_bytes_, n * row_bytes_);
+        });
+        rows = window.data();
+    } else {
+        rows = matrix_.bytes.data() + first_row * row_bytes_;
+    }
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-        read_elements(matrix_.type, matrix_.bytes.data() + stored * row_bytes_, n * row_elements, out + offset * dim_);
+        read_elements(matrix_.type, rows + (stored - first_row) * row_bytes_, n * row_elements, out + offset * dim_);
     });
+}
+
+template <class Real>
+std::pair<const std::byte*, std::size_t> vector_stream<Real>::row_segment(std::uint64_t row, std::uint64_t first,
+                                                                           std::size_t count) {
+    if (matrix_.file == nullptr) return {matrix_.bytes.data() + row * row_bytes_, first};
+    const std::uint64_t block = dtype_block_elements(matrix_.type);
+    const std::uint64_t first_block = first / block;
+    const std::uint64_t blocks = (first + count + block - 1) / block - first_block;
+    const auto bytes = static_cast<std::size_t>(blocks * dtype_bytes(matrix_.type));  // within one row
+    if (segment_.size() < bytes) segment_.resize(bytes);
+    matrix_.file->read(matrix_.file_offset + row * row_bytes_ + first_block * dtype_bytes(matrix_.type), bytes,
+                       segment_.data());
+    return {segment_.data(), static_cast<std::size_t>(first - first_block * block)};
 }
 
 // out(r, j) = W[r, stored column of vector first + j] for r < d, j < count:
 // decode tile_rows row segments (one per run of stored columns), then write
-// each output column's tile_rows values contiguously.
+// each output column's tile_rows values contiguously. Only the block's own
+// bytes are touched (and never mapped): columns of a [d, ffn] down_proj cost
+// one block's pages, not the whole tensor's.
 template <class Real>
-void vector_stream<Real>::read_columns(std::size_t first, std::size_t count, Real* out) {
+void vector_stream<Real>::read_columns(std::uint64_t first, std::size_t count, Real* out) {
     const std::size_t d = dim_;
     for (std::size_t r0 = 0; r0 < d; r0 += tile_rows) {
         const std::size_t rows = std::min(tile_rows, d - r0);
         for (std::size_t i = 0; i < rows; ++i) {
-            const std::byte* row = matrix_.bytes.data() + (r0 + i) * row_bytes_;
             for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-                read_range(matrix_.type, row, stored, n, tile_.data() + i * count + offset);
+                const auto [segment, from] = row_segment(r0 + i, stored, n);
+                read_range(matrix_.type, segment, from, n, tile_.data() + i * count + offset);
             });
         }
         for (std::size_t j = 0; j < count; ++j) {

@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <system_error>
 
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
+#include "adaptk/safetensors.hpp"
 #include "adaptk/spectrum.hpp"
 #include "adaptk/tables.hpp"
 #include "model_fixture.hpp"
@@ -596,6 +598,68 @@ BOOST_AUTO_TEST_CASE(rsvd_refuses_per_matrix_statistics_and_centering) {
     options.per_matrix = false;
     options.center = true;
     BOOST_CHECK_THROW(run(dir.path(), options), std::invalid_argument);
+}
+
+// `compact`'s tensors behind a hole: a leading unanalysed U8 tensor of
+// `hole_bytes` that the file system stores as a hole (no disk blocks), so
+// every analysed tensor sits past that offset. Same config.json.
+void write_behind_a_hole(const std::filesystem::path& compact, const std::filesystem::path& sparse,
+                         std::uint64_t hole_bytes) {
+    std::filesystem::create_directories(sparse);
+    std::filesystem::copy_file(compact / "config.json", sparse / "config.json");
+    const auto image = adaptk::test::read_bytes(compact / "model.safetensors");
+    const auto parsed = parse_safetensors(image, "compact");
+    std::string header = R"({"extra.blob":{"dtype":"U8","shape":[)" + std::to_string(hole_bytes) +
+                         R"(],"data_offsets":[0,)" + std::to_string(hole_bytes) + "]}";
+    for (const auto& t : parsed.tensors)
+        header += ",\"" + t.name + "\":{\"dtype\":\"" + std::string(dtype_name(t.type)) + "\",\"shape\":" +
+                  dims_list(t.shape) + ",\"data_offsets\":[" + std::to_string(hole_bytes + t.begin) + "," +
+                  std::to_string(hole_bytes + t.end) + "]}";
+    header += "}";
+    adaptk::test::write_bytes(sparse / "model.safetensors", adaptk::test::safetensors_image(header));
+    const std::uint64_t data_at = 8 + header.size();
+    std::filesystem::resize_file(sparse / "model.safetensors", data_at + hole_bytes);
+    std::ofstream out(sparse / "model.safetensors", std::ios::binary | std::ios::in | std::ios::out);
+    out.seekp(static_cast<std::streamoff>(data_at + hole_bytes));
+    out.write(reinterpret_cast<const char*>(image.data() + parsed.data_offset),
+              static_cast<std::streamsize>(parsed.data_bytes));
+    BOOST_TEST_REQUIRE(out.good());
+}
+
+// 32-bit targets read files past 4 GiB through windows and 64-bit offsets:
+// the analysed matrices (rows and down_proj's columns) all lie beyond the
+// 4 GiB mark, and every table number equals the compact file's.
+BOOST_AUTO_TEST_CASE(matrices_past_4_gib_in_a_sparse_file_give_the_compact_files_results) {
+    constexpr std::size_t d = 37;
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir / "compact", d, odd_model(d), dtype::bf16);
+    const std::uint64_t hole_bytes = (std::uint64_t{9} << 29) + 12'345;  // 4.5 GiB and an odd tail
+    write_behind_a_hole(dir / "compact", dir / "sparse", hole_bytes);
+
+    checkpoint sparse(dir / "sparse");
+    std::vector<std::string> notes;
+    const auto matrices = sparse.matrices(d, notes);
+    BOOST_TEST_REQUIRE(sparse.files()[0].source().size() > (std::uint64_t{1} << 32));
+    for (const auto& m : matrices) BOOST_TEST(m.file_offset > (std::uint64_t{1} << 32), m.name);
+
+    analysis_options options;
+    options.per_matrix = true;
+    options.block_vectors = 7;
+    const analysis_result far = analyse(matrices, d, options);
+    const analysis_result near = run(dir / "compact", options);
+    BOOST_TEST_REQUIRE(far.types.size() == near.types.size());
+    for (std::size_t t = 0; t < far.types.size(); ++t) {
+        BOOST_TEST_CONTEXT("type " << type_name(far.types[t].type)) {
+            BOOST_TEST(far.types[t].vectors == near.types[t].vectors);
+            BOOST_TEST(arma::approx_equal(far.types[t].eigenvalues, near.types[t].eigenvalues, "absdiff", 0.0));
+            BOOST_TEST(arma::approx_equal(far.types[t].universal_capture, near.types[t].universal_capture, "absdiff", 0.0));
+        }
+    }
+    BOOST_TEST_REQUIRE(far.matrices.size() == near.matrices.size());
+    for (std::size_t m = 0; m < far.matrices.size(); ++m) {
+        BOOST_TEST(far.matrices[m].r2_type == near.matrices[m].r2_type, far.matrices[m].name);
+        BOOST_TEST(far.matrices[m].r2_universal == near.matrices[m].r2_universal, far.matrices[m].name);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(planned_bytes_grow_as_d_squared_for_exact_and_d_for_rsvd) {

@@ -278,7 +278,7 @@ BOOST_DATA_TEST_CASE(every_part_streams_its_dense_slice, bdata::make(families())
         const arma::mat& reference = models.weights.of(m.kind.type, m.kind.layer);
         const bool columns = m.kind.type == weight_type::down;
         const std::uint64_t total = columns ? reference.n_cols : reference.n_rows;
-        adaptk::vector_stream<float> stream(m, static_cast<std::size_t>(block), true);
+        adaptk::vector_stream<float> stream(m, static_cast<std::size_t>(block));
         BOOST_TEST_REQUIRE(stream.dim() == d);
         BOOST_TEST_REQUIRE(stream.vectors_total() == total);
         std::vector<float> out(d * static_cast<std::size_t>(block));

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +24,7 @@
 
 namespace bdata = boost::unit_test::data;
 using adaptk::mapped_file;
-BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::mapped_file::access)
+using adaptk::read_only_file;
 using adaptk::test::temp_dir;
 
 namespace {
@@ -118,7 +119,7 @@ BOOST_AUTO_TEST_CASE(maps_a_file_and_reads_back_its_bytes) {
     const mapped_file file(dir / "a.bin");
     BOOST_TEST(file.is_open());
     BOOST_TEST(file.size() == bytes.size());
-    BOOST_TEST(file.path() == dir / "a.bin");
+    BOOST_TEST(file.offset() == 0u);
     BOOST_TEST(same_bytes(file, bytes));
 }
 
@@ -163,7 +164,6 @@ BOOST_AUTO_TEST_CASE(move_assignment_replaces_the_target_and_closes_the_source) 
     mapped_file source(dir / "b.bin");
     target = std::move(source);
     BOOST_TEST(!source.is_open());  // NOLINT(bugprone-use-after-move)
-    BOOST_TEST(target.path() == dir / "b.bin");
     BOOST_TEST(same_bytes(target, b));
 }
 
@@ -183,8 +183,7 @@ BOOST_AUTO_TEST_CASE(empty_file_is_open_with_size_zero_and_no_data) {
     BOOST_TEST(file.is_open());
     BOOST_TEST(file.size() == 0u);
     BOOST_TEST(file.data() == nullptr);
-    BOOST_TEST(file.release(0, 100));  // hints on nothing succeed trivially
-    BOOST_TEST(file.advise(mapped_file::access::sequential));
+    BOOST_TEST(file.populate(0, 100));  // a hint on nothing succeeds trivially
 }
 
 BOOST_AUTO_TEST_CASE(missing_path_throws_system_error_naming_it) {
@@ -202,74 +201,123 @@ BOOST_AUTO_TEST_CASE(directory_throws_system_error_naming_it) {
     });
 }
 
-// Offsets and lengths on, just before and just after page boundaries.
-BOOST_DATA_TEST_CASE(release_keeps_every_byte_readable_and_equal,
-                     bdata::make({0, 1, 2, 3}) * bdata::make({-1, 0, 1}) * bdata::make({1, 4095, 4096, 4097, 9000}),
+// Offsets and lengths on, just before and just after page boundaries: the
+// window starts at the page below its offset, data() points at the offset.
+BOOST_DATA_TEST_CASE(a_window_at_any_offset_holds_the_files_bytes_from_there,
+                     bdata::make({0, 1, 2, 3, 4}) * bdata::make({-1, 0, 1}) * bdata::make({1, 4095, 4096, 4097, 9000}),
                      first_page, shift, length) {
     const paged_file fixture;
-    const mapped_file file(fixture.path);
-    BOOST_TEST_REQUIRE(same_bytes(file, fixture.bytes));
-    const long start = static_cast<long>(first_page * page_size()) + shift;
-    const auto offset = static_cast<std::size_t>(std::max(start, 0L));
-    BOOST_TEST(file.release(offset, static_cast<std::size_t>(length)));
-    BOOST_TEST(same_bytes(file, fixture.bytes));
+    const read_only_file source(fixture.path);
+    BOOST_TEST_REQUIRE(source.size() == fixture.bytes.size());
+    const auto offset = static_cast<std::size_t>(std::max(static_cast<long>(first_page * page_size()) + shift, 0L));
+    const mapped_file window(source, offset, static_cast<std::size_t>(length));
+    const std::size_t expected = std::min<std::size_t>(static_cast<std::size_t>(length), fixture.bytes.size() - offset);
+    BOOST_TEST_REQUIRE(window.size() == expected);
+    BOOST_TEST(window.offset() == offset);
+    const std::vector<std::byte> slice(fixture.bytes.begin() + static_cast<long>(offset),
+                                       fixture.bytes.begin() + static_cast<long>(offset + expected));
+    BOOST_TEST(same_bytes(window, slice));
+    BOOST_TEST(window.populate());
+    BOOST_TEST(same_bytes(window, slice));
 }
 
-BOOST_DATA_TEST_CASE(advise_keeps_every_byte_readable_and_equal,
-                     bdata::make({mapped_file::access::normal, mapped_file::access::sequential,
-                                  mapped_file::access::random, mapped_file::access::will_need}) *
-                         bdata::make({0, 1, 4095, 4096, 4097, 12289}),
-                     pattern_kind, offset) {
+BOOST_AUTO_TEST_CASE(a_window_to_npos_runs_to_the_end_and_one_past_it_is_empty) {
     const paged_file fixture;
-    const mapped_file file(fixture.path);
-    BOOST_TEST(file.advise(pattern_kind, static_cast<std::size_t>(offset), page_size() + 7));
-    BOOST_TEST(same_bytes(file, fixture.bytes));
+    const read_only_file source(fixture.path);
+    const mapped_file tail(source, page_size() + 5);
+    BOOST_TEST(tail.size() == fixture.bytes.size() - page_size() - 5);
+    BOOST_TEST((tail.data()[0] == fixture.bytes[page_size() + 5]));
+    const mapped_file past(source, fixture.bytes.size(), 10);
+    BOOST_TEST(past.is_open());
+    BOOST_TEST(past.size() == 0u);
+    BOOST_TEST(past.data() == nullptr);
 }
 
-BOOST_AUTO_TEST_CASE(release_of_the_whole_file_including_its_partial_last_page_keeps_bytes) {
+// A window straddling page boundaries maps exactly the pages it touches, and
+// populate() faults them all in at once.
+BOOST_AUTO_TEST_CASE(populate_maps_every_page_a_straddling_window_touches) {
     const paged_file fixture;
-    const mapped_file file(fixture.path);
-    BOOST_TEST(file.release(0, mapped_file::npos));
-    BOOST_TEST(same_bytes(file, fixture.bytes));
-    BOOST_TEST(file.release(file.size() - 1, 1));
-    BOOST_TEST(same_bytes(file, fixture.bytes));
-}
-
-BOOST_AUTO_TEST_CASE(release_inside_one_page_is_harmless) {
-    const paged_file fixture;
-    const mapped_file file(fixture.path);
-    // Touch everything first so a wrongly dropped page would have to be re-read.
-    BOOST_TEST_REQUIRE(same_bytes(file, fixture.bytes));
-    BOOST_TEST(file.release(page_size() + 10, page_size() - 20));
-    BOOST_TEST(file.release(2 * page_size() + 1, 1));
-    BOOST_TEST(same_bytes(file, fixture.bytes));
-}
-
-BOOST_AUTO_TEST_CASE(release_drops_every_page_the_range_touches) {
-    const paged_file fixture;
-    const mapped_file file(fixture.path);
+    const read_only_file source(fixture.path);
     const long page_kb = static_cast<long>(page_size() / 1024);
-    BOOST_TEST_REQUIRE(same_bytes(file, fixture.bytes));  // faults in all five pages
-    const long all = resident_kb(file.data());
-    BOOST_TEST_REQUIRE(all == 5 * page_kb);
-
-    BOOST_TEST(file.release(page_size() + 10, page_size() - 20));  // inside page 1: page 1 goes
-    BOOST_TEST(resident_kb(file.data()) == all - page_kb);
-    BOOST_TEST(file.release(page_size() + 10, 2 * page_size()));  // [p+10, 3p+10): pages 1 to 3
-    BOOST_TEST(resident_kb(file.data()) == all - 3 * page_kb);
-    BOOST_TEST(file.release(3 * page_size() - 1, mapped_file::npos));  // pages 2 to 4 (the partial last one)
-    BOOST_TEST(resident_kb(file.data()) == all - 4 * page_kb);
-    BOOST_TEST(same_bytes(file, fixture.bytes));  // dropped pages come back from the page cache
+    const mapped_file window(source, page_size() - 10, 2 * page_size());  // pages 0 to 2
+    BOOST_TEST(resident_kb(window.data()) == 0);
+    BOOST_TEST(window.populate(0, mapped_file::npos));  // clamped to the window: pages 0 to 2
+    BOOST_TEST(resident_kb(window.data()) == 3 * page_kb);
+    BOOST_TEST(window.populate(window.size() + 1, 5));  // past the window: nothing to do
 }
 
-BOOST_AUTO_TEST_CASE(hints_past_the_end_are_ignored) {
+BOOST_AUTO_TEST_CASE(moving_a_window_keeps_its_offset_and_bytes) {
     const paged_file fixture;
-    const mapped_file file(fixture.path);
-    BOOST_TEST(file.release(file.size(), 10));
-    BOOST_TEST(file.release(file.size() + 4096, mapped_file::npos));
-    BOOST_TEST(file.advise(mapped_file::access::random, file.size() + 1));
-    BOOST_TEST(file.advise(mapped_file::access::sequential, 5, mapped_file::npos));  // length clamped
-    BOOST_TEST(same_bytes(file, fixture.bytes));
+    const read_only_file source(fixture.path);
+    mapped_file first(source, 3 * page_size() + 1, 100);
+    const mapped_file second(std::move(first));
+    BOOST_TEST(!first.is_open());  // NOLINT(bugprone-use-after-move)
+    BOOST_TEST(second.offset() == 3 * page_size() + 1);
+    BOOST_TEST((second.data()[99] == fixture.bytes[3 * page_size() + 100]));
+}
+
+BOOST_DATA_TEST_CASE(read_copies_any_range_straddling_pages, bdata::make({0, 1, 4095, 4096, 4097, 12289}), offset) {
+    const paged_file fixture;
+    const read_only_file source(fixture.path);
+    std::vector<std::byte> out(page_size() + 7);
+    source.read(static_cast<std::uint64_t>(offset), out.size(), out.data());
+    BOOST_TEST(std::equal(out.begin(), out.end(), fixture.bytes.begin() + offset));
+}
+
+BOOST_AUTO_TEST_CASE(read_past_the_end_throws_system_error_naming_the_file) {
+    const paged_file fixture;
+    const read_only_file source(fixture.path);
+    std::vector<std::byte> out(10);
+    BOOST_CHECK_EXCEPTION(source.read(fixture.bytes.size() - 5, out.size(), out.data()), std::system_error,
+                          [&](const std::system_error& e) {
+                              const std::string what = e.what();
+                              return what.find(fixture.path.string()) != std::string::npos &&
+                                     what.find("runs past the end of the " + std::to_string(fixture.bytes.size()) +
+                                               "-byte file") != std::string::npos;
+                          });
+}
+
+// A positioned read of bytes that were there at open but are gone now: an
+// exception naming the file, not a short buffer.
+BOOST_AUTO_TEST_CASE(reading_a_file_that_shrank_since_open_throws_naming_it) {
+    const paged_file fixture;
+    const read_only_file source(fixture.path);
+    BOOST_TEST_REQUIRE(::truncate(fixture.path.c_str(), static_cast<off_t>(page_size())) == 0);
+    std::vector<std::byte> out(10);
+    BOOST_CHECK_EXCEPTION(source.read(page_size() - 4, out.size(), out.data()), std::system_error,
+                          [&](const std::system_error& e) {
+                              return std::string(e.what()).starts_with(
+                                  fixture.path.string() +
+                                  ": the file shrank while it was being read (truncated or rewritten by another "
+                                  "process): nothing at byte " + std::to_string(page_size()));
+                          });
+}
+
+// Past 4 GiB: a sparse file (a hole, no disk blocks) whose last bytes sit
+// beyond every 32-bit offset; the size, a window and a read reach them.
+BOOST_AUTO_TEST_CASE(offsets_past_4_gib_reach_the_end_of_a_sparse_file) {
+    temp_dir dir;
+    const auto path = dir / "sparse.bin";
+    const std::uint64_t tail_at = (std::uint64_t{1} << 32) + 3 * page_size() + 17;
+    const auto tail = pattern(page_size() + 50);
+    {
+        adaptk::test::write_bytes(path, {});
+        std::filesystem::resize_file(path, tail_at);
+        std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+        out.seekp(static_cast<std::streamoff>(tail_at));
+        out.write(reinterpret_cast<const char*>(tail.data()), static_cast<std::streamsize>(tail.size()));
+        BOOST_TEST_REQUIRE(out.good());
+    }
+    const read_only_file source(path);
+    BOOST_TEST(source.size() == tail_at + tail.size());
+    const mapped_file window(source, tail_at + 1, mapped_file::npos);
+    BOOST_TEST(window.size() == tail.size() - 1);
+    BOOST_TEST(std::equal(tail.begin() + 1, tail.end(), window.data()));
+    std::vector<std::byte> out(tail.size());
+    source.read(tail_at, out.size(), out.data());
+    BOOST_TEST((out == tail));
+    const mapped_file hole(source, tail_at - 10, 10);  // the hole reads as zeros
+    BOOST_TEST(std::all_of(hole.data(), hole.data() + hole.size(), [](std::byte b) { return b == std::byte{0}; }));
 }
 
 // The kernel answers a read past the new end of a shrunk file with SIGBUS;

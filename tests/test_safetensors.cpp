@@ -220,19 +220,23 @@ void check_table(const adaptk::safetensors_header& header, const std::vector<exp
     }
 }
 
-// A file through the library's reader (tensor_file) beside its parsed
-// header, which holds what tensor_file does not keep (metadata, header size).
+// A small test file mapped whole beside its parsed header, which holds what
+// tensor_file does not keep (metadata, header size).
 class safetensors_file {
 public:
     explicit safetensors_file(const fs::path& path)
-        : file_(path), header_(adaptk::parse_safetensors({file_.mapping().data(), file_.mapping().size()}, path.string())) {}
+        : mapping_(path), header_(adaptk::parse_safetensors({mapping_.data(), mapping_.size()}, path.string())) {}
     const adaptk::safetensors_header& header() const noexcept { return header_; }
-    const adaptk::mapped_file& mapping() const noexcept { return file_.mapping(); }
-    std::span<const std::byte> bytes(const adaptk::tensor_info& tensor) const noexcept { return file_.bytes(tensor); }
-    std::uint64_t file_offset(const adaptk::tensor_info& tensor) const noexcept { return file_.file_offset(tensor); }
+    const adaptk::mapped_file& mapping() const noexcept { return mapping_; }
+    std::span<const std::byte> bytes(const adaptk::tensor_info& tensor) const noexcept {
+        return {mapping_.data() + header_.data_offset + tensor.begin, static_cast<std::size_t>(tensor.bytes())};
+    }
+    std::uint64_t file_offset(const adaptk::tensor_info& tensor) const noexcept {
+        return header_.data_offset + tensor.begin;
+    }
 
 private:
-    adaptk::tensor_file file_;
+    adaptk::mapped_file mapping_;
     adaptk::safetensors_header header_;
 };
 

@@ -53,5 +53,8 @@ bool has_gguf_magic(std::span<const std::byte> file) noexcept;
 /// messages only. Throws format_error naming the file, the tensor when there
 /// is one, and the defect.
 gguf_header parse_gguf(std::span<const std::byte> file, const std::string& file_name);
+/// The same from the file's first bytes `head` and its size: a header that
+/// runs past `head` (but not past the file) is refused as too large.
+gguf_header parse_gguf(std::span<const std::byte> head, std::uint64_t file_size, const std::string& file_name);
 
 }  // namespace adaptk

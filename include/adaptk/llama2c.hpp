@@ -31,6 +31,7 @@ struct llama2c_config {
     std::uint32_t version = 0;  ///< 0: legacy
     std::uint64_t dim = 0, hidden_dim = 0, layers = 0, heads = 0, kv_heads = 0, vocab = 0, seq_len = 0;
     bool shared_classifier = true;  ///< no lm_head.weight stored
+    friend bool operator==(const llama2c_config&, const llama2c_config&) = default;
 };
 
 struct llama2c_header {
@@ -45,5 +46,9 @@ bool has_llama2c_magic(std::span<const std::byte> file) noexcept;
 /// Parses and validates a llama2.c checkpoint image. Throws format_error naming
 /// the file and the defect (with the byte counts for a size mismatch).
 llama2c_header parse_llama2c(std::span<const std::byte> file, const std::string& file_name);
+/// The same from the file's first bytes `head` (the 256-byte header, or the
+/// whole file when shorter) and its size: what a reader that never maps a
+/// whole file passes.
+llama2c_header parse_llama2c(std::span<const std::byte> head, std::uint64_t file_size, const std::string& file_name);
 
 }  // namespace adaptk

@@ -1,23 +1,57 @@
 #pragma once
-// A read-only memory mapping of a whole file, in the spirit of mio's
-// mmap_source: RAII, move-only, data()/size(). Streaming readers add hints so
-// resident memory stays bounded: read ahead sequentially, and drop the pages
-// they have consumed (MADV_DONTNEED on a private read-only file mapping just
-// discards clean page-table entries; the data stays in the page cache).
+// Read-only access to a file without ever mapping all of it, so a checkpoint
+// larger than the address space (a 32-bit system has 3 GiB of it, and a
+// 32-bit size_t) still reads: read_only_file holds the descriptor, its 64-bit
+// size and positioned reads; mapped_file maps one window of it, in the spirit
+// of mio's mmap_source(handle, offset, length): RAII, move-only, any offset
+// (the mapping starts at the page below it, data() points at the offset).
+// Streaming readers map the block in flight and unmap it when done, so the
+// resident set holds one block of file pages, never a whole tensor.
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 
 namespace adaptk {
 
+class read_only_file {
+public:
+    read_only_file() noexcept = default;
+    /// Opens `path` for reading. Throws std::system_error (with the path) when it
+    /// cannot be opened, or is a directory or not a regular file.
+    explicit read_only_file(const std::filesystem::path& path);
+    ~read_only_file();
+
+    read_only_file(read_only_file&& other) noexcept;
+    read_only_file& operator=(read_only_file&& other) noexcept;
+    read_only_file(const read_only_file&) = delete;
+    read_only_file& operator=(const read_only_file&) = delete;
+
+    bool is_open() const noexcept { return descriptor_ >= 0; }
+    int descriptor() const noexcept { return descriptor_; }
+    std::uint64_t size() const noexcept { return size_; }
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+    /// Reads exactly `length` bytes at `offset` into `out` (pread: no mapping,
+    /// the page cache serves it). Throws std::system_error naming the file on
+    /// an I/O error or when the range runs past the end.
+    void read(std::uint64_t offset, std::size_t length, std::byte* out) const;
+
+private:
+    int descriptor_ = -1;
+    std::uint64_t size_ = 0;
+    std::filesystem::path path_;
+};
+
 class mapped_file {
 public:
-    enum class access { normal, sequential, random, will_need };
-
     mapped_file() noexcept = default;
-    /// Maps `path` read-only. An empty file gives size() == 0 and data() == nullptr.
-    /// Throws std::system_error (with the path) when it cannot be opened or mapped,
-    /// or when it is a directory.
+    /// Maps bytes [offset, offset + length) of `file` read-only; `npos` maps to
+    /// the end. The range is clamped to the file; an empty range gives size() == 0
+    /// and data() == nullptr. Throws std::system_error naming the file when the
+    /// window does not fit this system's address space or mmap fails.
+    mapped_file(const read_only_file& file, std::uint64_t offset, std::size_t length = npos);
+    /// Maps the whole file at `path` (small files; the pipeline maps windows).
     explicit mapped_file(const std::filesystem::path& path);
     ~mapped_file();
 
@@ -26,40 +60,29 @@ public:
     mapped_file(const mapped_file&) = delete;
     mapped_file& operator=(const mapped_file&) = delete;
 
+    /// The first byte of the window (file offset offset()).
     const std::byte* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return size_; }
+    std::uint64_t offset() const noexcept { return offset_; }
     bool is_open() const noexcept { return data_ != nullptr || open_empty_; }
-    const std::filesystem::path& path() const noexcept { return path_; }
 
-    /// Advises the kernel about [offset, offset + length) (clamped to the file,
-    /// widened to whole pages). Returns false if the kernel refused; callers only
-    /// warn, a hint is never required for correctness.
-    bool advise(access pattern, std::size_t offset = 0, std::size_t length = npos) const noexcept;
-
-    /// Maps the pages of [offset, offset + length) in one call (MADV_POPULATE_READ,
-    /// Linux 5.14+; MADV_WILLNEED read-ahead on older kernels) instead of one
-    /// page fault per 64 KiB as the reader walks them. Returns false if refused.
-    bool populate(std::size_t offset, std::size_t length) const noexcept;
-
-    /// Drops every page that [offset, offset + length) touches from this
-    /// process's resident set. Nothing is lost: the mapping is read-only and
-    /// private, so a dropped page is read back from the page cache on its next
-    /// access (a neighbour's bytes on a shared edge page cost one minor fault).
-    /// Rounding outward matters: tensors rarely start on a page boundary, and
-    /// keeping two edge pages per streamed block grows with the model.
-    /// Returns false if the kernel refused.
-    bool release(std::size_t offset, std::size_t length) const noexcept;
+    /// Maps the pages of window bytes [offset, offset + length) in one call
+    /// (MADV_POPULATE_READ, Linux 5.14+; MADV_WILLNEED read-ahead on older
+    /// kernels) instead of one page fault per 64 KiB as the reader walks them.
+    /// Clamped to the window. Returns false if the kernel refused; callers only
+    /// lose speed, a hint is never required for correctness.
+    bool populate(std::size_t offset = 0, std::size_t length = npos) const noexcept;
 
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
 private:
     void unmap() noexcept;
-    bool advise_pages(std::size_t offset, std::size_t length, int advice) const noexcept;
 
     const std::byte* data_ = nullptr;
     std::size_t size_ = 0;
+    std::uint64_t offset_ = 0;
+    std::size_t lead_ = 0;  ///< bytes from the page boundary the mapping starts at to data_
     bool open_empty_ = false;
-    std::filesystem::path path_;
 };
 
 /// Makes a read of a mapped file that has shrunk since it was mapped (another

@@ -30,5 +30,10 @@ struct safetensors_header {
 /// messages only. Throws format_error naming the file, the tensor when there is
 /// one, and the defect.
 safetensors_header parse_safetensors(std::span<const std::byte> file, const std::string& file_name);
+/// The same from the file's first bytes `head` (at least 8 + max_header_bytes
+/// of them, or the whole file) and its size: what a reader that never maps a
+/// whole file passes.
+safetensors_header parse_safetensors(std::span<const std::byte> head, std::uint64_t file_size,
+                                     const std::string& file_name);
 
 }  // namespace adaptk

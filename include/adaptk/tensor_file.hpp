@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <span>
 #include <vector>
 
 #include "adaptk/gguf.hpp"
@@ -21,9 +20,10 @@ class tensor_file {
 public:
     enum class file_format { safetensors, gguf, llama2c };
 
-    /// Maps and validates `path`: GGUF when it starts with the GGUF magic or
+    /// Opens and validates `path`: GGUF when it starts with the GGUF magic or
     /// is named *.gguf, llama2.c when it starts with "ak42" or is named *.bin,
-    /// safetensors otherwise. Throws std::system_error or format_error.
+    /// safetensors otherwise. Only a window over the header is mapped, and only
+    /// while it is parsed. Throws std::system_error or format_error.
     explicit tensor_file(const std::filesystem::path& path);
 
     file_format format() const noexcept { return format_; }
@@ -33,22 +33,17 @@ public:
     const std::optional<gguf_model>& gguf() const noexcept { return gguf_; }
     /// The llama2.c header; nullopt for the other formats.
     const std::optional<llama2c_config>& llama2c() const noexcept { return llama2c_; }
-    const mapped_file& mapping() const noexcept { return *mapping_; }
-    /// The mapping, shared: views that hold it keep the bytes valid after
-    /// this object (or the checkpoint holding it) is gone.
-    const std::shared_ptr<const mapped_file>& shared_mapping() const noexcept { return mapping_; }
-    const std::filesystem::path& path() const noexcept { return mapping_->path(); }
-
-    /// The tensor's bytes inside the mapping (any alignment).
-    std::span<const std::byte> bytes(const tensor_info& tensor) const noexcept {
-        // Validated to lie inside the mapping, so its size fits size_t.
-        return {mapping_->data() + data_offset_ + tensor.begin, static_cast<std::size_t>(tensor.bytes())};
-    }
+    /// The open file, for positioned reads and mapped windows of its tensors.
+    const read_only_file& source() const noexcept { return *source_; }
+    /// The file, shared: matrices that hold it keep it open after this object
+    /// (or the checkpoint holding it) is gone.
+    const std::shared_ptr<const read_only_file>& shared_source() const noexcept { return source_; }
+    const std::filesystem::path& path() const noexcept { return source_->path(); }
     /// Absolute file offset of the tensor's first byte.
     std::uint64_t file_offset(const tensor_info& tensor) const noexcept { return data_offset_ + tensor.begin; }
 
 private:
-    std::shared_ptr<const mapped_file> mapping_;
+    std::shared_ptr<const read_only_file> source_;
     file_format format_ = file_format::safetensors;
     std::uint64_t data_offset_ = 0;
     std::vector<tensor_info> tensors_;

@@ -19,6 +19,7 @@ struct tensor_info {
     std::uint64_t end = 0;
 
     std::uint64_t bytes() const noexcept { return end - begin; }
+    friend bool operator==(const tensor_info&, const tensor_info&) = default;
 };
 
 /// A shape as `inspect` prints it: "2048x5632"; empty for a scalar.

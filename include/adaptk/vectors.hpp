@@ -2,12 +2,16 @@
 // Hidden-axis vectors of a weight matrix, streamed as column-major d×b blocks
 // (each vector contiguous). Rows of W when its second axis is d; columns when
 // only its first axis is (down_proj [d, ffn]), read by a tiled transpose.
-// Consumed pages are dropped from the resident set as the stream advances.
+// A file-backed matrix is never mapped whole: a block of rows is a mapped
+// window of the file, unmapped once decoded; a block of columns is read row
+// segment by row segment with pread. Either way the resident file pages are
+// one block's at most, and a 32-bit process reads tensors past 4 GiB.
 // vector_stream<std::uint16_t> hands out a BF16 matrix's bit patterns as
 // stored, for the accumulator's BF16 kernel (no float32 decode).
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "adaptk/weight_matrix.hpp"
@@ -17,10 +21,11 @@ namespace adaptk {
 template <class Real>
 class vector_stream {
 public:
-    /// Streams `matrix` in blocks of at most `block_vectors` vectors.
-    /// `release_pages`: drop the mapping's pages once consumed. The std::uint16_t
-    /// stream throws std::invalid_argument unless the matrix is BF16.
-    vector_stream(const weight_matrix& matrix, std::size_t block_vectors, bool release_pages = true);
+    /// Streams `matrix` in blocks of at most `block_vectors` vectors. The
+    /// std::uint16_t stream throws std::invalid_argument unless the matrix is
+    /// BF16; format_error when a block (or one stored row) of a file-backed
+    /// matrix exceeds this system's address space.
+    vector_stream(const weight_matrix& matrix, std::size_t block_vectors);
 
     std::uint64_t dim() const noexcept { return dim_; }
     std::uint64_t vectors_total() const noexcept { return matrix_.vector_count(); }
@@ -31,16 +36,20 @@ public:
     std::size_t next(Real* out);
 
 private:
-    void read_rows(std::size_t first, std::size_t count, Real* out) const;
-    void read_columns(std::size_t first, std::size_t count, Real* out);
+    void read_rows(std::uint64_t first, std::size_t count, Real* out) const;
+    void read_columns(std::uint64_t first, std::size_t count, Real* out);
+    /// Stored row `row` from the storage block holding element `first` through
+    /// element first + count − 1: a pointer into memory, or the bytes read from
+    /// the file into segment_; and `first`'s index counted from that pointer.
+    std::pair<const std::byte*, std::size_t> row_segment(std::uint64_t row, std::uint64_t first, std::size_t count);
 
     weight_matrix matrix_;  // a copy: callers may pass a temporary
     std::size_t block_vectors_;
-    bool release_pages_;
     std::uint64_t dim_;
     std::size_t row_bytes_;  ///< bytes of one stored row (cols elements; whole Q8_0 blocks)
     std::uint64_t done_ = 0;
-    std::vector<Real> tile_;  ///< row segments for the transposing read
+    std::vector<Real> tile_;          ///< row segments for the transposing read
+    std::vector<std::byte> segment_;  ///< one row segment as stored, read from the file
 };
 
 extern template class vector_stream<float>;

@@ -30,8 +30,9 @@ struct tensor_part {
 };
 
 /// A 2-D floating matrix chosen for analysis, with its hidden axis resolved.
-/// It shares ownership of its file's mapping, so `bytes` stay valid however
-/// long the matrix lives, also after its checkpoint is destroyed.
+/// Held in memory (`bytes`) or read from its file a block at a time; it shares
+/// ownership of the open file, so it stays readable however long the matrix
+/// lives, also after its checkpoint is destroyed.
 struct weight_matrix {
     std::string name;  ///< the tensor's; a fused part adds "[q]", "[gate]", ...
     tensor_class kind;
@@ -39,14 +40,18 @@ struct weight_matrix {
     std::uint64_t rows = 0;  ///< row-major [rows, cols]; a fused part's own shape
     std::uint64_t cols = 0;
     bool vectors_are_rows = true;  ///< false: the hidden-axis vectors are columns (down_proj)
-    std::span<const std::byte> bytes;  ///< the whole stored tensor, inside *mapping
-    std::shared_ptr<const mapped_file> mapping;  ///< owns `bytes`; also for read-ahead and page release hints
-    std::uint64_t file_offset = 0;
+    std::span<const std::byte> bytes;  ///< the whole stored tensor, for a matrix held in memory
+    std::shared_ptr<const read_only_file> file;  ///< else the file it is read from (never mapped whole)
+    std::uint64_t file_offset = 0;               ///< of the stored tensor's first byte in `file`
     tensor_part part{};
+    std::uint64_t stored_bytes = 0;  ///< the whole stored tensor's size in `file`
+
+    /// Bytes of the whole stored tensor, wherever it is.
+    std::uint64_t stored_size() const noexcept { return file ? stored_bytes : bytes.size(); }
 
     std::uint64_t vector_count() const noexcept { return vectors_are_rows ? rows : cols; }
     std::uint64_t stored_cols() const noexcept { return part.stored_cols != 0 ? part.stored_cols : cols; }
-    /// Bytes this matrix's vectors occupy (less than bytes.size() for a fused
+    /// Bytes this matrix's vectors occupy (less than stored_size() for a fused
     /// part): a block type's bytes per block spread over its elements per block.
     std::uint64_t vector_bytes() const noexcept {
         return rows * cols * dtype_bytes(type) / dtype_block_elements(type);

@@ -18,6 +18,11 @@ namespace {
 
 }  // namespace
 
+std::uint64_t spill_file::byte_offset(std::size_t n, std::size_t slot, std::size_t first) noexcept {
+    const std::uint64_t columns = std::uint64_t{n} * slot + first;
+    return columns * n * sizeof(double);
+}
+
 std::filesystem::path spill_file::where(const std::filesystem::path& directory) {
     if (!directory.empty()) return directory;
     const char* tmpdir = std::getenv("TMPDIR");
@@ -44,7 +49,7 @@ spill_file::~spill_file() {
 void spill_file::write_columns(std::size_t slot, std::size_t first, std::size_t count, const double* in) {
     const int fd = fd_;
     const std::size_t bytes = n_ * count * sizeof(double);
-    const std::size_t offset = (slot * n_ * n_ + first * n_) * sizeof(double);
+    const std::uint64_t offset = byte_offset(n_, slot, first);
     const auto* data = reinterpret_cast<const char*>(in);
     for (std::size_t done = 0; done < bytes;) {
         const ssize_t wrote = ::pwrite(fd, data + done, bytes - done, static_cast<off_t>(offset + done));
@@ -73,7 +78,7 @@ void spill_file::add(std::size_t slot, const arma::mat& m) {
 void spill_file::read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const {
     const int fd = fd_;
     const std::size_t bytes = n_ * count * sizeof(double);
-    const std::size_t offset = (slot * n_ * n_ + first * n_) * sizeof(double);
+    const std::uint64_t offset = byte_offset(n_, slot, first);
     auto* data = reinterpret_cast<char*>(out);
     for (std::size_t done = 0; done < bytes;) {
         const ssize_t got = ::pread(fd, data + done, bytes - done, static_cast<off_t>(offset + done));

@@ -4,6 +4,7 @@
 // available for the universal-basis step (9 types × 32 MiB at d = 2048).
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 
 #include <armadillo>
@@ -32,6 +33,10 @@ public:
     void read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const;
     /// The whole matrix in slot.
     arma::mat read(std::size_t slot) const;
+
+    /// File offset of column `first` of `slot` for n×n matrices, in 64 bits:
+    /// the slots of 9 types at n = 8192 span 4.5 GiB, past any 32-bit size_t.
+    static std::uint64_t byte_offset(std::size_t n, std::size_t slot, std::size_t first) noexcept;
 
     /// Columns moved per chunk by add() and by callers reading in chunks:
     /// n×256 doubles (4 MiB at n = 2048).

@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <span>
+#include <vector>
 
 #include "adaptk/error.hpp"
 #include "adaptk/gguf.hpp"
@@ -37,6 +39,17 @@ void check_accepted(std::span<const std::byte> file, const adaptk::gguf_header& 
     }
 }
 
+// The program parses only the file's first bytes, given the file size: the
+// header parsed from a copy of exactly its own bytes (ASan flags any read past
+// them) must equal the one parsed from the whole image.
+void check_prefix_parse(std::span<const std::byte> file, const adaptk::gguf_header& header) {
+    const auto header_end = static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(header.data_offset, file.size()));
+    const std::vector<std::byte> head(file.begin(), file.begin() + header_end);
+    const auto reparsed = adaptk::parse_gguf(head, file.size(), "fuzz.gguf");
+    require(reparsed.data_offset == header.data_offset && reparsed.data_bytes == header.data_bytes);
+    require(reparsed.tensors == header.tensors);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -44,6 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         const auto header = adaptk::parse_gguf(file, "fuzz.gguf");
         check_accepted(file, header);
+        check_prefix_parse(file, header);
     } catch (const adaptk::format_error&) {
         // The expected answer to a malformed file.
     }

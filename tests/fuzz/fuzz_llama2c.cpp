@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <span>
+#include <vector>
 
 #include "adaptk/error.hpp"
 #include "adaptk/llama2c.hpp"
@@ -16,8 +17,12 @@ void require(bool condition) {
     if (!condition) std::abort();
 }
 
+std::uint64_t header_end(const adaptk::llama2c_header& header) {
+    return header.config.version == 0 ? 28 : adaptk::llama2c_header_bytes;
+}
+
 void check_accepted(std::span<const std::byte> file, const adaptk::llama2c_header& header) {
-    std::uint64_t previous_end = header.config.version == 0 ? 28 : adaptk::llama2c_header_bytes;
+    std::uint64_t previous_end = header_end(header);
     for (const auto& tensor : header.tensors) {
         require(tensor.type == adaptk::dtype::f32);
         require(tensor.begin >= previous_end && tensor.begin <= tensor.end && tensor.end <= file.size());
@@ -30,12 +35,24 @@ void check_accepted(std::span<const std::byte> file, const adaptk::llama2c_heade
     }
 }
 
+// The program parses only the file's first bytes, given the file size: the
+// header parsed from a copy of exactly its own bytes (ASan flags any read past
+// them) must equal the one parsed from the whole image.
+void check_prefix_parse(std::span<const std::byte> file, const adaptk::llama2c_header& header) {
+    const std::vector<std::byte> head(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(header_end(header)));
+    const auto reparsed = adaptk::parse_llama2c(head, file.size(), "fuzz.bin");
+    require(reparsed.config == header.config);
+    require(reparsed.tensors == header.tensors);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::span<const std::byte> file(reinterpret_cast<const std::byte*>(data), size);
     try {
-        check_accepted(file, adaptk::parse_llama2c(file, "fuzz.bin"));
+        const auto header = adaptk::parse_llama2c(file, "fuzz.bin");
+        check_accepted(file, header);
+        check_prefix_parse(file, header);
     } catch (const adaptk::format_error&) {
         // The expected answer to a malformed file.
     }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "adaptk/dtype.hpp"
+#include "adaptk/tensor_file.hpp"
 
 namespace adaptk::test {
 
@@ -152,6 +153,13 @@ inline double reference_value(adaptk::dtype type, const std::byte* p) {
     default:
         throw std::invalid_argument("reference_value: not a floating dtype");
     }
+}
+
+/// A tensor's stored bytes, read from its file.
+inline std::vector<std::byte> stored_bytes(const adaptk::tensor_file& file, const adaptk::tensor_info& tensor) {
+    std::vector<std::byte> bytes(tensor.bytes());
+    file.source().read(file.file_offset(tensor), bytes.size(), bytes.data());
+    return bytes;
 }
 
 }  // namespace adaptk::test
