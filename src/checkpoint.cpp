@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -73,6 +74,31 @@ bool same_bytes(const weight_matrix& a, const weight_matrix& b) {
     return true;
 }
 
+// llama.cpp's gguf-split names part i (1-based) of n PREFIX-0000i-of-0000n.gguf.
+struct split_name {
+    std::string prefix;
+    std::uint64_t part = 0;
+    std::uint64_t count = 0;
+};
+
+std::optional<split_name> parse_split_name(const std::string& file_name) {
+    static const std::regex pattern(R"((.*)-([0-9]{5,9})-of-([0-9]{5,9})\.gguf)");
+    std::smatch match;
+    if (!std::regex_match(file_name, match, pattern)) return std::nullopt;
+    return split_name{match[1].str(), std::stoull(match[2].str()), std::stoull(match[3].str())};
+}
+
+std::string split_file_name(const std::string& prefix, std::uint64_t part, std::uint64_t count) {
+    char numbers[48];
+    std::snprintf(numbers, sizeof numbers, "-%05llu-of-%05llu.gguf", static_cast<unsigned long long>(part),
+                  static_cast<unsigned long long>(count));
+    return prefix + numbers;
+}
+
+bool is_split_part(const tensor_file& file) {
+    return file.gguf() && file.gguf()->split && file.gguf()->split->count > 1;
+}
+
 }  // namespace
 
 model_config read_model_config(const fs::path& config_json) {
@@ -129,10 +155,12 @@ checkpoint::checkpoint(const fs::path& path, type_rules rules) : rules_(std::mov
         }
     } else {
         directory = path.parent_path();
-        if (path.filename().string().ends_with(".index.json"))
+        if (path.filename().string().ends_with(".index.json")) {
             open_index(path);
-        else
+        } else {
             add_file(path);
+            if (is_split_part(files_.front())) open_split_gguf(path);
+        }
     }
 
     const fs::path config_json = (directory.empty() ? fs::path(".") : directory) / "config.json";
@@ -206,6 +234,62 @@ void checkpoint::open_index(const fs::path& index_json) {
             notes_.push_back(shard_path.string() + ": " + std::to_string(unlisted) +
                              " tensor(s) not listed in the index weight_map; read anyway");
     }
+}
+
+// Every part in order, so the first (which carries the key-values) gives the
+// config. Each must agree with the given part's split keys and the first
+// part's model; a tensor stored in two parts is refused like any other.
+void checkpoint::open_split_gguf(const fs::path& given_part) {
+    const gguf_split split = *files_.front().gguf()->split;
+    const std::string given = given_part.string();
+    const std::string of_count = " of " + std::to_string(split.count);
+    const auto name = parse_split_name(given_part.filename().string());
+    if (!name)
+        throw format_error(given, "", "is part " + std::to_string(split.number + 1) + of_count +
+                                          " of a split GGUF (split.no, split.count), but its name does not end in "
+                                          "-NNNNN-of-NNNNN.gguf, so the other parts cannot be found");
+    if (name->part != split.number + 1 || name->count != split.count)
+        throw format_error(given, "", "its name says part " + std::to_string(name->part) + " of " +
+                                          std::to_string(name->count) + " but its keys say part " +
+                                          std::to_string(split.number + 1) + of_count + " (split.no, split.count)");
+    files_.clear();
+    tensors_.clear();
+    for (std::uint64_t part = 1; part <= split.count; ++part) {
+        const fs::path path = given_part.parent_path() / split_file_name(name->prefix, part, split.count);
+        const std::string part_name = path.string();
+        const std::string expected = "part " + std::to_string(part) + of_count;
+        if (!fs::exists(path))
+            throw format_error(part_name, "", expected + " of the split GGUF " + given + " does not exist");
+        add_file(path);
+        const auto& first = *files_.front().gguf();
+        const auto& model = files_.back().gguf();
+        if (!model || !model->split)
+            throw format_error(part_name, "", "has no split keys (split.count), but it is named as " + expected);
+        auto disagree = [&](const std::string& what, const std::string& value, const std::string& wanted,
+                            const std::string& of) {
+            throw format_error(part_name, "", what + " " + value + " disagrees with the " + wanted + " of " + of);
+        };
+        const std::string first_name = files_.front().path().string();
+        if (model->split->count != split.count)
+            disagree("split.count", std::to_string(model->split->count), std::to_string(split.count), given);
+        if (model->split->number != part - 1)
+            throw format_error(part_name, "", "split.no " + std::to_string(model->split->number) + " says part " +
+                                                  std::to_string(model->split->number + 1) + ", but it is named as " +
+                                                  expected);
+        if (model->split->tensors != split.tensors)
+            disagree("split.tensors.count", std::to_string(model->split->tensors), std::to_string(split.tensors),
+                     given);
+        if (!model->architecture.empty() && model->architecture != first.architecture)
+            disagree("architecture", "'" + model->architecture + "'", "'" + first.architecture + "'", first_name);
+        if (model->embedding_length && first.embedding_length && model->embedding_length != first.embedding_length)
+            disagree(first.architecture + ".embedding_length", std::to_string(*model->embedding_length),
+                     std::to_string(*first.embedding_length), first_name);
+    }
+    if (tensors_.size() != split.tensors)
+        throw format_error(files_.front().path().string(), "",
+                           "the " + std::to_string(split.count) + " parts of the split GGUF hold " +
+                               std::to_string(tensors_.size()) + " tensors together, but split.tensors.count is " +
+                               std::to_string(split.tensors));
 }
 
 std::uint64_t checkpoint::hidden_size(std::optional<std::uint64_t> requested, std::vector<std::string>& notes) const {

@@ -248,12 +248,19 @@ gguf_model read_model(const cursor& in, const std::map<std::string, kept_value>&
     return model;
 }
 
+// The integer >= 0 at `key`, when present.
+std::optional<std::uint64_t> integer_field(const cursor& in, const std::map<std::string, kept_value>& kept,
+                                           const std::string& key) {
+    const auto found = kept.find(key);
+    if (found == kept.end()) return std::nullopt;
+    if (!found->second.integer) throw in.error("key '" + key + "' is not a non-negative integer", found->second.at);
+    return found->second.integer;
+}
+
 std::uint64_t read_alignment(const cursor& in, const std::map<std::string, kept_value>& kept) {
-    const auto found = kept.find("general.alignment");
-    if (found == kept.end()) return gguf_default_alignment;
-    const auto& alignment = found->second.integer;
-    const std::uint64_t at = found->second.at;
-    if (!alignment) throw in.error("key 'general.alignment' is not a non-negative integer", at);
+    const auto alignment = integer_field(in, kept, "general.alignment");
+    if (!alignment) return gguf_default_alignment;
+    const std::uint64_t at = kept.at("general.alignment").at;
     if (*alignment == 0) throw in.error("general.alignment is 0", at);
     if ((*alignment & (*alignment - 1)) != 0)
         throw in.error("general.alignment " + std::to_string(*alignment) + " is not a power of two", at);
@@ -262,6 +269,32 @@ std::uint64_t read_alignment(const cursor& in, const std::map<std::string, kept_
                            std::to_string(gguf_max_alignment) + "-byte limit",
                        at);
     return *alignment;
+}
+
+// gguf-split's keys (llama.cpp writes them as u16, u16 and i32). split.count
+// makes a file a part; then the other two must be there and fit it.
+std::optional<gguf_split> read_split(const cursor& in, const std::map<std::string, kept_value>& kept,
+                                     std::uint64_t tensor_count) {
+    const auto count = positive_field(in, kept, "split.count");
+    const auto number = integer_field(in, kept, "split.no");
+    const auto tensors = integer_field(in, kept, "split.tensors.count");
+    if (!count) {
+        for (const char* key : {"split.no", "split.tensors.count"})
+            if (kept.contains(key))
+                throw in.error("key '" + std::string(key) + "' without 'split.count'", kept.at(key).at);
+        return std::nullopt;
+    }
+    const std::uint64_t count_at = kept.at("split.count").at;
+    if (!number) throw in.error("key 'split.count' without 'split.no'", count_at);
+    if (!tensors) throw in.error("key 'split.count' without 'split.tensors.count'", count_at);
+    if (*number >= *count)
+        throw in.error("split.no " + std::to_string(*number) + " is not below split.count " + std::to_string(*count),
+                       kept.at("split.no").at);
+    if (tensor_count > *tensors)
+        throw in.error("the file holds " + std::to_string(tensor_count) + " tensors, more than split.tensors.count " +
+                           std::to_string(*tensors) + " of all the parts together",
+                       kept.at("split.tensors.count").at);
+    return gguf_split{*number, *count, *tensors};
 }
 
 tensor_info read_tensor_info(cursor& in, std::uint64_t index) {
@@ -384,6 +417,7 @@ gguf_header parse_gguf(std::span<const std::byte> head, std::uint64_t file_size,
     const auto kept = read_key_values(in, header.key_value_count);
     header.alignment = read_alignment(in, kept);
     header.model = read_model(in, kept);
+    header.model.split = read_split(in, kept, tensor_count);
 
     in.require_room(tensor_count, min_tensor_info_bytes, "tensor count", tensor_count_at);
     std::set<std::string> names;

@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
+#include <random>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "adaptk/error.hpp"
 #include "adaptk/gguf.hpp"
 #include "adaptk/safetensors.hpp"
+#include "adaptk/tables.hpp"
 #include "adaptk/tensor_file.hpp"
 #include "gguf_writer.hpp"
 #include "test_support.hpp"
@@ -146,6 +149,25 @@ std::vector<defect_row> catalogue() {
     add("architecture not a string",
         with([](gguf_spec& s) { s.key_values[0] = adaptk::test::gguf_kv_u32("general.architecture", 1); }),
         "key 'general.architecture' is not a string");
+    auto split_keys = [](std::uint16_t number, std::uint16_t count, std::int32_t tensors) {
+        return std::vector<std::vector<std::byte>>{adaptk::test::gguf_kv_u16("split.no", number),
+                                                   adaptk::test::gguf_kv_u16("split.count", count),
+                                                   adaptk::test::gguf_kv_i32("split.tensors.count", tensors)};
+    };
+    auto with_split = [&](std::vector<std::vector<std::byte>> keys) {
+        return with([&](gguf_spec& s) { s.key_values.insert(s.key_values.end(), keys.begin(), keys.end()); });
+    };
+    add("split.no not below split.count", with_split(split_keys(3, 3, 6)), "split.no 3 is not below split.count 3");
+    add("split.count 0", with_split(split_keys(0, 0, 6)), "key 'split.count' is not a positive integer");
+    add("split.count without split.no", with_split({split_keys(0, 3, 6)[1], split_keys(0, 3, 6)[2]}),
+        "key 'split.count' without 'split.no'");
+    add("split.count without split.tensors.count", with_split({split_keys(0, 3, 6)[0], split_keys(0, 3, 6)[1]}),
+        "key 'split.count' without 'split.tensors.count'");
+    add("split.no without split.count", with_split({split_keys(1, 3, 6)[0]}), "key 'split.no' without 'split.count'");
+    add("split.tensors.count negative", with_split(split_keys(0, 3, -1)),
+        "key 'split.tensors.count' is not a non-negative integer");
+    add("more tensors than split.tensors.count", with_split(split_keys(0, 2, 1)),
+        "the file holds 2 tensors, more than split.tensors.count 1 of all the parts together");
     tensor_defect("no dimensions", {"c", {}, code::type_f32, 96}, "n_dims is 0; GGUF tensors have 1 to 4 dimensions");
     tensor_defect("five dimensions", {"c", {1, 1, 1, 1, 1}, code::type_f32, 96}, "n_dims is 5");
     tensor_defect("dimension beyond int64", {"c", {1ull << 63}, code::type_f32, 96},
@@ -225,6 +247,19 @@ BOOST_AUTO_TEST_CASE(valid_file_reverses_dims_and_places_the_data_section) {
     BOOST_TEST(b.shape == (std::vector<std::uint64_t>{1, 32}));
     BOOST_TEST(b.begin == 32u);
     BOOST_TEST(b.end == 66u);  // one 34-byte block
+}
+
+BOOST_AUTO_TEST_CASE(split_keys_are_read_and_absent_without_them) {
+    gguf_spec spec = valid_spec();
+    BOOST_TEST(!adaptk::parse_gguf(gguf_image(spec), file_name).model.split.has_value());
+    spec.key_values.push_back(adaptk::test::gguf_kv_u16("split.no", 1));
+    spec.key_values.push_back(adaptk::test::gguf_kv_u16("split.count", 3));
+    spec.key_values.push_back(adaptk::test::gguf_kv_i32("split.tensors.count", 5));
+    const auto split = adaptk::parse_gguf(gguf_image(spec), file_name).model.split;
+    BOOST_TEST_REQUIRE(split.has_value());
+    BOOST_TEST(split->number == 1u);
+    BOOST_TEST(split->count == 3u);
+    BOOST_TEST(split->tensors == 5u);
 }
 
 BOOST_AUTO_TEST_CASE(version_2_and_a_wider_alignment_are_read) {
@@ -412,4 +447,174 @@ BOOST_AUTO_TEST_CASE(a_gguf_named_file_without_the_magic_is_a_gguf_error) {
     BOOST_CHECK_EXCEPTION(adaptk::checkpoint{dir / "model.gguf"}, format_error, [&](const format_error& e) {
         return std::string(e.what()).find("bad magic") != std::string::npos;
     });
+}
+
+// ---- split GGUF (llama.cpp's gguf-split layout, generated here) -------------------------------
+
+namespace {
+
+using adaptk::test::gguf_model_tensor;
+using key_values = std::vector<std::vector<std::byte>>;
+
+struct split_part {
+    std::string file;
+    std::vector<gguf_model_tensor> tensors;
+    key_values keys;
+};
+
+// A llama-shaped model, d = 16, two layers, six F32 tensors of seeded values.
+std::vector<gguf_model_tensor> split_model_tensors() {
+    std::mt19937 random(14);
+    std::normal_distribution<float> normal;
+    auto tensor = [&](std::string name, std::uint64_t rows, std::uint64_t cols) {
+        gguf_model_tensor t{std::move(name), {rows, cols}, std::vector<float>(rows * cols), code::type_f32};
+        for (auto& v : t.values) v = normal(random);
+        return t;
+    };
+    return {tensor("token_embd.weight", 40, 16),   tensor("blk.0.attn_q.weight", 16, 16),
+            tensor("blk.0.ffn_up.weight", 24, 16), tensor("blk.1.attn_q.weight", 16, 16),
+            tensor("blk.1.ffn_up.weight", 24, 16), tensor("output.weight", 40, 16)};
+}
+
+key_values model_keys() {
+    return {adaptk::test::gguf_kv_string("general.architecture", "llama"),
+            adaptk::test::gguf_kv_u32("llama.embedding_length", 16),
+            adaptk::test::gguf_kv_u32("llama.block_count", 2)};
+}
+
+key_values split_keys(std::uint16_t number, std::uint16_t count, std::int32_t tensors) {
+    return {adaptk::test::gguf_kv_u16("split.no", number), adaptk::test::gguf_kv_u16("split.count", count),
+            adaptk::test::gguf_kv_i32("split.tensors.count", tensors)};
+}
+
+// As gguf-split writes them: the first part carries the model's key-values,
+// every part the split keys, two tensors each.
+std::vector<split_part> split_parts() {
+    const auto tensors = split_model_tensors();
+    std::vector<split_part> parts;
+    for (std::uint16_t i = 0; i < 3; ++i) {
+        split_part part{"m-0000" + std::to_string(i + 1) + "-of-00003.gguf",
+                        {tensors.begin() + 2 * i, tensors.begin() + 2 * i + 2}, i == 0 ? model_keys() : key_values{}};
+        const auto keys = split_keys(i, 3, 6);
+        part.keys.insert(part.keys.end(), keys.begin(), keys.end());
+        parts.push_back(std::move(part));
+    }
+    return parts;
+}
+
+void write_parts(const fs::path& dir, const std::vector<split_part>& parts) {
+    for (const auto& part : parts)
+        adaptk::test::write_bytes(dir / part.file, adaptk::test::gguf_model_image(part.tensors, part.keys));
+}
+
+adaptk::table profile_of(const adaptk::checkpoint& model) {
+    std::vector<std::string> notes;
+    const auto d = model.hidden_size(std::nullopt, notes);
+    return adaptk::profile_table(adaptk::analyse(model.matrices(d, notes), d, {}), adaptk::default_thresholds);
+}
+
+struct split_defect {
+    std::string defect;
+    std::function<void(std::vector<split_part>&)> change;
+    std::string opened;  ///< the file the checkpoint is opened at
+    std::string named;   ///< the file the message starts with
+    std::string message;
+};
+
+std::ostream& operator<<(std::ostream& out, const split_defect& row) { return out << row.defect; }
+
+std::vector<split_defect> split_catalogue() {
+    const std::string first = "m-00001-of-00003.gguf", second = "m-00002-of-00003.gguf", third = "m-00003-of-00003.gguf";
+    return {
+        {"missing part", [](auto& parts) { parts.pop_back(); }, first, third,
+         "part 3 of 3 of the split GGUF "},
+        {"part without split keys", [](auto& parts) { parts[1].keys.clear(); }, first, second,
+         "has no split keys (split.count), but it is named as part 2 of 3"},
+        {"split.count disagrees", [](auto& parts) { parts[2].keys = split_keys(2, 4, 6); }, first, third,
+         "split.count 4 disagrees with the 3 of "},
+        {"split.no out of place", [](auto& parts) { parts[1].keys = split_keys(2, 3, 6); }, first, second,
+         "split.no 2 says part 3, but it is named as part 2 of 3"},
+        {"split.tensors.count disagrees", [](auto& parts) { parts[1].keys = split_keys(1, 3, 7); }, first, second,
+         "split.tensors.count 7 disagrees with the 6 of "},
+        {"architecture disagrees",
+         [](auto& parts) { parts[2].keys.push_back(adaptk::test::gguf_kv_string("general.architecture", "qwen2")); },
+         first, third, "architecture 'qwen2' disagrees with the 'llama' of "},
+        {"hidden size disagrees",
+         [](auto& parts) {
+             parts[1].keys.push_back(adaptk::test::gguf_kv_string("general.architecture", "llama"));
+             parts[1].keys.push_back(adaptk::test::gguf_kv_u32("llama.embedding_length", 32));
+         },
+         first, second, "llama.embedding_length 32 disagrees with the 16 of "},
+        {"a tensor in two parts", [](auto& parts) { parts[2].tensors[0].name = "blk.0.attn_q.weight"; }, first, third,
+         "tensor 'blk.0.attn_q.weight': also stored in "},
+        {"fewer tensors than split.tensors.count", [](auto& parts) { parts[2].tensors.pop_back(); }, first, first,
+         "the 3 parts of the split GGUF hold 5 tensors together, but split.tensors.count is 6"},
+        {"name without the part numbers", [](auto& parts) { parts[0].file = "m.gguf"; }, "m.gguf", "m.gguf",
+         "is part 1 of 3 of a split GGUF (split.no, split.count), but its name does not end in -NNNNN-of-NNNNN.gguf"},
+        {"name and keys disagree", [](auto& parts) { std::swap(parts[0].file, parts[1].file); }, second, second,
+         "its name says part 2 of 3 but its keys say part 1 of 3 (split.no, split.count)"},
+    };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(split_gguf_opened_at_any_part_equals_the_unsplit_file) {
+    adaptk::test::temp_dir dir;
+    const auto tensors = split_model_tensors();
+    adaptk::test::write_bytes(dir / "whole.gguf", adaptk::test::gguf_model_image(tensors, model_keys()));
+    write_parts(dir.path(), split_parts());
+    const adaptk::checkpoint whole(dir / "whole.gguf");
+    const auto expected = profile_of(whole);
+    BOOST_TEST_REQUIRE(expected.rows.size() == 4u);  // embed, head, q, up
+    for (const std::string opened : {"m-00001-of-00003.gguf", "m-00002-of-00003.gguf", "m-00003-of-00003.gguf"}) {
+        const adaptk::checkpoint split(dir / opened);
+        BOOST_TEST_REQUIRE(split.files().size() == 3u);
+        for (std::size_t i = 0; i < 3; ++i)
+            BOOST_TEST(split.files()[i].path() == dir / ("m-0000" + std::to_string(i + 1) + "-of-00003.gguf"));
+        BOOST_TEST(split.config_path() == dir / "m-00001-of-00003.gguf");
+        BOOST_TEST(split.config().num_layers == std::optional<std::uint64_t>(2));
+        BOOST_TEST_REQUIRE(split.tensors().size() == whole.tensors().size());
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            const auto& a = split.info(split.tensors()[i]);
+            const auto& b = whole.info(whole.tensors()[i]);
+            BOOST_TEST(a.name == b.name);
+            BOOST_TEST(a.shape == b.shape);
+            const auto bytes_a = split.files()[split.tensors()[i].file].bytes(a);
+            const auto bytes_b = whole.files()[0].bytes(b);
+            BOOST_TEST_REQUIRE(bytes_a.size() == bytes_b.size());
+            BOOST_TEST(std::memcmp(bytes_a.data(), bytes_b.data(), bytes_a.size()) == 0, a.name);
+        }
+        const auto table = profile_of(split);
+        BOOST_TEST(table.columns == expected.columns);
+        BOOST_TEST((table.rows == expected.rows), opened);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_one_part_split_file_is_an_ordinary_file) {
+    adaptk::test::temp_dir dir;
+    auto keys = model_keys();
+    const auto split = split_keys(0, 1, 6);
+    keys.insert(keys.end(), split.begin(), split.end());
+    adaptk::test::write_bytes(dir / "single.gguf", adaptk::test::gguf_model_image(split_model_tensors(), keys));
+    const adaptk::checkpoint model(dir / "single.gguf");
+    BOOST_TEST(model.files().size() == 1u);
+    BOOST_TEST(model.tensors().size() == 6u);
+}
+
+BOOST_DATA_TEST_CASE(malformed_split_gguf_is_refused_naming_the_part, bdata::make(split_catalogue()), row) {
+    adaptk::test::temp_dir dir;
+    auto parts = split_parts();
+    row.change(parts);
+    write_parts(dir.path(), parts);
+    bool thrown = false;
+    try {
+        adaptk::checkpoint model(dir / row.opened);
+    } catch (const format_error& e) {
+        thrown = true;
+        const std::string what = e.what();
+        BOOST_TEST(what.rfind((dir / row.named).string() + ": ", 0) == 0u, "what() = " << what);
+        BOOST_TEST(what.find(row.message) != std::string::npos, "what() = " << what);
+        BOOST_TEST(what.find('\n') == std::string::npos);
+    }
+    BOOST_TEST(thrown, "accepted a split GGUF with defect: " << row.defect);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // One tensor catalogue over whatever the user points at: a single
-// .safetensors or .gguf file, a directory with model.safetensors.index.json
+// .safetensors or .gguf file, any part of a split GGUF (llama.cpp's gguf-split:
+// every part is found by name and checked), a directory with model.safetensors.index.json
 // (sharded), or a directory of *.safetensors files; plus config.json when it
 // is there (else a GGUF file's own key-values).
 
@@ -68,6 +69,7 @@ public:
 
 private:
     void open_index(const std::filesystem::path& index_json);
+    void open_split_gguf(const std::filesystem::path& given_part);
     void add_file(const std::filesystem::path& file);
     void drop_tied_head(std::vector<weight_matrix>& chosen, const std::set<weight_type>& skipped,
                         std::vector<std::string>& notes) const;

@@ -24,6 +24,14 @@ inline constexpr std::uint64_t gguf_max_alignment = 1 << 20;
 /// Most dimensions a GGUF tensor may have (ggml's GGML_MAX_DIMS).
 inline constexpr std::uint32_t gguf_max_dims = 4;
 
+/// llama.cpp's gguf-split keys: this file is part `number` (0-based split.no) of
+/// `count` (split.count) files that hold `tensors` (split.tensors.count) tensors together.
+struct gguf_split {
+    std::uint64_t number = 0;
+    std::uint64_t count = 0;
+    std::uint64_t tensors = 0;
+};
+
 /// The model hyper-parameters the tool reads from the key-values; absent ones stay empty.
 struct gguf_model {
     std::string architecture;                          ///< general.architecture ("llama", ...)
@@ -32,6 +40,9 @@ struct gguf_model {
     std::optional<std::uint64_t> feed_forward_length;  ///< <arch>.feed_forward_length
     std::optional<std::uint64_t> head_count;           ///< <arch>.attention.head_count
     std::optional<std::uint64_t> head_count_kv;        ///< <arch>.attention.head_count_kv
+    /// Present when the file carries split.count (validated: split.no below it, its own
+    /// tensors at most split.tensors.count); the checkpoint finds and checks the other parts.
+    std::optional<gguf_split> split;
 };
 
 struct gguf_header {

@@ -49,8 +49,9 @@ std::string main_help() {
         "that does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
     for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
-        "\nMODEL is a .safetensors or .gguf file, a directory with\n"
-        "model.safetensors.index.json, a directory of .safetensors files, or an index file.\n"
+        "\nMODEL is a .safetensors or .gguf file (any part of a split GGUF), a directory\n"
+        "with model.safetensors.index.json, a directory of .safetensors files, or an index\n"
+        "file.\n"
         "Run 'adaptk-stream COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
     return text;

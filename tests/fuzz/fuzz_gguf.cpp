@@ -25,6 +25,8 @@ void check_accepted(std::span<const std::byte> file, const adaptk::gguf_header& 
     require(header.alignment > 0 && (header.alignment & (header.alignment - 1)) == 0);
     require(header.data_offset % header.alignment == 0);
     require(header.data_bytes == 0 || header.data_offset + header.data_bytes == file.size());
+    if (const auto& split = header.model.split)
+        require(split->count > 0 && split->number < split->count && header.tensors.size() <= split->tensors);
     for (const auto& tensor : header.tensors) {
         require(!tensor.shape.empty() && tensor.shape.size() <= adaptk::gguf_max_dims);
         require(tensor.begin % header.alignment == 0);

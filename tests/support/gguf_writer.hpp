@@ -63,6 +63,9 @@ private:
 inline std::vector<std::byte> gguf_kv_u32(std::string_view key, std::uint32_t value) {
     return byte_builder().text(key).u32(gguf_code::u32).u32(value).bytes();
 }
+inline std::vector<std::byte> gguf_kv_u16(std::string_view key, std::uint16_t value) {
+    return byte_builder().text(key).u32(gguf_code::u16).scalar(value).bytes();
+}
 inline std::vector<std::byte> gguf_kv_u64(std::string_view key, std::uint64_t value) {
     return byte_builder().text(key).u32(gguf_code::u64).u64(value).bytes();
 }
