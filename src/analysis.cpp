@@ -344,17 +344,32 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // read by row segments into a tile of 16 × b values, nothing mapped.
     const std::uint64_t types = type_runs(matrices).size();
     std::uint64_t in_flight = 0;
-    bool any_f64 = false;
+    bool any_f64 = false, any_bf16 = false, any_float = false;
     for (const weight_matrix& matrix : matrices) {
         const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
         in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min(matrix.vector_count(), b) * row_bytes
                                                                 : 16 * b * 8);
         any_f64 = any_f64 || matrix.type == dtype::f64;
+        any_bf16 = any_bf16 || matrix.type == dtype::bf16;
+        any_float = any_float || (matrix.type != dtype::f64 && matrix.type != dtype::bf16);
+    }
+    const std::uint64_t common = runtime + in_flight + fault_around;
+    if (options.how == method::exact) {
+        // Phase 1: the float64 accumulator, its float32 panel, the block
+        // buffers (BF16 blocks as stored plus the kernel's packed copy, or
+        // plus their float32 decode for the fp32 kernel; with per-matrix
+        // statistics also a float32 block for the projection pass).
+        const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
+        const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || options.per_matrix ? 4 : 0) +
+                                                  (any_bf16 ? (bf16_kernel ? 4 : 6) : 0);
+        const std::uint64_t accumulate = 8 * d * d + 4 * std::min<std::uint64_t>(gram_panel_rows, d) * d +
+                                         d * b * block_element_bytes;
+        // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's work.
+        const std::uint64_t universal =
+            8 * d * d + 8 * d * spill_chunk_columns + 8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d;
+        return common + std::max(accumulate, universal);
     }
     const std::uint64_t block = d * b * (any_f64 ? 8 : 4);
-    const std::uint64_t common = runtime + in_flight + fault_around + block;
-    if (options.how == method::exact)  // float64 accumulator + float32 scratch, then C_u alone
-        return common + 12 * d * d;
     // randomized_eigen: per type its Krylov basis (8·d·m), Ritz matrix and
     // capture (8m² + 12m²), streamed basis and product in both precisions
     // (2 · 12·d·(ℓ + r)), probes (8·d·r); C_u the same with its whole basis
@@ -365,7 +380,7 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t m = std::min<std::uint64_t>((options.randomized.power_iterations + 2) * ell, d);
     const std::uint64_t per_type = 8 * d * m + 20 * m * m + 24 * d * (ell + r) + 8 * d * r;
     const std::uint64_t universal = 8 * d * m + 8 * m * m + 12 * d * (m + r) + 12 * d * (ell + r) + 8 * d * r;
-    return common + types * per_type + universal + b * (m + r) * 8;
+    return common + block + types * per_type + universal + b * (m + r) * 8;
 }
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
