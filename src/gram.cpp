@@ -19,9 +19,8 @@ void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count) {
 
 gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t panel_rows)
     : dim_(dim), track_sum_(track_sum),
-      panel_rows_(std::max<std::size_t>(1, (panel_rows + detail::bf16_panel_rows_multiple - 1) /
-                                               detail::bf16_panel_rows_multiple) *
-                  detail::bf16_panel_rows_multiple),
+      panel_rows_(std::max<std::size_t>(1, (panel_rows + detail::bf16_panel_rows - 1) / detail::bf16_panel_rows) *
+                  detail::bf16_panel_rows),
       upper_(), kernel_(active_gram_kernel()) {
     if (track_sum_) sum_.zeros(dim);
 }
@@ -32,14 +31,14 @@ void gram_accumulator::materialize() const {
 
 float* gram_accumulator::panel() {
     materialize();
-    panel_.resize(std::min(panel_rows_, dim_) * dim_);
+    panel_.resize(panel_rows_ * dim_);
     return panel_.data();
 }
 
-void gram_accumulator::add_panel(std::size_t first, std::size_t rows) {
+void gram_accumulator::add_panel(const float* panel, std::size_t first, std::size_t rows) {
     for (std::size_t j = first; j < dim_; ++j) {
         double* target = upper_.colptr(j) + first;
-        const float* source = panel_.data() + (j - first) * rows;
+        const float* source = panel + (j - first) * rows;
         const std::size_t upper_rows = std::min(rows, j - first + 1);  // i ≤ j
         for (std::size_t i = 0; i < upper_rows; ++i) target[i] += source[i];
     }
@@ -66,7 +65,7 @@ void gram_accumulator::add(const float* vectors, std::size_t count) {
     for (std::size_t first = 0; first < dim_; first += panel_rows_) {
         const std::size_t rows = std::min(panel_rows_, dim_ - first);
         detail::syrk_panel(vectors, dim_, count, first, rows, sums);
-        add_panel(first, rows);
+        add_panel(sums, first, rows);
     }
     add_to_sum(vectors, count, [](float x) { return static_cast<double>(x); });
     float_block_added(count);
@@ -80,9 +79,12 @@ void gram_accumulator::add(const std::uint16_t* bf16_vectors, std::size_t count)
         add(bf16_decoded_.data(), count);
         return;
     }
+    // One 48-row slot of the panel per thread, so no more threads than slots.
+    const int threads = std::min<int>(detail::blas_threads(), static_cast<int>(panel_rows_ / detail::bf16_panel_rows));
     detail::bf16_syrk_upper(
-        kernel_, bf16_vectors, dim_, count, panel(), panel_rows_,
-        [this](std::size_t first, std::size_t rows) { add_panel(first, rows); }, bf16_pack_, detail::blas_threads());
+        kernel_, bf16_vectors, dim_, count, panel(),
+        [this](const float* rows_of_c, std::size_t first, std::size_t rows) { add_panel(rows_of_c, first, rows); },
+        bf16_pack_, threads);
     add_to_sum(bf16_vectors, count, [](std::uint16_t bits) { return static_cast<double>(bf16_to_float(bits)); });
     float_block_added(count);
 }

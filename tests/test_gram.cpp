@@ -180,9 +180,10 @@ BOOST_AUTO_TEST_CASE(trace_is_sum_of_squared_norms) {
 }
 
 // Odd dimensions: partial panels (16 rows on AVX-512, 4 on Arm), row blocks
-// cut short (48 and 12 rows), column tiles past d, output panels of 96 rows
-// (d = 100: 96 + 4; d = 300: three and 12 rows). 1000 vectors: two 256-pair
-// sweeps; at d = 300 the blocks are big enough to be shared among threads.
+// cut short (48 and 12 rows), column tiles past d, a panel of 96 rows (two
+// 48-row slots, one per thread; the fp32 path: d = 100 is 96 + 4 rows, d = 300
+// three panels and 12 rows). 1000 vectors: two 256-pair sweeps; at d = 300
+// the blocks are big enough to be shared among threads.
 BOOST_DATA_TEST_CASE(bf16_blocks_match_dense_float64_on_every_kernel,
                      bdata::make({37, 80, 100, 130, 300}) * bdata::make({1, 7, 257, 1000}) * bdata::make(kernel_names()),
                      dim, block, kernel) {

@@ -5,7 +5,8 @@
 // Float blocks are reduced in row panels: rows [r, r + h) of the upper
 // triangle (h = panel_rows) by ssyrk on the diagonal square and sgemm right
 // of it into a float32 panel, which is added to the float64 accumulator at
-// once. So float32 sums span one block (ssyrk sums a whole block) and never
+// once (the BF16 kernels do the same per 48-row block, one slot of the
+// panel per thread). So float32 sums span one block (ssyrk sums a whole block) and never
 // compound beyond, and the float32 scratch is h·d, not d×d (2.25 MiB instead
 // of 16 at d = 2048; the 1.1B profile's peak is the float64 Gram and one
 // block). Double blocks go straight through dsyrk. Raw BF16 blocks, on CPUs
@@ -29,8 +30,8 @@ namespace adaptk {
 /// it is added in float64 (or one block, when a block holds more).
 inline constexpr std::size_t float_flush_vectors = 4096;
 
-/// Rows of the accumulator's float32 panel by default: a multiple of every
-/// BF16 kernel's row block (48), 2.25 MiB of float32 at d = 2048.
+/// Rows of the accumulator's float32 panel by default: six 48-row slots for
+/// the BF16 kernels' threads, 2.25 MiB of float32 at d = 2048.
 inline constexpr std::size_t gram_panel_rows = 288;
 
 /// How far rounding may have moved the accumulated Gram C̃ from the exact
@@ -108,9 +109,10 @@ private:
     void materialize() const;
     /// The float32 panel (panel_rows × d), allocated on first use.
     float* panel();
-    /// upper_(i, j) += panel(i, j) for first ≤ i < first + rows, i ≤ j < d:
-    /// the finished panel of one block, in float64.
-    void add_panel(std::size_t first, std::size_t rows);
+    /// upper_(i, j) += panel(i, j) for first ≤ i < first + rows, i ≤ j < d
+    /// (panel column j at panel + (j − first)·rows): a finished panel of one
+    /// block, in float64. Safe from several threads for disjoint rows.
+    void add_panel(const float* panel, std::size_t first, std::size_t rows);
     /// Books a float or BF16 block of `count` vectors (one float32 run).
     void float_block_added(std::size_t count);
     /// sum_ += Σ of the block's vectors (when tracked).

@@ -1,6 +1,6 @@
 #pragma once
 // C = X·Xᵀ on the upper triangle for a d×n block X of raw BF16 bit patterns,
-// C float32, in row panels: n·d(d+1)/2 multiply-adds on BF16 dot-product instructions (two
+// C float32, one row block at a time: n·d(d+1)/2 multiply-adds on BF16 dot-product instructions (two
 // exact BF16 products per float32 lane, summed in float32). One kernel per
 // instruction set, each in its own file compiled with its own target flags
 // (bf16_gram_avx512.cpp, bf16_gram_arm.cpp), built only for its architecture;
@@ -15,32 +15,29 @@
 
 namespace adaptk::detail {
 
-/// Called with (first_row, rows) when a panel of C is complete.
-using panel_sink = std::function<void(std::size_t first_row, std::size_t rows)>;
-/// Panel heights must be multiples of this: every kernel's row blocks (48
-/// rows for AVX512-BF16, 12 for Arm) end on a panel boundary.
-inline constexpr std::size_t bf16_panel_rows_multiple = 48;
+/// Called with a finished float32 panel of C: rows [first_row, first_row +
+/// rows), columns first_row .. d−1, column j at panel + (j − first_row)·rows,
+/// only i ≤ j meaningful. Called from several threads at once, for disjoint rows.
+using panel_sink = std::function<void(const float* panel, std::size_t first_row, std::size_t rows)>;
+/// Rows of one thread's panel: at least every kernel's row block (48 rows
+/// for AVX512-BF16, 12 for Arm).
+inline constexpr std::size_t bf16_panel_rows = 48;
 
-/// C = X·Xᵀ on the upper triangle, one row panel at a time: X is d×count
-/// column-major BF16 bits (each vector contiguous); rows [r, r + h) of C,
-/// h = min(panel_rows, d − r), columns r .. d−1, are written as float32 into
-/// `panel` (column j at panel + (j − r)·h, only i ≤ j) and then `finished(r, h)`
-/// is called, for r = 0, panel_rows, … Subnormal BF16 inputs may count as zero
-/// (vdpbf16ps flushes them). `pack` is a reusable buffer (≈ d·count·2 bytes);
-/// the work is shared by `threads` threads. Each float32 register sum spans at
-/// most 256 vectors before it is added to the panel. Preconditions:
-/// gram_kernel_runnable() of the matching kernel; panel_rows a positive
-/// multiple of bf16_panel_rows_multiple; `panel` holds panel_rows·d floats.
-void avx512_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panel,
-                            std::size_t panel_rows, const panel_sink& finished, std::vector<std::uint32_t>& pack,
-                            int threads);
-void arm_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panel,
-                         std::size_t panel_rows, const panel_sink& finished, std::vector<std::uint32_t>& pack,
-                         int threads);
+/// C = X·Xᵀ on the upper triangle, one row block at a time: X is d×count
+/// column-major BF16 bits (each vector contiguous); each row block of C is
+/// summed in float32 into the calling thread's slot of `panels` (room for
+/// threads·bf16_panel_rows·d floats) and handed to `finished`. Subnormal
+/// BF16 inputs may count as zero (vdpbf16ps flushes them). `pack` is a
+/// reusable buffer (≈ d·count·2 bytes); the work is shared by `threads`
+/// threads. Each float32 register sum spans at most 256 vectors before it is
+/// added to the panel. Precondition: gram_kernel_runnable() of the matching kernel.
+void avx512_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
+                            const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads);
+void arm_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
+                         const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads);
 
 /// The same through `kernel` (a BF16 kernel that gram_kernel_runnable()).
-void bf16_syrk_upper(gram_kernel kernel, const std::uint16_t* x, std::size_t d, std::size_t count, float* panel,
-                     std::size_t panel_rows, const panel_sink& finished, std::vector<std::uint32_t>& pack,
-                     int threads);
+void bf16_syrk_upper(gram_kernel kernel, const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
+                     const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads);
 
 }  // namespace adaptk::detail

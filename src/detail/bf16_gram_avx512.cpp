@@ -91,9 +91,9 @@ struct avx512 {
 
 }  // namespace
 
-void avx512_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panel, std::size_t panel_rows,
+void avx512_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
                             const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads) {
-    bf16_tiles::syrk_upper<avx512>(x, d, count, panel, panel_rows, finished, pack, threads);
+    bf16_tiles::syrk_upper<avx512>(x, d, count, panels, finished, pack, threads);
 }
 
 }  // namespace adaptk::detail
