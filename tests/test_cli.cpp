@@ -1328,6 +1328,19 @@ BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_b
     BOOST_TEST(largest_move["down"] == 0.0);  // left in F32, same rows, same order
 }
 
+namespace {
+
+// The generator seed of each matrix of tests/data/ggml-quants/mixed.gguf (tools/ggml-fixtures).
+const std::map<std::string, std::uint64_t>& mixed_gguf_seeds() {
+    static const std::map<std::string, std::uint64_t> seeds{
+        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
+        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
+        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    return seeds;
+}
+
+}  // namespace
+
 // tests/data/ggml-quants/mixed.gguf: a generated d = 256 Llama layer quantized by
 // llama.cpp (PROVENANCE.md), each matrix to another type (Q2_K..Q6_K, Q4_0,
 // Q4_1, Q5_1; down_proj's Q4_1 blocks are cut by its column reads). test_ggml_quants
@@ -1338,10 +1351,7 @@ BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_b
 BOOST_AUTO_TEST_CASE(mixed_quantized_gguf_streams_exactly_and_stays_within_the_quantization_bound) {
     const fs::path mixed = data("ggml-quants/mixed.gguf");
     const adaptk::tensor_file file(mixed);
-    const std::map<std::string, std::uint64_t> seeds{
-        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
-        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
-        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    const auto& seeds = mixed_gguf_seeds();
     temp_dir dir;
     for (const std::string copy : {"original", "dequantized"}) {
         fs::create_directory(dir / copy);
@@ -1424,10 +1434,7 @@ std::vector<double> q8_0_reference(std::span<const std::byte> blocks) {
 BOOST_AUTO_TEST_CASE(compare_f32_with_its_quantized_copies) {
     const fs::path mixed = data("ggml-quants/mixed.gguf");
     const adaptk::tensor_file file(mixed);
-    const std::map<std::string, std::uint64_t> seeds{
-        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
-        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
-        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    const auto& seeds = mixed_gguf_seeds();
     std::vector<adaptk::test::gguf_model_tensor> originals, q8;
     std::map<std::string, std::map<std::string, std::pair<double, double>>> energies;  // B -> type -> (‖W‖², ‖E‖²)
     for (const auto& tensor : file.tensors()) {

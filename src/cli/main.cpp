@@ -360,9 +360,11 @@ void clamp_to_hidden_size(cli::options& o, std::uint64_t d, note_log& notes) {
     o.frontier_ks.erase(std::unique(o.frontier_ks.begin(), o.frontier_ks.end()), o.frontier_ks.end());
 }
 
-// Everything analyse() is asked for, the method and block size included.
-analysis_options analysis_settings(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
+// Everything analyse() is asked for, the method and block size included
+// (after clamping --k and --ks to d).
+analysis_options analysis_settings(cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
                                    note_log& notes) {
+    clamp_to_hidden_size(o, d, notes);
     analysis_options settings;
     choose_method(o, matrices, d, settings, notes.lines);
     settings.k = o.k;
@@ -444,7 +446,6 @@ int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
     notes.lines = model.notes();
     const std::uint64_t d = model.hidden_size(o.hidden_size, notes.lines);
     const auto matrices = analysed_matrices(o.model, model, d, notes, say);
-    clamp_to_hidden_size(o, d, notes);
     analysis_options settings = analysis_settings(o, matrices, d, notes);
     notes.print(say);
     progress_line progress(!say.quiet());
@@ -471,7 +472,6 @@ int compare_and_write(cli::options o, const messages& say, note_log& notes) {
                                                        std::to_string(d) + " of " + o.model.string());
     const auto matrices_a = analysed_matrices(o.model, model_a, d, notes, say);
     const auto matrices_b = analysed_matrices(o.model_b, model_b, d, notes, say);
-    clamp_to_hidden_size(o, d, notes);
     analysis_options settings = analysis_settings(o, matrices_a, d, notes);
     notes.print(say);
     progress_line progress(!say.quiet());
