@@ -197,8 +197,10 @@ table compare_table(const analysis_result& a, const analysis_result& b, const st
         const type_summary sa = summarize(a, ta), sb = summarize(b, tb);
         std::vector<cell> row{sa.name, std::string(group_name(sa.group)), integer(ta.matrices), integer(a.dim),
                               integer(a.k)};
-        auto values = [&](cell in_a, cell in_b, double change) {
-            row.insert(row.end(), {std::move(in_a), std::move(in_b), change});
+        auto values = [&](const auto& in_a, const auto& in_b, double change) {
+            row.emplace_back(in_a);
+            row.emplace_back(in_b);
+            row.emplace_back(change);
         };
         values(sa.pr, sb.pr, sb.pr - sa.pr);
         values(k_cell(a, ta, 0.5), k_cell(b, tb, 0.5), sb.k50 - sa.k50);
