@@ -1442,7 +1442,7 @@ BOOST_AUTO_TEST_CASE(compare_f32_with_its_quantized_copies) {
         if (seed == seeds.end()) continue;
         auto source = adaptk::test::generated_matrix(seed->second, tensor.shape[0], tensor.shape[1]);
         std::vector<float> decoded(tensor.elements);
-        adaptk::decode(tensor.type, file.bytes(tensor).data(), decoded.size(), decoded.data());
+        adaptk::decode(tensor.type, adaptk::test::stored_bytes(file, tensor).data(), decoded.size(), decoded.data());
         const auto q8_values = q8_0_reference(adaptk::test::quantize_q8_0(source));
         const std::string type(adaptk::type_name(adaptk::classify(tensor.name)->type));
         for (std::size_t i = 0; i < source.size(); ++i) {
