@@ -1,12 +1,15 @@
 #include "adaptk/analysis.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
 #include "adaptk/dtype.hpp"
+#include "adaptk/error.hpp"
 #include "adaptk/gram.hpp"
 #include "adaptk/spectrum.hpp"
+#include "adaptk/tensor_info.hpp"
 #include "adaptk/vectors.hpp"
 #include "detail/spill.hpp"
 
@@ -391,6 +394,70 @@ std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint6
 
 std::filesystem::path spill_directory(const analysis_options& options) {
     return detail::spill_file::where(options.spill_directory);
+}
+
+namespace {
+
+// For each matrix of `a`, its namesake in `b`: same shape (so the same hidden
+// axis), and no matrix of `b` left without a partner.
+std::vector<const weight_matrix*> namesakes(const std::vector<weight_matrix>& a, const std::string& model_a,
+                                            const std::vector<weight_matrix>& b, const std::string& model_b) {
+    std::map<std::string, const weight_matrix*> by_name;
+    for (const auto& matrix : b) by_name.emplace(matrix.name, &matrix);
+    std::vector<const weight_matrix*> partners;
+    for (const auto& matrix : a) {
+        const auto found = by_name.find(matrix.name);
+        if (found == by_name.end())
+            throw format_error(model_b, matrix.name,
+                               "is not among its analysed matrices, but " + model_a +
+                                   " has it (compare needs the same tensor names; a tensor left out has a note above)");
+        const weight_matrix& partner = *found->second;
+        if (partner.rows != matrix.rows || partner.cols != matrix.cols)
+            throw format_error(model_b, matrix.name,
+                               "shape " + shape_string({partner.rows, partner.cols}) + " differs from " +
+                                   shape_string({matrix.rows, matrix.cols}) + " in " + model_a);
+        partners.push_back(&partner);
+        by_name.erase(found);
+    }
+    if (!by_name.empty())
+        throw format_error(model_a, by_name.begin()->first,
+                           "is not among its analysed matrices, but " + model_b +
+                               " has it (compare needs the same tensor names; a tensor left out has a note above)");
+    return partners;
+}
+
+}  // namespace
+
+// Σ‖a‖² and Σ‖a − b‖² in float64 over paired blocks: 3·d multiply-adds per vector.
+std::vector<type_difference> difference_energies(const std::vector<weight_matrix>& a, const std::string& model_a,
+                                                 const std::vector<weight_matrix>& b, const std::string& model_b,
+                                                 const analysis_options& options) {
+    const auto partners = namesakes(a, model_a, b, model_b);
+    std::uint64_t total_bytes = 0;
+    for (std::size_t m = 0; m < a.size(); ++m) total_bytes += a[m].vector_bytes() + partners[m]->vector_bytes();
+    progress_meter meter(options, total_bytes);
+    std::vector<type_difference> differences;
+    arma::mat block_a, block_b;
+    for (const auto [first, last] : type_runs(a)) {
+        type_difference difference{a[first].kind.type, last - first, 0, 0};
+        for (std::size_t m = first; m < last; ++m) {
+            vector_stream<double> stream_a(a[m], options.block_vectors), stream_b(*partners[m], options.block_vectors);
+            block_a.set_size(stream_a.dim(), options.block_vectors);
+            block_b.set_size(stream_b.dim(), options.block_vectors);
+            for (std::size_t count; (count = stream_a.next(block_a.memptr())) != 0;) {
+                stream_b.next(block_b.memptr());  // the same shape: the same count
+                const std::size_t values = count * stream_a.dim();
+                for (std::size_t i = 0; i < values; ++i) {
+                    const double change = block_a[i] - block_b[i];
+                    difference.energy_a += block_a[i] * block_a[i];
+                    difference.difference_energy += change * change;
+                }
+            }
+            meter.advance(a[m].vector_bytes() + partners[m]->vector_bytes());
+        }
+        differences.push_back(difference);
+    }
+    return differences;
 }
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
