@@ -436,7 +436,6 @@ void emit_command_table(const cli::options& o, const analysis_result& result, co
 }
 
 int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
-    if (o.threads) detail::set_blas_threads(*o.threads);
     std::optional<atomic_directory> report_dir;
     if (o.what == cli::command::report) {
         check_report_directory(o.out_dir);
@@ -461,7 +460,6 @@ int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
 // compare: A and B analysed alike at A's hidden size, after a first pass that
 // streams both for the difference energies (and refuses unlike names early).
 int compare_and_write(cli::options o, const messages& say, note_log& notes) {
-    if (o.threads) detail::set_blas_threads(*o.threads);
     const checkpoint model_a = open_model(o, o.model);
     const checkpoint model_b = open_model(o, o.model_b);
     notes.lines = model_a.notes();
@@ -485,6 +483,7 @@ int compare_and_write(cli::options o, const messages& say, note_log& notes) {
 
 int run_analysis(const cli::options& o, const messages& say) {
     note_log notes;
+    if (o.threads) detail::set_blas_threads(*o.threads);
     try {
         if (o.what == cli::command::compare) return compare_and_write(o, say, notes);
         return analyse_and_write(o, say, notes);
