@@ -163,7 +163,9 @@ void vector_stream<Real>::apply_scales(std::uint64_t first, std::size_t count, R
             matrix_.file->read(matrix_.file_offset + at, bytes, scales_.data());
             scales = scales_.data();
         }
-        apply_group_scales(scales, group, first % group, count, values);
+        // group_size < 2^30 (the parser checks), so both fit a 32-bit size_t
+        apply_group_scales(scales, static_cast<std::size_t>(group), static_cast<std::size_t>(first % group), count,
+                           values);
     }
 }
 

@@ -84,7 +84,8 @@ constexpr std::array<analysis_option, 8> analysis_options{{
 std::string_view ignored_because(std::string_view arg, command c) {
     const bool universal_columns = c == command::profile || c == command::groups || c == command::frontier ||
                                    c == command::layers || c == command::report;
-    const bool k_columns = c == command::profile || c == command::layers || c == command::report || c == command::compare;
+    const bool k_columns =
+        c == command::profile || c == command::layers || c == command::report || c == command::compare;
     if (arg == "--universal-weighting" && !universal_columns)
         return "its output has no universal-basis column (profile, groups, frontier, layers and report have)";
     if (arg == "--thresholds" && !k_columns)

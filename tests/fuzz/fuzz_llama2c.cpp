@@ -38,7 +38,8 @@ void check_accepted(std::span<const std::byte> file, const adaptk::llama2c_heade
         const std::size_t count = tensor.elements < 16 ? tensor.elements : 16;
         adaptk::decode(tensor.type, file.data() + tensor.begin, count, values);
         if (grouped)  // the scales follow the values
-            adaptk::apply_group_scales(file.data() + tensor.begin + tensor.elements, tensor.scale_group, 0, count, values);
+            adaptk::apply_group_scales(file.data() + tensor.begin + tensor.elements,
+                                       static_cast<std::size_t>(tensor.scale_group), 0, count, values);
     }
 }
 
