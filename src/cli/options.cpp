@@ -22,7 +22,7 @@ struct command_info {
     std::string_view summary;
 };
 
-constexpr std::array<command_info, 10> commands{{
+constexpr std::array<command_info, 11> commands{{
     {command::inspect, "inspect", "list every tensor: name,dtype,shape,type,group,layer,bytes,offset,file"},
     {command::profile, "profile", "one row per weight type: PR, K50/K90, R2 own vs universal basis, gain"},
     {command::groups, "groups", "attention / mlp / embedding means and the mlp/attention ratio"},
@@ -33,6 +33,7 @@ constexpr std::array<command_info, 10> commands{{
     {command::report, "report", "everything above in one pass, written to --out DIR"},
     {command::allocate, "allocate", "ranks per type or per matrix that keep the most under --budget"},
     {command::compare, "compare", "A B: per type, the change in pr, k50, k90, r2 and |W_A - W_B|^2 / |W_A|^2"},
+    {command::accumulate, "accumulate", "stream part I of N into a state file (the table commands merge all N)"},
 }};
 
 // One line: the version and the Gram kernel BF16 checkpoints go through
@@ -48,20 +49,22 @@ std::string main_help() {
         "Spectral budget of a Llama, Phi-3, GPT-NeoX or GPT-2 checkpoint (others\n"
         "with --types FILE), streamed from memory-mapped safetensors or GGUF in RAM\n"
         "that does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
-    for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
+    for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(12 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
         "\nMODEL is a .safetensors or .gguf file (any part of a split GGUF), a directory\n"
         "with model.safetensors.index.json, a directory of .safetensors files, or an index\n"
-        "file.\n"
+        "file. Table commands read '--from-state FILE...' (accumulate's parts) in place of MODEL.\n"
         "Run 'adaptk-stream COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
     return text;
 }
 
 std::string command_help(const command_info& c) {
-    const std::string models = c.what == command::compare ? " A B" : " MODEL";
-    std::string text = "Usage: adaptk-stream " + std::string(c.name) + models + " [options]\n" + std::string(c.summary) +
-                       "\n\nOptions:\n";
+    const std::string usage = c.what == command::accumulate                            ? " MODEL --part I/N --state FILE [options]\n"
+                              : c.what == command::compare                              ? " A B [options]\n"
+                              : c.what == command::inspect || c.what == command::layers ? " MODEL [options]\n"
+                                                                                        : " MODEL|--from-state FILE... [options]\n";
+    std::string text = "Usage: adaptk-stream " + std::string(c.name) + usage + std::string(c.summary) + "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json or GGUF key-values, else inferred)\n"
         "  --types FILE         extra naming rules, lines TYPE,LAYOUT,REGEX (README)\n"
@@ -72,12 +75,21 @@ std::string command_help(const command_info& c) {
     if (c.what == command::inspect) return text;
     text +=
         "  --threads N          BLAS threads (default: all cores)\n"
-        "  --k K                components for the r2 columns (default 32; clamped to d)\n"
         "  --center             subtract each type's mean vector first (PCA-style)\n"
+        "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536)\n";
+    if (c.what == command::accumulate)
+        return text +
+               "  --part I/N           the share to stream: part I of N, split by bytes (required)\n"
+               "  --state FILE         the state file to write, atomically (required)\n";
+    if (reads_states(c.what) && c.what != command::layers)
+        text +=
+            "  --from-state FILE... merge accumulate's state files (every part of one run) instead\n"
+            "                       of reading MODEL; exact method, no per-matrix statistics\n";
+    text +=
+        "  --k K                components for the r2 columns (default 32; clamped to d)\n"
         "  --universal-weighting sum|trace\n"
         "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"
         "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"
-        "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536)\n"
         "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n"
         "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
         "                       (default $TMPDIR, else /tmp)\n";
@@ -153,12 +165,16 @@ auto parse_list(std::string_view text, Parse&& parse_one) {
 
 using value_reader = std::function<std::string_view()>;
 
-// The options of every command but inspect; false when `arg` is none of them.
+// The options of every command but inspect (accumulate: only those of the
+// streaming pass); false when `arg` is none of them.
 bool parse_analysis_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
-    constexpr std::array<std::string_view, 8> names{"--threads",    "--k",           "--center",    "--universal-weighting",
-                                                    "--thresholds", "--block-vectors", "--spill-dir", "--max-memory"};
-    if (std::find(names.begin(), names.end(), arg) == names.end()) return false;
-    if (c.what == command::inspect) throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name));
+    constexpr std::array<std::string_view, 3> streaming{"--threads", "--center", "--block-vectors"};
+    constexpr std::array<std::string_view, 5> tables{"--k", "--universal-weighting", "--thresholds", "--spill-dir",
+                                                     "--max-memory"};
+    const bool streams = std::find(streaming.begin(), streaming.end(), arg) != streaming.end();
+    if (!streams && std::find(tables.begin(), tables.end(), arg) == tables.end()) return false;
+    if (c.what == command::inspect || (!streams && !prints_analysis(c.what)))
+        throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name));
     if (arg == "--threads") {
         o.threads = parse_integer<int>(arg, value(), 1, max_threads);
     } else if (arg == "--k") {
@@ -186,7 +202,7 @@ bool parse_analysis_option(std::string_view arg, const value_reader& value, cons
 // --method and its settings; refused by the commands that need every eigenvalue.
 bool parse_randomized_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
     if (arg != "--method" && arg != "--oversample" && arg != "--power-iters" && arg != "--seed") return false;
-    if (c.what == command::inspect) return false;  // an unknown option there
+    if (!prints_analysis(c.what)) return false;  // an unknown option there
     if (!supports_rsvd(c.what))
         throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name) +
                           ": it needs every eigenvalue, which only the exact method computes");
@@ -266,8 +282,12 @@ parameter_budget parse_budget(std::string_view flag, std::string_view text) {
 }
 
 bool supports_rsvd(command c) noexcept {
-    return c != command::inspect && c != command::layers && c != command::budget && c != command::compare;
+    return prints_analysis(c) && c != command::layers && c != command::budget && c != command::compare;
 }
+
+bool prints_analysis(command c) noexcept { return c != command::inspect && c != command::accumulate; }
+
+bool reads_states(command c) noexcept { return prints_analysis(c) && c != command::compare; }
 
 std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     auto bad = [&] {
@@ -330,6 +350,19 @@ parsed parse(int argc, const char* const* argv) {
         } else if (parse_analysis_option(arg, value, *chosen, o) || parse_randomized_option(arg, value, *chosen, o) ||
                    parse_command_option(arg, value, o)) {
             continue;  // read by one of the three
+        } else if (arg == "--from-state" && reads_states(o.what)) {
+            if (have_model) throw usage_error("--from-state replaces MODEL: give one or the other");
+            while (i + 1 < args.size() && !args[i + 1].starts_with("-")) o.state_inputs.emplace_back(std::string(args[++i]));
+            if (o.state_inputs.empty()) throw usage_error("--from-state needs at least one state file");
+            have_model = true;
+        } else if (arg == "--part" && o.what == command::accumulate) {
+            const auto text = value();
+            const auto slash = text.find('/');
+            o.part = parse_integer<std::size_t>(arg, text.substr(0, slash), 1);
+            o.parts = slash == std::string_view::npos ? 0 : parse_integer<std::size_t>(arg, text.substr(slash + 1), 1);
+            if (o.parts == 0 || o.part > o.parts) throw usage_error("--part: '" + std::string(text) + "' is not I/N with 1 <= I <= N");
+        } else if (arg == "--state" && o.what == command::accumulate) {
+            o.state_out = std::string(value());
         } else if (arg.starts_with("-") && arg.size() > 1) {
             throw usage_error("unknown option '" + std::string(arg) + "' for " + std::string(chosen->name) +
                               " (try 'adaptk-stream " + std::string(chosen->name) + " --help')");
@@ -338,6 +371,8 @@ parsed parse(int argc, const char* const* argv) {
             have_model = true;
         } else if (o.what == command::compare && o.model_b.empty()) {
             o.model_b = std::string(arg);
+        } else if (!o.state_inputs.empty()) {
+            throw usage_error("unexpected argument '" + std::string(arg) + "': --from-state replaces MODEL");
         } else {
             throw usage_error("unexpected argument '" + std::string(arg) + "' (" +
                               (o.what == command::compare ? "compare takes two models, A and B" : "one MODEL per run") +
@@ -354,6 +389,16 @@ parsed parse(int argc, const char* const* argv) {
         throw usage_error("allocate: --center does not apply: a rank plan factorizes the uncentered weights");
     if (o.what == command::allocate && o.allocate_per_matrix && o.method == method_choice::rsvd)
         throw usage_error("allocate --per matrix needs the exact per-matrix spectra (not --method rsvd)");
+    if (o.what == command::accumulate && o.parts == 0) throw usage_error("accumulate: --part I/N is required");
+    if (o.what == command::accumulate && o.state_out.empty()) throw usage_error("accumulate: --state FILE is required");
+    if (!o.state_inputs.empty() && o.what == command::layers)
+        throw usage_error("layers: state files hold no per-matrix statistics (run layers on the model)");
+    if (!o.state_inputs.empty() && o.method == method_choice::rsvd)
+        throw usage_error("--from-state: state files hold the exact method's Grams (leave out --method rsvd)");
+    if (!o.state_inputs.empty() && !o.types_file.empty())
+        throw usage_error("--types does not apply to --from-state: the naming was fixed when the states were accumulated");
+    if (!o.state_inputs.empty() && o.what == command::allocate && o.allocate_per_matrix)
+        throw usage_error("allocate --per matrix: state files hold no per-matrix statistics (run it on the model)");
     if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;
     return {o, {}};
 }
