@@ -204,7 +204,7 @@ void check_arguments(const std::vector<weight_matrix>& matrices, std::uint64_t d
 // accumulator at a time.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
-                      std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
+                      std::vector<std::optional<std::size_t>>& slots, std::vector<arma::mat>& type_bases) {
     gram_accumulator gram(d, options.center);
     if (options.kernel) gram.use_kernel(*options.kernel);
     block_buffers buffers;
@@ -249,6 +249,12 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         if (!options.per_matrix) {
             stream_share(matrices, first, last, options, buffers, meter, gram);
             if (options.combine) options.combine(result.types.size(), gram);
+            if (options.owners.owns && !options.owners.owns(result.types.size())) {
+                // Decomposed on the process its Gram was combined on; gathered later.
+                slots.push_back(std::nullopt);
+                result.types.push_back(std::move(spectrum));
+                continue;
+            }
             rounding = gram.rounding();
             raw_energy = gram.trace();
             type_gram = gram.take(options.center);
@@ -271,29 +277,38 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
 }
 
 // Phase 2: C_u = Σ_t w_t C_t rebuilt chunk by chunk from the spill, its top
-// eigenpairs, and each type's energy captured by them.
-eigenpairs universal_basis(const detail::spill_file& spill, const std::vector<std::size_t>& slots,
+// eigenpairs, and each type's energy captured by them. Over several processes
+// each adds the types it owns, the shares meet on one process, which finds the
+// eigenpairs and shares them; each process then computes its types' capture
+// and the spectra are gathered where C_u was built.
+eigenpairs universal_basis(const detail::spill_file& spill, const std::vector<std::optional<std::size_t>>& slots,
                            const analysis_options& options, analysis_result& result) {
     const std::size_t d = result.dim;
     arma::mat universal(d, d, arma::fill::zeros);
     {
         arma::mat chunk(d, spill_chunk_columns);
         for (std::size_t t = 0; t < slots.size(); ++t) {
+            if (!slots[t]) continue;
             const double energy = result.types[t].energy;
             const double weight = options.trace_weighting ? (energy > 0 ? 1.0 / energy : 0.0) : 1.0;
             for (std::size_t col = 0; col < d; col += spill_chunk_columns) {
                 const std::size_t count = std::min<std::size_t>(spill_chunk_columns, d - col);
-                spill.read_columns(slots[t], col, count, chunk.memptr());
+                spill.read_columns(*slots[t], col, count, chunk.memptr());
                 universal.cols(col, col + count - 1) += weight * chunk.head_cols(count);
             }
         }
     }
-    eigenpairs top = top_eigenpairs(std::move(universal), result.universal_k);
+    eigenpairs top;
+    if (!options.owners.meet || options.owners.meet(universal)) top = top_eigenpairs(std::move(universal), result.universal_k);
+    universal.reset();
+    if (options.owners.share_basis) options.owners.share_basis(top);
     result.universal_eigenvalues = top.values;
     for (std::size_t t = 0; t < slots.size(); ++t) {
+        if (!slots[t]) continue;
         result.types[t].universal_capture =
-            captured_energy(spill, slots[t], top.vectors) / result.types[t].energy;  // NaN for an all-zero type
+            captured_energy(spill, *slots[t], top.vectors) / result.types[t].energy;  // NaN for an all-zero type
     }
+    if (options.owners.gather) options.owners.gather(result.types);
     return top;
 }
 
@@ -503,7 +518,7 @@ void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t 
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     check_arguments(matrices, d);
-    if ((options.reads || options.combine) && (options.per_matrix || options.how == method::rsvd))
+    if ((options.reads || options.combine || options.owners.owns) && (options.per_matrix || options.how == method::rsvd))
         throw std::invalid_argument("analyse: a partitioned run needs the exact method without per-matrix statistics");
 
     analysis_result result;
@@ -527,7 +542,7 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     }
     result.passes = options.per_matrix ? 2 : 1;
     detail::spill_file spill(d, options.spill_directory);
-    std::vector<std::size_t> slots;
+    std::vector<std::optional<std::size_t>> slots;  // nullopt: a type decomposed on another process
     std::vector<arma::mat> type_bases;  // top-k eigenvectors per type, for the per-matrix pass
     accumulate_types(matrices, d, options, meter, spill, result, slots, type_bases);
     const eigenpairs universal = universal_basis(spill, slots, options, result);

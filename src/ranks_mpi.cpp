@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <span>
 #include <string>
 
 #include "adaptk/partition.hpp"
@@ -91,6 +92,10 @@ void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_opti
         return part_of[m] == static_cast<std::size_t>(rank_);
     };
     options.combine = [this](std::size_t type_index, gram_accumulator& gram) { combine(type_index, gram); };
+    options.owners.owns = [this](std::size_t type_index) { return owner(type_index) == rank_; };
+    options.owners.meet = [this](arma::mat& universal) { return meet(universal); };
+    options.owners.share_basis = [this](eigenpairs& top) { share_basis(top); };
+    options.owners.gather = [this](std::vector<type_spectrum>& types) { gather(types); };
 }
 
 rank_outcome rank_group::agree(const rank_outcome& mine) {
@@ -115,59 +120,127 @@ rank_outcome rank_group::agree(const rank_outcome& mine) {
 
 std::vector<rank_traffic> rank_group::traffic() {
     if (size_ == 1) return {traffic_};
-    const std::uint64_t mine[2] = {traffic_.sent, traffic_.received};
-    std::vector<std::uint64_t> all(rank_ == 0 ? 2 * static_cast<std::size_t>(size_) : 0);
-    check(MPI_Gather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Gather");
+    const std::uint64_t mine[3] = {traffic_.sent, traffic_.received, traffic_.types};
+    std::vector<std::uint64_t> all(rank_ == 0 ? 3 * static_cast<std::size_t>(size_) : 0);
+    check(MPI_Gather(mine, 3, MPI_UINT64_T, all.data(), 3, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Gather");
     std::vector<rank_traffic> out;
-    for (std::size_t i = 0; i + 1 < all.size(); i += 2) out.push_back({all[i], all[i + 1]});
+    for (std::size_t i = 0; i + 2 < all.size(); i += 3) out.push_back({all[i], all[i + 1], all[i + 2]});
     return out;
 }
 
-// Reduce to root = t mod N over a binomial tree (relative rank v receives
-// from v + 2^j while bit j of v is 0, then sends to v − 2^j), then broadcast
-// the total down the same tree.
+void rank_group::send(std::span<const double> values, int to) {
+    for (std::size_t first = 0; first < values.size(); first += piece_values) {
+        const int count = static_cast<int>(std::min(piece_values, values.size() - first));
+        check(MPI_Send(values.data() + first, count, MPI_DOUBLE, to, state_tag, MPI_COMM_WORLD), "MPI_Send");
+    }
+    traffic_.sent += values.size() * sizeof(double);
+}
+
+void rank_group::receive(std::span<double> values, int from) {
+    for (std::size_t first = 0; first < values.size(); first += piece_values) {
+        const int count = static_cast<int>(std::min(piece_values, values.size() - first));
+        check(MPI_Recv(values.data() + first, count, MPI_DOUBLE, from, state_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+              "MPI_Recv");
+    }
+    traffic_.received += values.size() * sizeof(double);
+}
+
+// Binomial-tree reduction onto `root`: relative rank v receives from v + 2^j
+// while bit j of v is 0, then sends to v − 2^j. `add(from)` receives one
+// child's part and adds it; `send_up(to)` sends this rank's sum.
+template <class Add, class SendUp>
+void reduce_onto(int root, int rank, int size, Add add, SendUp send_up) {
+    const int relative = (rank - root + size) % size;
+    auto absolute = [&](int v) { return (v + root) % size; };
+    for (int mask = 1; mask < size; mask <<= 1) {
+        if (relative & mask) {
+            send_up(absolute(relative - mask));
+            return;
+        }
+        if (relative + mask < size) add(absolute(relative + mask));
+    }
+}
+
+// Type t's parts, summed onto its owner (rank t mod N); the other ranks'
+// accumulators are left as they were and go unused.
 void rank_group::combine(std::size_t type_index, gram_accumulator& gram) {
     if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
-    const int root = static_cast<int>(type_index % static_cast<std::size_t>(size_));
-    const int relative = (rank_ - root + size_) % size_;
-    auto absolute = [&](int v) { return (v + root) % size_; };
     const std::size_t values = packed_upper_size(gram.dim()) + (gram.tracks_sum() ? gram.dim() : 0) + trailer_values;
+    reduce_onto(
+        owner(type_index), rank_, size_,
+        [&](int from) {
+            std::vector<double> buffer(values);
+            receive(buffer, from);
+            gram += unpack(gram.dim(), gram.tracks_sum(), std::move(buffer));
+        },
+        [&](int to) { send(pack(gram), to); });
+    if (rank_ == owner(type_index)) ++traffic_.types;
+}
 
-    auto send = [&](const std::vector<double>& buffer, int to) {
-        for (std::size_t first = 0; first < buffer.size(); first += piece_values) {
-            const int count = static_cast<int>(std::min(piece_values, buffer.size() - first));
-            check(MPI_Send(buffer.data() + first, count, MPI_DOUBLE, to, state_tag, MPI_COMM_WORLD), "MPI_Send");
-        }
-        traffic_.sent += buffer.size() * sizeof(double);
-    };
-    auto receive = [&](int from) {
-        std::vector<double> buffer(values);
-        for (std::size_t first = 0; first < buffer.size(); first += piece_values) {
-            const int count = static_cast<int>(std::min(piece_values, buffer.size() - first));
-            check(MPI_Recv(buffer.data() + first, count, MPI_DOUBLE, from, state_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-                  "MPI_Recv");
-        }
-        traffic_.received += buffer.size() * sizeof(double);
-        return buffer;
-    };
+bool rank_group::meet(arma::mat& universal) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    arma::mat part;
+    reduce_onto(
+        0, rank_, size_,
+        [&](int from) {
+            part.set_size(universal.n_rows, universal.n_cols);
+            receive({part.memptr(), part.n_elem}, from);
+            universal += part;
+        },
+        [&](int to) { send({universal.memptr(), universal.n_elem}, to); });
+    return rank_ == 0;
+}
 
-    int mask = 1;
-    for (; mask < size_; mask <<= 1) {
-        if (relative & mask) {
-            send(pack(gram), absolute(relative - mask));
-            break;
-        }
-        if (relative + mask < size_) gram += unpack(gram.dim(), gram.tracks_sum(), receive(absolute(relative + mask)));
+void rank_group::share_basis(eigenpairs& top) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    std::uint64_t shape[2] = {top.vectors.n_rows, top.vectors.n_cols};
+    check(MPI_Bcast(shape, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    if (rank_ != 0) {
+        top.values.set_size(shape[1]);
+        top.vectors.set_size(shape[0], shape[1]);
     }
-    // Broadcast: a non-root receives the total from the parent it sent to,
-    // then every rank passes it to its children below that bit.
-    if (relative != 0) gram = unpack(gram.dim(), gram.tracks_sum(), receive(absolute(relative - mask)));
-    std::vector<double> total;
-    for (mask >>= 1; mask > 0; mask >>= 1)
-        if (relative + mask < size_) {
-            if (total.empty()) total = pack(gram);
-            send(total, absolute(relative + mask));
+    // MPI counts are ints: d·k doubles go in pieces, like the states.
+    for (arma::uword first = 0; first < top.vectors.n_elem; first += piece_values) {
+        const int count = static_cast<int>(std::min<std::size_t>(piece_values, top.vectors.n_elem - first));
+        check(MPI_Bcast(top.vectors.memptr() + first, count, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    }
+    check(MPI_Bcast(top.values.memptr(), static_cast<int>(top.values.n_elem), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    const std::uint64_t bytes = (top.vectors.n_elem + top.values.n_elem) * sizeof(double);
+    if (rank_ == 0)
+        traffic_.sent += bytes * static_cast<std::uint64_t>(size_ - 1);
+    else
+        traffic_.received += bytes;
+}
+
+// A type's spectrum as one message: energy, the two rounding figures, the d
+// eigenvalues and the universal capture.
+void rank_group::gather(std::vector<type_spectrum>& types) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    for (std::size_t t = 0; t < types.size(); ++t) {
+        const int from = owner(t);
+        if (from == 0 || (rank_ != 0 && rank_ != from)) continue;
+        type_spectrum& spectrum = types[t];
+        if (rank_ == from) {
+            std::vector<double> message{spectrum.energy, spectrum.rounding_bound, spectrum.rounding_estimate};
+            message.insert(message.end(), spectrum.eigenvalues.begin(), spectrum.eigenvalues.end());
+            message.insert(message.end(), spectrum.universal_capture.begin(), spectrum.universal_capture.end());
+            const std::uint64_t sizes[2] = {spectrum.eigenvalues.n_elem, spectrum.universal_capture.n_elem};
+            check(MPI_Send(sizes, 2, MPI_UINT64_T, 0, state_tag, MPI_COMM_WORLD), "MPI_Send");
+            send(message, 0);
+            traffic_.sent += sizeof sizes;
+            continue;
         }
+        std::uint64_t sizes[2] = {};
+        check(MPI_Recv(sizes, 2, MPI_UINT64_T, from, state_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+        traffic_.received += sizeof sizes;
+        std::vector<double> message(3 + sizes[0] + sizes[1]);
+        receive(message, from);
+        spectrum.energy = message[0];
+        spectrum.rounding_bound = message[1];
+        spectrum.rounding_estimate = message[2];
+        spectrum.eigenvalues = arma::vec(message.data() + 3, sizes[0]);
+        spectrum.universal_capture = arma::vec(message.data() + 3 + sizes[0], sizes[1]);
+    }
 }
 
 }  // namespace adaptk

@@ -13,6 +13,4 @@ rank_outcome rank_group::agree(const rank_outcome& mine) { return mine; }
 
 std::vector<rank_traffic> rank_group::traffic() { return {traffic_}; }
 
-void rank_group::combine(std::size_t, gram_accumulator&) {}
-
 }  // namespace adaptk

@@ -141,9 +141,17 @@ BOOST_DATA_TEST_CASE(every_table_equals_the_single_process_run, bdata::make({1, 
     for (const auto& command : table_commands)
         check_csv_close(read_text(dir / "out" / (command + ".csv")), single_process({command, stories_f32()}), command, ranks == 1);
     if (ranks > 1) {
-        // Rank 0 reports what every rank sent and received; every rank sent its share.
+        // Rank 0 reports what every rank sent and received, and the type Grams
+        // it decomposed: type t on rank t mod N (the reduce-scatter by type).
         const auto traffic = lines_starting(r.err, "adaptk-stream: rank ");
-        BOOST_TEST(traffic.size() == static_cast<std::size_t>(ranks), r.err);
+        BOOST_TEST_REQUIRE(traffic.size() == static_cast<std::size_t>(ranks), r.err);
+        const std::size_t types = parse_csv(read_text(dir / "out" / "profile.csv")).size() - 1;
+        for (int rank = 0; rank < ranks; ++rank) {
+            std::size_t owned = 0;
+            for (std::size_t t = 0; t < types; ++t) owned += t % static_cast<std::size_t>(ranks) == static_cast<std::size_t>(rank);
+            const std::string expected = "decomposed " + std::to_string(owned) + " type Grams";
+            BOOST_TEST(traffic[rank].find(expected) != std::string::npos, traffic[rank] << " has " << expected);
+        }
         BOOST_TEST(lines_starting(r.err, "adaptk-stream: wrote").size() == 1u, r.err);
     }
 }

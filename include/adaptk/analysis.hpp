@@ -29,12 +29,15 @@
 #include "adaptk/gram.hpp"
 #include "adaptk/gram_kernel.hpp"
 #include "adaptk/rsvd.hpp"
+#include "adaptk/spectrum.hpp"
 #include "adaptk/weight_matrix.hpp"
 
 namespace adaptk {
 
 enum class method { exact, rsvd };
 std::string_view method_name(method m) noexcept;  ///< "exact", "rsvd"
+
+struct type_spectrum;
 
 struct analysis_options {
     method how = method::exact;
@@ -60,8 +63,24 @@ struct analysis_options {
     std::function<bool(std::size_t matrix_index)> reads;
     /// Called with each type's accumulator, types in report order, after this
     /// process streamed its share and before the Gram is decomposed: adds what
-    /// was accumulated elsewhere with gram_accumulator::operator+=.
+    /// was accumulated elsewhere with gram_accumulator::operator+= (on the
+    /// process that owns the type; the others' accumulators are then unused).
     std::function<void(std::size_t type_index, gram_accumulator& gram)> combine;
+    /// Exact method over several processes (MPI ranks; all empty in one
+    /// process): each type is decomposed where its Gram was combined, and the
+    /// results meet on one process, which alone has the whole analysis_result.
+    struct type_owners {
+        /// Whether this process decomposes type `type_index` (its Gram was combined here).
+        std::function<bool(std::size_t type_index)> owns;
+        /// Collective: sums every process's share of C_u = Σ_t w_t C_t (its own
+        /// types) onto the process that builds the universal basis; true there.
+        std::function<bool(arma::mat& universal)> meet;
+        /// Collective: the universal eigenpairs, from where meet() returned true, to every process.
+        std::function<void(eigenpairs& top)> share_basis;
+        /// Collective: each type's spectrum, from its owner onto the process
+        /// meet() chose (result.types there is complete afterwards).
+        std::function<void(std::vector<type_spectrum>& types)> gather;
+    } owners;
 };
 
 struct type_spectrum {

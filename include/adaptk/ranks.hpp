@@ -1,11 +1,16 @@
 #pragma once
 // The processes of one run. Started by mpirun (and built with -Dmpi), every
 // rank streams the matrices split_by_bytes gives it and the type Grams are
-// combined with gram_accumulator::operator+=, MPI being only the transport:
-// for type t, a binomial-tree reduction to rank t mod N (each rank sends its
-// state once, the sums spread over the ranks), then a binomial-tree broadcast
-// of the total. Payload per type: d(d+1)/2 + d + 3 doubles (gram_state). Started any other
-// way (or built without MPI) the group has one rank and changes nothing.
+// combined with gram_accumulator::operator+=, MPI being only the transport: a
+// reduce-scatter by type, type t reduced over a binomial tree onto its owner,
+// rank t mod N (each rank sends its state once per type; payload
+// d(d+1)/2 + d + 3 doubles, gram_state). The owner decomposes it while the
+// others stream on, so the eigensolvers run on different ranks at once. The
+// owners' shares of C_u meet on rank 0 (a binomial-tree reduction of d²
+// doubles), which finds the universal eigenpairs and broadcasts them (d·k);
+// each owner computes its types' capture and sends its spectra to rank 0,
+// which alone holds the whole result and writes. Started any other way (or
+// built without MPI) the group has one rank and changes nothing.
 //
 // Failures: a rank that fails (bad input, refused --max-memory, I/O) calls
 // agree(); the others learn of it at their next agreement (before the split,
@@ -15,6 +20,7 @@
 // rank 0 prints its message.
 
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,10 +47,12 @@ private:
     rank_outcome outcome_;
 };
 
-/// Bytes one rank sent and received (message payloads, exact).
+/// Bytes one rank sent and received (message payloads, exact), and the type
+/// Grams it decomposed.
 struct rank_traffic {
     std::uint64_t sent = 0;
     std::uint64_t received = 0;
+    std::uint64_t types = 0;
 };
 
 class rank_group {
@@ -58,9 +66,9 @@ public:
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
 
-    /// Points options.reads at this rank's share of `matrices` and
-    /// options.combine at the reduction above (nothing for one rank). The
-    /// group must outlive the analysis.
+    /// Points options.reads at this rank's share of `matrices`, options.combine
+    /// and options.owners at the collective steps above (nothing for one
+    /// rank). The group must outlive the analysis.
     void share(const std::vector<weight_matrix>& matrices, analysis_options& options);
 
     /// Collective: every rank passes its outcome (status 0: fine); all get
@@ -72,7 +80,14 @@ public:
     std::vector<rank_traffic> traffic();
 
 private:
+    int owner(std::size_t type_index) const noexcept { return static_cast<int>(type_index % static_cast<std::size_t>(size_)); }
     void combine(std::size_t type_index, gram_accumulator& gram);
+    bool meet(arma::mat& universal);
+    void share_basis(eigenpairs& top);
+    void gather(std::vector<type_spectrum>& types);
+    /// Point-to-point doubles, counted in traffic_ (sizes above INT_MAX go in pieces).
+    void send(std::span<const double> values, int to);
+    void receive(std::span<double> values, int from);
 
     int rank_ = 0;
     int size_ = 1;

@@ -525,7 +525,8 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
         const std::vector<rank_traffic> traffic = ranks.traffic();
         for (std::size_t r = 0; r < traffic.size(); ++r)
             say.note("rank " + std::to_string(r) + " of " + std::to_string(traffic.size()) + ": sent " +
-                     std::to_string(traffic[r].sent) + " bytes, received " + std::to_string(traffic[r].received) + " bytes");
+                     std::to_string(traffic[r].sent) + " bytes, received " + std::to_string(traffic[r].received) +
+                     " bytes, decomposed " + std::to_string(traffic[r].types) + " type Grams");
         if (ranks.rank() != 0) return 0;  // only rank 0 writes
     }
     if (report_dir) {
