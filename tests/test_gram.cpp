@@ -147,15 +147,16 @@ BOOST_AUTO_TEST_CASE(state_round_trips_and_merges_like_the_accumulators) {
     arma::arma_rng::set_seed(5);
     const arma::mat a(9, 30, arma::fill::randn), b(9, 17, arma::fill::randn);
     gram_accumulator left(9, true), right(9, true);
-    feed(left, arma::fmat(arma::conv_to<arma::fmat>::from(a)), 8);  // float blocks: the scratch must be flushed into the state
+    feed(left, arma::fmat(arma::conv_to<arma::fmat>::from(a)), 8);  // float blocks, each summed in a float32 panel
     feed(right, b, 8);
     const adaptk::gram_state state = left.state();
     BOOST_TEST(state.upper.size() == adaptk::packed_upper_size(9));
     BOOST_TEST(state.count == 30u);
-    // The rounding inputs travel too: 30 float vectors (< flush_vectors) are one
-    // float32 run, flushed once when the state is taken; double blocks make none.
-    BOOST_TEST(state.longest_float_run == 30u);
-    BOOST_TEST(state.flushes == 1u);
+    // The rounding inputs travel too: 30 float vectors in blocks of 8 are four
+    // float32 runs (8, 8, 8, 6), each added into float64 at its block's end;
+    // double blocks make none.
+    BOOST_TEST(state.longest_float_run == 8u);
+    BOOST_TEST(state.flushes == 4u);
     BOOST_TEST(right.state().longest_float_run == 0u);
     // Column j of the packed triangle holds rows 0..j.
     const arma::mat expected = left.gram();

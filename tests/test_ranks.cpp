@@ -205,6 +205,7 @@ BOOST_AUTO_TEST_CASE(what_does_not_run_over_ranks_is_refused_once) {
     check_failure(mpirun(2, {"layers", stories_f32(), "-q"}), {"layers does not run over MPI ranks yet"});
     check_failure(mpirun(2, {"profile", stories_f32(), "-q", "--method", "rsvd"}), {"--method rsvd does not run over MPI ranks"});
     check_failure(mpirun(2, {"accumulate", stories_f32(), "-q", "--part", "1/2", "--state", "x"}), {"not under mpirun"});
+    check_failure(mpirun(2, {"compare", stories_f32(), stories_f32(), "-q"}), {"compare does not run over MPI ranks yet"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
