@@ -166,6 +166,35 @@ void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw
     spectrum.rounding_estimate = accumulated.estimate + float64_steps;
 }
 
+bool streams_here(const analysis_options& options, std::size_t matrix) { return !options.reads || options.reads(matrix); }
+
+// The matrices of [first, last) this process reads, into `gram`. Each block's
+// float32 sums reach float64 at the block's end (gram.hpp) and no block spans
+// two matrices, so the parts of a partition differ from the whole run only in
+// float64 summation order.
+void stream_share(const std::vector<weight_matrix>& matrices, std::size_t first, std::size_t last,
+                  const analysis_options& options, block_buffers& buffers, progress_meter& meter,
+                  gram_accumulator& gram) {
+    for (std::size_t m = first; m < last; ++m) {
+        if (!streams_here(options, m)) continue;
+        stream_matrix<true>(matrices[m], options.block_vectors, buffers, meter,
+                            [&](const auto* block, std::size_t count) { gram.add(block, count); });
+    }
+}
+
+// Weight bytes this process streams in one pass.
+std::uint64_t share_bytes(const std::vector<weight_matrix>& matrices, const analysis_options& options) {
+    std::uint64_t total = 0;
+    for (std::size_t m = 0; m < matrices.size(); ++m)
+        if (streams_here(options, m)) total += matrices[m].vector_bytes();
+    return total;
+}
+
+void check_arguments(const std::vector<weight_matrix>& matrices, std::uint64_t d) {
+    if (d == 0) throw std::invalid_argument("analyse: hidden size is 0");
+    if (matrices.empty()) throw std::invalid_argument("analyse: no matrices to analyse");
+}
+
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
 // and the type's top-k basis. The d×d accumulators and block buffers live
@@ -175,7 +204,7 @@ void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw
 // accumulator at a time.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
-                      std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
+                      std::vector<std::optional<std::size_t>>& slots, std::vector<arma::mat>& type_bases) {
     gram_accumulator gram(d, options.center);
     if (options.kernel) gram.use_kernel(*options.kernel);
     block_buffers buffers;
@@ -192,11 +221,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             const weight_matrix& matrix = matrices[m];
             spectrum.vectors += matrix.vector_count();
             spectrum.parameters += matrix.rows * matrix.cols;
-            if (!options.per_matrix) {
-                stream_matrix<true>(matrix, options.block_vectors, buffers, meter,
-                                    [&](const auto* block, std::size_t count) { gram.add(block, count); });
-                continue;
-            }
+            if (!options.per_matrix) continue;
             // A matrix with fewer vectors than dimensions, all in one block, is
             // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
             // eigenvalues at (N/d)³ the cost.
@@ -222,6 +247,14 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         }
         arma::mat type_gram;
         if (!options.per_matrix) {
+            stream_share(matrices, first, last, options, buffers, meter, gram);
+            if (options.combine) options.combine(result.types.size(), gram);
+            if (options.owners.owns && !options.owners.owns(result.types.size())) {
+                // Decomposed on the process its Gram was combined on; gathered later.
+                slots.push_back(std::nullopt);
+                result.types.push_back(std::move(spectrum));
+                continue;
+            }
             rounding = gram.rounding();
             raw_energy = gram.trace();
             type_gram = gram.take(options.center);
@@ -244,29 +277,38 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
 }
 
 // Phase 2: C_u = Σ_t w_t C_t rebuilt chunk by chunk from the spill, its top
-// eigenpairs, and each type's energy captured by them.
-eigenpairs universal_basis(const detail::spill_file& spill, const std::vector<std::size_t>& slots,
+// eigenpairs, and each type's energy captured by them. Over several processes
+// each adds the types it owns, the shares meet on one process, which finds the
+// eigenpairs and shares them; each process then computes its types' capture
+// and the spectra are gathered where C_u was built.
+eigenpairs universal_basis(const detail::spill_file& spill, const std::vector<std::optional<std::size_t>>& slots,
                            const analysis_options& options, analysis_result& result) {
     const std::size_t d = result.dim;
     arma::mat universal(d, d, arma::fill::zeros);
     {
         arma::mat chunk(d, spill_chunk_columns);
         for (std::size_t t = 0; t < slots.size(); ++t) {
+            if (!slots[t]) continue;
             const double energy = result.types[t].energy;
             const double weight = options.trace_weighting ? (energy > 0 ? 1.0 / energy : 0.0) : 1.0;
             for (std::size_t col = 0; col < d; col += spill_chunk_columns) {
                 const std::size_t count = std::min<std::size_t>(spill_chunk_columns, d - col);
-                spill.read_columns(slots[t], col, count, chunk.memptr());
+                spill.read_columns(*slots[t], col, count, chunk.memptr());
                 universal.cols(col, col + count - 1) += weight * chunk.head_cols(count);
             }
         }
     }
-    eigenpairs top = top_eigenpairs(std::move(universal), result.universal_k);
+    eigenpairs top;
+    if (!options.owners.meet || options.owners.meet(universal)) top = top_eigenpairs(std::move(universal), result.universal_k);
+    universal.reset();
+    if (options.owners.share_basis) options.owners.share_basis(top);
     result.universal_eigenvalues = top.values;
     for (std::size_t t = 0; t < slots.size(); ++t) {
+        if (!slots[t]) continue;
         result.types[t].universal_capture =
-            captured_energy(spill, slots[t], top.vectors) / result.types[t].energy;  // NaN for an all-zero type
+            captured_energy(spill, *slots[t], top.vectors) / result.types[t].energy;  // NaN for an all-zero type
     }
+    if (options.owners.gather) options.owners.gather(result.types);
     return top;
 }
 
@@ -460,9 +502,24 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
     return differences;
 }
 
+void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
+                      const std::function<void(std::size_t type_index, gram_accumulator& gram)>& sink) {
+    check_arguments(matrices, d);
+    progress_meter meter(options, share_bytes(matrices, options));
+    gram_accumulator gram(d, options.center);
+    block_buffers buffers;
+    const auto runs = type_runs(matrices);
+    for (std::size_t t = 0; t < runs.size(); ++t) {
+        gram.reset();
+        stream_share(matrices, runs[t].first, runs[t].last, options, buffers, meter, gram);
+        sink(t, gram);
+    }
+}
+
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
-    if (d == 0) throw std::invalid_argument("analyse: hidden size is 0");
-    if (matrices.empty()) throw std::invalid_argument("analyse: no matrices to analyse");
+    check_arguments(matrices, d);
+    if ((options.reads || options.combine || options.owners.owns) && (options.per_matrix || options.how == method::rsvd))
+        throw std::invalid_argument("analyse: a partitioned run needs the exact method without per-matrix statistics");
 
     analysis_result result;
     result.dim = d;
@@ -472,8 +529,7 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     result.trace_weighting = options.trace_weighting;
     result.how = options.how;
 
-    std::uint64_t total_bytes = 0;
-    for (const auto& matrix : matrices) total_bytes += matrix.vector_bytes();
+    const std::uint64_t total_bytes = share_bytes(matrices, options);
     progress_meter meter(options, options.per_matrix ? 2 * total_bytes : total_bytes);
 
     if (options.how == method::rsvd) {
@@ -486,7 +542,7 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     }
     result.passes = options.per_matrix ? 2 : 1;
     detail::spill_file spill(d, options.spill_directory);
-    std::vector<std::size_t> slots;
+    std::vector<std::optional<std::size_t>> slots;  // nullopt: a type decomposed on another process
     std::vector<arma::mat> type_bases;  // top-k eigenvectors per type, for the per-matrix pass
     accumulate_types(matrices, d, options, meter, spill, result, slots, type_bases);
     const eigenpairs universal = universal_basis(spill, slots, options, result);

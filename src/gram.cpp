@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "adaptk/dtype.hpp"
 #include "detail/bf16_gram.hpp"
@@ -125,6 +126,33 @@ gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
     longest_float_run_ = std::max(longest_float_run_, other.longest_float_run_);
     flushes_ += other.flushes_;
     return *this;
+}
+
+gram_state gram_accumulator::state() const {
+    gram_state out;
+    out.upper.reserve(packed_upper_size(dim_));
+    for (std::size_t j = 0; j < dim_; ++j)
+        for (std::size_t i = 0; i <= j; ++i) out.upper.push_back(upper_.n_elem == 0 ? 0.0 : upper_(i, j));
+    out.sum = sum_;
+    out.count = count_;
+    out.longest_float_run = longest_float_run_;
+    out.flushes = flushes_;
+    return out;
+}
+
+gram_accumulator gram_accumulator::from_state(std::size_t dim, gram_state state) {
+    if (state.upper.size() != packed_upper_size(dim) || (state.sum.n_elem != 0 && state.sum.n_elem != dim))
+        throw std::invalid_argument("gram_accumulator: a state of other sizes than dimension " + std::to_string(dim));
+    gram_accumulator result(dim, state.sum.n_elem != 0);
+    result.materialize();
+    const double* packed = state.upper.data();
+    for (std::size_t j = 0; j < dim; ++j)
+        for (std::size_t i = 0; i <= j; ++i) result.upper_(i, j) = *packed++;
+    if (result.track_sum_) result.sum_ = std::move(state.sum);
+    result.count_ = state.count;
+    result.longest_float_run_ = state.longest_float_run;
+    result.flushes_ = state.flushes;
+    return result;
 }
 
 arma::mat gram_accumulator::gram() const {

@@ -31,7 +31,9 @@ expect() {  # expect "DESCRIPTION" "EXPECTED (newline separated, sorted)" WORDS.
 
 expect "pro<TAB>" "profile" pro
 expect "r<TAB>" "report" r
-expect "commands" "$(printf '%s\n' --help --version allocate budget compare frontier groups inspect layers profile report spectrum | sort)" ""
+expect "commands" "$(printf '%s\n' --help --version accumulate allocate budget compare frontier groups inspect layers profile report spectrum | sort)" ""
+expect "--part and --state on accumulate" "$(printf '%s\n' --part)" accumulate model --pa
+expect "no --from-state on layers" "" layers model --from
 expect "--format values" "$(printf '%s\n' csv json tsv)" profile model --format ""
 expect "--format j" "json" report model --format j
 expect "--universal-weighting values" "$(printf '%s\n' sum trace)" groups model --universal-weighting ""

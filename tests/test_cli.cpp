@@ -209,10 +209,9 @@ void check_csv_close(const std::string& got, const std::string& want, double rel
 }
 
 // report accumulates each matrix's Gram on its own (it needs them for layers.csv)
-// and sums them in float64; the other commands run float32 ssyrk over a whole
-// type between float64 flushes. The sums differ in rounding order (measured:
-// ≤ 1.2e-8 of a column's scale on stories260K), so report's tables match
-// `layers` byte for byte and the others to this tolerance.
+// and sums them in float64; the other commands flush each matrix's float32
+// ssyrk sums into one float64 accumulator. The sums differ in rounding order,
+// so report's tables match `layers` byte for byte and the others to this tolerance.
 constexpr double report_tolerance = 1e-6;
 
 /// argv with "@MODEL" standing for stories260K f32 (tests/data is only known at run time).
@@ -2070,6 +2069,130 @@ BOOST_AUTO_TEST_CASE(gpt2_checkpoint_is_inspected_and_profiled_as_its_parts) {
     BOOST_TEST(t.text(2, "name") == "h.0.attn.c_attn.weight[v]");
     BOOST_TEST(t.text(5, "type") == "down");
     BOOST_TEST(r.err.find("tied embeddings, counted once as embed") != std::string::npos, r.err);
+}
+
+// ---- state files: accumulate --part I/N, then --from-state ------------------------------------------
+
+namespace {
+
+// Two processes sum the same per-matrix float64 Grams in different orders
+// (gram.hpp: each matrix is flushed at its end): float64 rounding only.
+constexpr double merge_tolerance = 1e-9;
+
+// accumulate parts 1..N of `model` into `dir` (with `extra` options); their paths.
+std::vector<std::string> accumulate_parts(const std::string& model, std::size_t parts, const fs::path& dir,
+                                          const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> files;
+    for (std::size_t part = 1; part <= parts; ++part) {
+        files.push_back((dir / ("part-" + std::to_string(part) + ".state")).string());
+        std::vector<std::string> args{"accumulate", model, "--part", std::to_string(part) + "/" + std::to_string(parts),
+                                      "--state", files.back()};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const run_result r = run_stream(args);
+        BOOST_TEST_REQUIRE(r.status == 0, describe(args) << ": " << r.err);
+        BOOST_TEST(r.out.empty(), r.out);
+    }
+    return files;
+}
+
+std::vector<std::string> with_states(std::vector<std::string> args, const std::vector<std::string>& files) {
+    args.push_back("--from-state");
+    args.insert(args.end(), files.begin(), files.end());
+    return args;
+}
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(from_state_prints_the_whole_runs_tables, bdata::make({1, 2, 3, 4}), parts) {
+    const temp_dir dir;
+    const auto files = accumulate_parts(stories_f32(), parts, dir.path());
+    for (const std::string command : {"profile", "groups", "frontier", "budget", "spectrum"}) {
+        // --thresholds only where the table has K columns to add to.
+        std::vector<std::string> options{command};
+        if (command == "profile") options.insert(options.end(), {"--thresholds", "0.99"});
+        const auto args = with_states(options, files);
+        const run_result r = run_stream(args);
+        require_success(r, args);
+        // K columns (k50, k90, k99, budget's k) are integers: any difference exceeds the tolerance.
+        options.insert(options.begin() + 1, stories_f32());
+        check_csv_close(r.out, succeed(options).out, merge_tolerance, command);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(from_state_with_center_and_trace_weighting) {
+    const temp_dir dir;
+    const auto files = accumulate_parts(stories_bf16(), 3, dir.path(), {"--center"});
+    for (const std::string command : {"profile", "groups"}) {
+        const std::vector<std::string> options{"--center", "--universal-weighting", "trace"};
+        std::vector<std::string> whole{command, stories_bf16()};
+        whole.insert(whole.end(), options.begin(), options.end());
+        std::vector<std::string> merged{command};
+        merged.insert(merged.end(), options.begin(), options.end());
+        check_csv_close(succeed(with_states(merged, files)).out, succeed(whole).out, merge_tolerance, command);
+    }
+    // Centred states also give the uncentred tables (the sums are extra).
+    check_csv_close(succeed(with_states({"profile"}, files)).out, succeed({"profile", stories_bf16()}).out, merge_tolerance,
+                    "uncentred");
+}
+
+BOOST_AUTO_TEST_CASE(from_state_of_sharded_and_gguf_input) {
+    for (const std::string& model : {stories_sharded_f32(), data("stories260K/stories260K.gguf").string()}) {
+        const temp_dir dir;
+        const auto files = accumulate_parts(model, 2, dir.path());
+        check_csv_close(succeed(with_states({"profile"}, files)).out, succeed({"profile", model}).out, merge_tolerance, model);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(report_from_state_leaves_out_layers_csv) {
+    const temp_dir dir;
+    const auto files = accumulate_parts(stories_f32(), 2, dir.path());
+    const run_result r = run_stream(with_states({"report", "--out", (dir / "report").string()}, files));
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(r.err.find("layers.csv needs per-matrix statistics, which state files do not hold") != std::string::npos, r.err);
+    BOOST_TEST(listing(dir / "report") == (std::vector<std::string>{"allocation.csv", "allocation.svg", "budget.csv", "frontier.csv",
+                                                                     "frontier.svg", "groups.csv", "profile.csv", "spectra.svg",
+                                                                     "spectrum.csv", "summary.json"}),
+               boost::test_tools::per_element());
+    check_csv_close(read_text(dir / "report" / "profile.csv"), succeed({"profile", stories_f32()}).out, merge_tolerance,
+                    "report profile.csv");
+    const auto summary = nlohmann::json::parse(read_text(dir / "report" / "summary.json"));
+    BOOST_TEST(summary.at("model").get<std::string>() == stories_f32());  // recorded in the states
+}
+
+BOOST_AUTO_TEST_CASE(from_state_refuses_with_one_line) {
+    const temp_dir dir;
+    const auto files = accumulate_parts(stories_f32(), 2, dir.path());
+    const auto missing = with_states({"profile"}, {files[0]});
+    check_failure(run_stream(missing), 1, {files[0], "part 2/2 of this run is missing"}, missing);
+    const auto twice = with_states({"profile"}, {files[0], files[0]});
+    check_failure(run_stream(twice), 1, {"part 1/2 is also given as"}, twice);
+    const auto centred = with_states({"profile", "--center"}, files);
+    check_failure(run_stream(centred), 1, {files[0], "accumulated without --center"}, centred);
+    const auto layers = with_states({"layers"}, files);
+    check_failure(run_stream(layers), 2, {"layers: state files hold no per-matrix statistics"}, layers);
+    const auto randomized = with_states({"profile", "--method", "rsvd"}, files);
+    check_failure(run_stream(randomized), 2, {"--from-state", "--method rsvd"}, randomized);
+    const std::vector<std::string> both{"profile", stories_f32(), "--from-state", files[0]};
+    check_failure(run_stream(both), 2, {"--from-state replaces MODEL"}, both);
+    const std::vector<std::string> no_part{"accumulate", stories_f32(), "--state", files[0]};
+    check_failure(run_stream(no_part), 2, {"--part I/N is required"}, no_part);
+    const std::vector<std::string> bad_part{"accumulate", stories_f32(), "--part", "3/2", "--state", files[0]};
+    check_failure(run_stream(bad_part), 2, {"--part: '3/2' is not I/N"}, bad_part);
+}
+
+BOOST_AUTO_TEST_CASE(failed_accumulate_leaves_no_state_file) {
+    const temp_dir dir;
+    // A shard that is missing: the run fails before streaming, and no file appears.
+    const fs::path model = dir / "model";
+    fs::copy(data("stories260K/hf-sharded/f32"), model, fs::copy_options::recursive);
+    for (const auto& entry : fs::directory_iterator(model))
+        if (entry.path().filename().string().starts_with("model-00002")) fs::remove(entry.path());
+    const std::vector<std::string> args{"accumulate", model.string(), "--part", "1/2", "--state", (dir / "p.state").string()};
+    check_failure(run_stream(args), 1, {"model-00002"}, args);
+    BOOST_TEST(!fs::exists(dir / "p.state"));
+    const std::vector<std::string> unwritable{"accumulate", stories_f32(), "-q", "--part", "1/1", "--state",
+                                              (dir / "no-such-dir" / "p.state").string()};
+    check_failure(run_stream(unwritable), 1, {"cannot write the state file, no directory", "no-such-dir"}, unwritable);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

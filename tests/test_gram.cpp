@@ -143,6 +143,45 @@ BOOST_AUTO_TEST_CASE(merge_rejects_mismatched_accumulators) {
     BOOST_CHECK_THROW(a += c, std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(state_round_trips_and_merges_like_the_accumulators) {
+    arma::arma_rng::set_seed(5);
+    const arma::mat a(9, 30, arma::fill::randn), b(9, 17, arma::fill::randn);
+    gram_accumulator left(9, true), right(9, true);
+    feed(left, arma::fmat(arma::conv_to<arma::fmat>::from(a)), 8);  // float blocks, each summed in a float32 panel
+    feed(right, b, 8);
+    const adaptk::gram_state state = left.state();
+    BOOST_TEST(state.upper.size() == adaptk::packed_upper_size(9));
+    BOOST_TEST(state.count == 30u);
+    // The rounding inputs travel too: 30 float vectors in blocks of 8 are four
+    // float32 runs (8, 8, 8, 6), each added into float64 at its block's end;
+    // double blocks make none.
+    BOOST_TEST(state.longest_float_run == 8u);
+    BOOST_TEST(state.flushes == 4u);
+    BOOST_TEST(right.state().longest_float_run == 0u);
+    // Column j of the packed triangle holds rows 0..j.
+    const arma::mat expected = left.gram();
+    BOOST_TEST(state.upper[adaptk::packed_upper_size(4) + 2] == expected(2, 4));
+    gram_accumulator merged = gram_accumulator::from_state(9, state);
+    merged += gram_accumulator::from_state(9, right.state());
+    left += right;
+    BOOST_TEST(merged.count() == 47u);
+    BOOST_TEST(relative_error(merged.gram(), left.gram()) == 0.0);
+    BOOST_TEST(arma::norm(merged.sum() - left.sum()) == 0.0);
+    BOOST_TEST(relative_error(merged.centered(), left.centered()) <= 1e-15);
+    // So a merge of states bounds its rounding as the merged accumulators do.
+    BOOST_TEST(merged.rounding().bound == left.rounding().bound);
+    BOOST_TEST(merged.rounding().estimate == left.rounding().estimate);
+}
+
+BOOST_AUTO_TEST_CASE(state_of_other_sizes_is_rejected) {
+    gram_accumulator acc(4);
+    BOOST_CHECK_THROW(gram_accumulator::from_state(5, acc.state()), std::invalid_argument);
+    adaptk::gram_state state = acc.state();
+    state.sum = arma::vec(3, arma::fill::zeros);
+    BOOST_CHECK_THROW(gram_accumulator::from_state(4, state), std::invalid_argument);
+    BOOST_TEST(gram_accumulator::from_state(4, acc.state()).gram().is_zero());
+}
+
 BOOST_AUTO_TEST_CASE(centered_gram_equals_gram_of_centered_vectors) {
     arma::arma_rng::set_seed(4);
     arma::mat x(10, 300, arma::fill::randn);

@@ -29,7 +29,7 @@ mapfile -t all_harnesses < <(meson introspect "$build" --tests |
     python3 -c 'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin) if any(s.split(":")[-1] == "fuzz" for s in t["suite"])))')
 harnesses=("${all_harnesses[@]}")
 if [[ $# -gt 0 ]]; then harnesses=("$@"); fi
-meson compile -C "$build" "${harnesses[@]}" || exit 1
+meson compile -C "$build" adaptk-stream "${harnesses[@]}" || exit 1  # adaptk-stream writes the state seeds
 
 if [[ $minimise == true ]]; then
     for harness in "${harnesses[@]}"; do
@@ -67,6 +67,15 @@ if [[ -d $corpus/fuzz_gguf ]]; then
         head -c 65536 "$file" > "$corpus/fuzz_gguf/seed-head-$(sha1sum "$file" | cut -c1-16)"
     done < <(find tests/data -name '*.gguf' -print0)
 fi
+# Valid state files, from the smallest parts of stories260K (d = 64): with and without --center.
+if [[ -d $corpus/fuzz_state_file ]]; then
+    for center in "" --center; do
+        state=$corpus/state-seed$center.safetensors
+        "$build/adaptk-stream" accumulate tests/data/stories260K/hf/f32 --part 1/16 --state "$state" -q $center &&
+            seed "$corpus/fuzz_state_file" "$state"
+        rm -f "$state"
+    done
+fi
 
 # Tokens of both formats, so mutations speak JSON keys the parsers look for.
 dict=$corpus/tokens.dict
@@ -101,6 +110,15 @@ cat > "$dict" <<'DICT'
 "\x20\x00\x00\x00"
 "\x08\x00\x00\x00"
 "\x09\x00\x00\x00"
+"adaptk-state"
+"format_version"
+"fingerprint"
+"matrices"
+"vectors"
+"checksum"
+"q.gram"
+"q.sum"
+"U64"
 DICT
 
 # fuzz_index writes its input to a file each run: keep that in memory.

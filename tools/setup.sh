@@ -12,6 +12,7 @@ packages=(
   groff-base man-db bash-completion   # the man page test, the completion's install dir
   librsvg2-bin                        # tools/render-svg: look at the report's SVGs as PNG
   clang libclang-rt-14-dev llvm       # tools/sanitize-test, tools/fuzz.sh: ASan, UBSan, libFuzzer, symbolizer
+  libopenmpi-dev openmpi-bin          # -Dmpi (auto): runs over MPI ranks, and mpirun for their tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -26,14 +26,18 @@
 #include <armadillo>
 
 #include "adaptk/classify.hpp"
+#include "adaptk/gram.hpp"
 #include "adaptk/gram_kernel.hpp"
 #include "adaptk/rsvd.hpp"
+#include "adaptk/spectrum.hpp"
 #include "adaptk/weight_matrix.hpp"
 
 namespace adaptk {
 
 enum class method { exact, rsvd };
 std::string_view method_name(method m) noexcept;  ///< "exact", "rsvd"
+
+struct type_spectrum;
 
 struct analysis_options {
     method how = method::exact;
@@ -53,6 +57,30 @@ struct analysis_options {
     rsvd_options randomized;
     /// Called after every block: bytes of weights read so far, and in all.
     std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+    /// The share of a partitioned run (MPI ranks, state files): true for the
+    /// matrices this process streams (empty: all of them). The others still
+    /// count in the type totals; their vectors arrive through `combine`.
+    std::function<bool(std::size_t matrix_index)> reads;
+    /// Called with each type's accumulator, types in report order, after this
+    /// process streamed its share and before the Gram is decomposed: adds what
+    /// was accumulated elsewhere with gram_accumulator::operator+= (on the
+    /// process that owns the type; the others' accumulators are then unused).
+    std::function<void(std::size_t type_index, gram_accumulator& gram)> combine;
+    /// Exact method over several processes (MPI ranks; all empty in one
+    /// process): each type is decomposed where its Gram was combined, and the
+    /// results meet on one process, which alone has the whole analysis_result.
+    struct type_owners {
+        /// Whether this process decomposes type `type_index` (its Gram was combined here).
+        std::function<bool(std::size_t type_index)> owns;
+        /// Collective: sums every process's share of C_u = Σ_t w_t C_t (its own
+        /// types) onto the process that builds the universal basis; true there.
+        std::function<bool(arma::mat& universal)> meet;
+        /// Collective: the universal eigenpairs, from where meet() returned true, to every process.
+        std::function<void(eigenpairs& top)> share_basis;
+        /// Collective: each type's spectrum, from its owner onto the process
+        /// meet() chose (result.types there is complete afterwards).
+        std::function<void(std::vector<type_spectrum>& types)> gather;
+    } owners;
 };
 
 struct type_spectrum {
@@ -122,6 +150,14 @@ std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint6
 /// The directory the spill file goes to: options.spill_directory, else
 /// $TMPDIR, else /tmp.
 std::filesystem::path spill_directory(const analysis_options& options);
+/// The exact method's streaming pass alone: the matrices options.reads selects,
+/// one accumulator per type (Σx tracked with options.center) handed to
+/// `sink(type_index, gram)`, types in report order, one d×d accumulator alive
+/// at a time. Every block reaches float64 at its end (gram.hpp), so
+/// the parts of a partition add up to the whole run's Grams up to float64
+/// summation order. Throws like analyse.
+void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
+                      const std::function<void(std::size_t type_index, gram_accumulator& gram)>& sink);
 
 /// What separates two checkpoints' matrices of one type (compare): Σ‖W_A‖² and
 /// Σ‖W_A − W_B‖² over its matrices, in float64 from the decoded values.
@@ -144,7 +180,8 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
 
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws
-/// std::invalid_argument for d = 0, an empty list or per_matrix with rsvd,
+/// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd, or
+/// reads / combine with per_matrix or rsvd (not partitioned yet),
 /// numerical_error if LAPACK fails, std::system_error on spill-file failure.
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 

@@ -1,7 +1,6 @@
 #pragma once
 // Incremental Gram (uncentered covariance) accumulator over a stream of
 // vector blocks: C += X·Xᵀ for each d×b block X (vectors as columns), upper
-// triangle only: b·d(d+1)/2 multiply-adds per block.
 // Float blocks are reduced in row panels: rows [r, r + h) of the upper
 // triangle (h = panel_rows) by ssyrk on the diagonal square and sgemm right
 // of it into a float32 panel, which is added to the float64 accumulator at
@@ -15,6 +14,7 @@
 // and sums in float32 at about twice ssyrk's rate, into the same panels (same
 // accuracy class); elsewhere they are decoded and take the ssyrk path. Knows
 // nothing of files.
+
 
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +50,22 @@ struct gram_rounding {
 /// sum s into the Gram of the same vectors centered on their mean. d² work.
 void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count);
 
+/// What gram_accumulator::operator+= merges, as plain data for a state file or
+/// a message between ranks: the upper triangle packed column by column
+/// (d(d+1)/2 values: column j holds rows 0..j), Σx (empty unless tracked),
+/// the vector count, and what rounding() needs beside the trace: the longest
+/// float32 run and the float64 flushes (merged as operator+= merges them).
+struct gram_state {
+    std::vector<double> upper;
+    arma::vec sum;
+    std::uint64_t count = 0;
+    std::uint64_t longest_float_run = 0;
+    std::uint64_t flushes = 0;
+};
+
+/// Values in the packed upper triangle of a d×d matrix: d(d+1)/2.
+constexpr std::uint64_t packed_upper_size(std::uint64_t dim) noexcept { return dim * (dim + 1) / 2; }
+
 class gram_accumulator {
 public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
@@ -63,6 +79,7 @@ public:
     std::size_t dim() const noexcept { return dim_; }
     std::size_t panel_rows() const noexcept { return panel_rows_; }
     std::uint64_t count() const noexcept { return count_; }
+    bool tracks_sum() const noexcept { return track_sum_; }
 
     /// Adds `count` vectors stored column-major as a dim×count block.
     void add(const float* vectors, std::size_t count);
@@ -76,9 +93,16 @@ public:
     /// Sends later BF16 blocks through `kernel`; throws usage_error when this CPU cannot run it.
     void use_kernel(gram_kernel kernel) { kernel_ = require_runnable(kernel); }
 
-    /// Merges another accumulator of the same dimension (shards, threads).
-    /// Throws std::invalid_argument on a dimension or track_sum mismatch.
+    /// Merges another accumulator of the same dimension (shards, threads,
+    /// ranks, state files). Throws std::invalid_argument on a dimension or
+    /// track_sum mismatch.
     gram_accumulator& operator+=(const gram_accumulator& other);
+
+    /// The accumulated state, copied out (d(d+1)/2 + d + 3 values).
+    gram_state state() const;
+    /// An accumulator holding `state` (tracking the sum when it has one).
+    /// Throws std::invalid_argument when its sizes do not fit `dim`.
+    static gram_accumulator from_state(std::size_t dim, gram_state state);
 
     /// Σ x xᵀ as a full symmetric matrix.
     arma::mat gram() const;

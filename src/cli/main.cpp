@@ -23,6 +23,8 @@
 #include "adaptk/error.hpp"
 #include "adaptk/mapped_file.hpp"
 #include "adaptk/plots.hpp"
+#include "adaptk/ranks.hpp"
+#include "adaptk/state_file.hpp"
 #include "adaptk/table_writer.hpp"
 #include "adaptk/tables.hpp"
 #include "cli/options.hpp"
@@ -363,7 +365,7 @@ void clamp_to_hidden_size(cli::options& o, std::uint64_t d, note_log& notes) {
 // Everything analyse() is asked for, the method and block size included
 // (after clamping --k and --ks to d).
 analysis_options analysis_settings(cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
-                                   note_log& notes) {
+                                   const std::optional<state_set>& states, rank_group& ranks, note_log& notes) {
     clamp_to_hidden_size(o, d, notes);
     analysis_options settings;
     choose_method(o, matrices, d, settings, notes.lines);
@@ -376,8 +378,21 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
     if (o.what == cli::command::allocate && o.allocate_per_matrix && settings.how != method::exact)
         throw std::runtime_error("allocate --per matrix needs the exact per-matrix spectra, and --method auto chose "
                                  "rsvd to fit --max-memory");
-    settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report ||
-                                                           (o.what == cli::command::allocate && o.allocate_per_matrix));
+    settings.per_matrix = settings.how == method::exact && !states &&
+                          (o.what == cli::command::layers || o.what == cli::command::report ||
+                           (o.what == cli::command::allocate && o.allocate_per_matrix));
+    if (states) {
+        settings.reads = [](std::size_t) { return false; };
+        settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
+    }
+    if (ranks.size() > 1) {
+        if (settings.how != method::exact) throw usage_error("--method rsvd does not run over MPI ranks yet (use --method exact)");
+        if (o.what == cli::command::layers || (o.what == cli::command::allocate && o.allocate_per_matrix))
+            throw usage_error(std::string(o.what == cli::command::layers ? "layers" : "allocate --per matrix") +
+                              " does not run over MPI ranks yet: per-matrix statistics need one process");
+        settings.per_matrix = false;
+        ranks.share(matrices, settings);
+    }
     settings.spill_directory = o.spill_dir;
     if (const std::uint64_t spill = spill_bytes(matrices, d, settings); spill > 0)
         notes.lines.push_back("the exact method parks its type Grams (" + mebibytes(spill) +
@@ -387,15 +402,20 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
 
 // Every table, summary.json and the SVGs into the staging directory, then
 // swapped in whole: the report appears complete or not at all.
-void write_report(const cli::options& o, const analysis_result& result, note_log& notes, const messages& say,
-                  atomic_directory& out) {
+// `no_layers` says why layers.csv is missing from an exact run (state files,
+// MPI ranks), empty when per-matrix statistics ran.
+void write_report(const cli::options& o, const analysis_result& result, const std::string& no_layers, note_log& notes,
+                  const messages& say, atomic_directory& out) {
     std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
                               frontier_table(result, o.frontier_ks)};
-    if (result.how == method::exact) {
-        tables.push_back(budget_table(result, o.budget_threshold));
-        tables.push_back(layers_table(result, o.thresholds));
-    } else {
+    if (result.how != method::exact) {
         notes.lines.push_back("budget.csv and layers.csv need every eigenvalue (--method exact): not written");
+    } else {
+        tables.push_back(budget_table(result, o.budget_threshold));
+        if (no_layers.empty())
+            tables.push_back(layers_table(result, o.thresholds));
+        else
+            notes.lines.push_back(no_layers);
     }
     tables.push_back(spectrum_table(result));
     if (!result.center)
@@ -431,35 +451,101 @@ void emit_command_table(const cli::options& o, const analysis_result& result, co
     case cli::command::allocate: run_allocate(o, result, matrices, say); break;
     case cli::command::report:
     case cli::command::compare:
-    case cli::command::inspect: break;
+    case cli::command::inspect:
+    case cli::command::accumulate: break;
     }
 }
 
-int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
-    std::optional<atomic_directory> report_dir;
-    if (o.what == cli::command::report) {
-        check_report_directory(o.out_dir);
-        report_dir.emplace(o.out_dir);  // its staging directory now: an unwritable place fails before the pass
-    }
+int accumulate_part(const cli::options& o, const messages& say, note_log& notes) {
+    // Before the long pass: a --state whose directory is missing fails now, not after it.
+    const fs::path state_dir = o.state_out.parent_path().empty() ? fs::path(".") : o.state_out.parent_path();
+    if (!fs::is_directory(state_dir))
+        throw std::system_error(std::make_error_code(std::errc::no_such_file_or_directory),
+                                o.state_out.string() + ": cannot write the state file, no directory " + state_dir.string());
     const checkpoint model = open_model(o, o.model);
     notes.lines = model.notes();
     const std::uint64_t d = model.hidden_size(o.hidden_size, notes.lines);
     const auto matrices = analysed_matrices(o.model, model, d, notes, say);
-    analysis_options settings = analysis_settings(o, matrices, d, notes);
+    notes.print(say);
+    analysis_options settings;
+    settings.center = o.center;
+    settings.block_vectors = o.block_vectors;
+    {
+        progress_line progress(!say.quiet());
+        settings.progress = std::ref(progress);
+        write_state(o.state_out, {o.model.string(), "adaptk-stream " ADAPTK_VERSION}, matrices, d, settings, o.part, o.parts);
+    }
+    say.note("wrote part " + std::to_string(o.part) + "/" + std::to_string(o.parts) + " of " + o.model.string() + " to " +
+             o.state_out.string());
+    return 0;
+}
+
+int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, note_log& notes) {
+    std::optional<atomic_directory> report_dir;
+    if (o.what == cli::command::report && ranks.rank() == 0) {
+        check_report_directory(o.out_dir);
+        report_dir.emplace(o.out_dir);  // its staging directory now: an unwritable place fails before the pass
+    }
+    // The weights come from MODEL, or as Grams from --from-state's parts (through settings.combine).
+    std::optional<checkpoint> model;
+    std::optional<state_set> states;
+    std::uint64_t d = 0;
+    std::vector<weight_matrix> matrices;
+    if (o.state_inputs.empty()) {
+        model.emplace(open_model(o, o.model));
+        notes.lines = model->notes();
+        d = model->hidden_size(o.hidden_size, notes.lines);
+        matrices = analysed_matrices(o.model, *model, d, notes, say);
+    } else {
+        states.emplace(o.state_inputs);
+        d = states->dim();
+        if (o.hidden_size && *o.hidden_size != d)
+            throw usage_error("--hidden-size " + std::to_string(*o.hidden_size) + " differs from the states' hidden size " +
+                              std::to_string(d));
+        if (o.center && !states->center())
+            throw format_error(o.state_inputs.front().string(), "", "accumulated without --center, which --center needs");
+        matrices = states->matrices();
+        o.model = states->model();
+        o.method = cli::method_choice::exact;
+    }
+    analysis_options settings = analysis_settings(o, matrices, d, states, ranks, notes);
     notes.print(say);
     progress_line progress(!say.quiet());
-    settings.progress = std::ref(progress);
+    // Rank 0 shows the whole run's bytes, its own share scaled up: the shares are equal by bytes.
+    std::uint64_t all_bytes = 0;
+    for (const auto& matrix : matrices) all_bytes += matrix.vector_bytes();
+    settings.progress = [&](std::uint64_t done, std::uint64_t total) {
+        if (ranks.size() == 1 || total == 0) return progress(done, total);
+        progress(static_cast<std::uint64_t>(static_cast<double>(done) / static_cast<double>(total) * static_cast<double>(all_bytes)),
+                 all_bytes);
+    };
     const analysis_result result = analyse(matrices, d, settings);
-    if (report_dir)
-        write_report(o, result, notes, say, *report_dir);
-    else
+    if (ranks.size() > 1) {
+        if (const rank_outcome outcome = ranks.agree({}); outcome.status != 0) throw rank_failure(outcome);
+        const std::vector<rank_traffic> traffic = ranks.traffic();
+        for (std::size_t r = 0; r < traffic.size(); ++r)
+            say.note("rank " + std::to_string(r) + " of " + std::to_string(traffic.size()) + ": sent " +
+                     std::to_string(traffic[r].sent) + " bytes, received " + std::to_string(traffic[r].received) +
+                     " bytes, decomposed " + std::to_string(traffic[r].types) + " type Grams");
+        if (ranks.rank() != 0) return 0;  // only rank 0 writes
+    }
+    if (report_dir) {
+        std::string no_layers;
+        if (states)
+            no_layers = "layers.csv needs per-matrix statistics, which state files do not hold: not written";
+        else if (ranks.size() > 1)
+            no_layers = "layers.csv: per-matrix statistics do not run over MPI ranks yet: not written";
+        write_report(o, result, no_layers, notes, say, *report_dir);
+    } else {
         emit_command_table(o, result, matrices, say);
+    }
     return 0;
 }
 
 // compare: A and B analysed alike at A's hidden size, after a first pass that
 // streams both for the difference energies (and refuses unlike names early).
-int compare_and_write(cli::options o, const messages& say, note_log& notes) {
+int compare_and_write(cli::options o, const messages& say, rank_group& ranks, note_log& notes) {
+    if (ranks.size() > 1) throw usage_error("compare does not run over MPI ranks yet: start it without mpirun");
     const checkpoint model_a = open_model(o, o.model);
     const checkpoint model_b = open_model(o, o.model_b);
     notes.lines = model_a.notes();
@@ -470,7 +556,7 @@ int compare_and_write(cli::options o, const messages& say, note_log& notes) {
                                                        std::to_string(d) + " of " + o.model.string());
     const auto matrices_a = analysed_matrices(o.model, model_a, d, notes, say);
     const auto matrices_b = analysed_matrices(o.model_b, model_b, d, notes, say);
-    analysis_options settings = analysis_settings(o, matrices_a, d, notes);
+    analysis_options settings = analysis_settings(o, matrices_a, d, std::nullopt, ranks, notes);
     notes.print(say);
     progress_line progress(!say.quiet());
     settings.progress = std::ref(progress);
@@ -481,15 +567,48 @@ int compare_and_write(cli::options o, const messages& say, note_log& notes) {
     return 0;
 }
 
-int run_analysis(const cli::options& o, const messages& say) {
+// Every command but inspect: --threads set once; notes made before a failure
+// are printed before its message.
+int run_analysis(const cli::options& o, const messages& say, rank_group& ranks) {
     note_log notes;
     if (o.threads) detail::set_blas_threads(*o.threads);
     try {
-        if (o.what == cli::command::compare) return compare_and_write(o, say, notes);
-        return analyse_and_write(o, say, notes);
+        switch (o.what) {
+        case cli::command::compare: return compare_and_write(o, say, ranks, notes);
+        case cli::command::accumulate:
+            if (ranks.size() > 1)
+                throw usage_error("accumulate splits a run for jobs without MPI: start it once per part, not under mpirun");
+            return accumulate_part(o, say, notes);
+        default: return analyse_and_write(o, say, ranks, notes);
+        }
     } catch (...) {
         notes.print(say);
         throw;
+    }
+}
+
+// One run on this rank, its failure as (status, message): 2 usage, 1 anything else.
+rank_outcome run(int argc, char** argv, rank_group& ranks) {
+    try {
+        const cli::parsed parsed = cli::parse(argc, argv);
+        if (!parsed.run) {
+            if (ranks.rank() != 0) return {};
+            std::cout << parsed.text << std::flush;
+            if (!std::cout) throw std::system_error(errno ? errno : EIO, std::generic_category(), "stdout: write failed");
+            return {};
+        }
+        const cli::options& o = *parsed.run;
+        const messages say(o.quiet || ranks.rank() != 0);
+        if (o.what == cli::command::inspect) {
+            if (ranks.rank() == 0) run_inspect(o, say);
+        } else {
+            run_analysis(o, say, ranks);
+        }
+        return {};
+    } catch (const usage_error& e) {
+        return {2, e.what()};
+    } catch (const std::bad_alloc&) {
+        return {1, "out of memory (--max-memory plans the buffers to fit, or refuses up front)"};
     }
 }
 
@@ -502,22 +621,18 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     exit_on_shrunk_mapping("adaptk-stream");
     try {
-        const cli::parsed parsed = cli::parse(argc, argv);
-        if (!parsed.run) {
-            std::cout << parsed.text << std::flush;
-            if (!std::cout) throw std::system_error(errno ? errno : EIO, std::generic_category(), "stdout: write failed");
-            return 0;
+        rank_group ranks(argc, argv);
+        rank_outcome outcome;
+        try {
+            outcome = ranks.agree(run(argc, argv, ranks));
+        } catch (const rank_failure& e) {
+            outcome = e.outcome();  // agreed inside the analysis
+        } catch (const std::exception& e) {
+            outcome = ranks.agree({1, e.what()});
         }
-        const messages say(parsed.run->quiet);
-        return parsed.run->what == cli::command::inspect ? run_inspect(*parsed.run, say)
-                                                          : run_analysis(*parsed.run, say);
-    } catch (const usage_error& e) {
-        std::cerr << "adaptk-stream: " << e.what() << '\n';
-        return 2;
-    } catch (const std::bad_alloc&) {
-        std::cerr << "adaptk-stream: out of memory (--max-memory plans the buffers to fit, or refuses up front)\n";
-        return 1;
-    } catch (const std::exception& e) {
+        if (outcome.status != 0 && ranks.rank() == 0) std::cerr << "adaptk-stream: " << outcome.message << '\n';
+        return outcome.status;
+    } catch (const std::exception& e) {  // MPI itself failed
         std::cerr << "adaptk-stream: " << e.what() << '\n';
         return 1;
     }

@@ -22,7 +22,7 @@ struct command_info {
     std::string_view summary;
 };
 
-constexpr std::array<command_info, 10> commands{{
+constexpr std::array<command_info, 11> commands{{
     {command::inspect, "inspect", "list every tensor: name,dtype,shape,type,group,layer,bytes,offset,file"},
     {command::profile, "profile", "one row per weight type: PR, K50/K90, R2 own vs universal basis, gain"},
     {command::groups, "groups", "attention / mlp / embedding means and the mlp/attention ratio"},
@@ -33,6 +33,7 @@ constexpr std::array<command_info, 10> commands{{
     {command::report, "report", "everything above in one pass, written to --out DIR"},
     {command::allocate, "allocate", "ranks per type or per matrix that keep the most under --budget"},
     {command::compare, "compare", "A B: per type, the change in pr, k50, k90, r2 and |W_A - W_B|^2 / |W_A|^2"},
+    {command::accumulate, "accumulate", "stream part I of N into a state file (the table commands merge all N)"},
 }};
 
 // One line: the version and the Gram kernel BF16 checkpoints go through
@@ -48,11 +49,12 @@ std::string main_help() {
         "Spectral budget of a Llama, Phi-3, GPT-NeoX or GPT-2 checkpoint (others\n"
         "with --types FILE), streamed from memory-mapped safetensors or GGUF in RAM\n"
         "that does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
-    for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
+    for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(12 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
         "\nMODEL is a .safetensors or .gguf file (any part of a split GGUF), a llama2.c .bin\n"
         "checkpoint, a directory with model.safetensors.index.json, a directory of\n"
-        ".safetensors files, or an index file.\n"
+        ".safetensors files, or an index file. Table commands read '--from-state FILE...'\n"
+        "(accumulate's parts) in place of MODEL.\n"
         "Run 'adaptk-stream COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
     return text;
@@ -86,6 +88,8 @@ std::string_view ignored_because(std::string_view arg, command c) {
                                    c == command::layers || c == command::report;
     const bool k_columns =
         c == command::profile || c == command::layers || c == command::report || c == command::compare;
+    if (c == command::accumulate && arg != "--threads" && arg != "--center" && arg != "--block-vectors")
+        return "it writes a state file, no table (give it to the command that reads the states)";
     if (arg == "--universal-weighting" && !universal_columns)
         return "its output has no universal-basis column (profile, groups, frontier, layers and report have)";
     if (arg == "--thresholds" && !k_columns)
@@ -96,9 +100,11 @@ std::string_view ignored_because(std::string_view arg, command c) {
 }
 
 std::string command_help(const command_info& c) {
-    const std::string models = c.what == command::compare ? " A B" : " MODEL";
-    std::string text = "Usage: adaptk-stream " + std::string(c.name) + models + " [options]\n" + std::string(c.summary) +
-                       "\n\nOptions:\n";
+    const std::string usage = c.what == command::accumulate                            ? " MODEL --part I/N --state FILE [options]\n"
+                              : c.what == command::compare                              ? " A B [options]\n"
+                              : c.what == command::inspect || c.what == command::layers ? " MODEL [options]\n"
+                                                                                        : " MODEL|--from-state FILE... [options]\n";
+    std::string text = "Usage: adaptk-stream " + std::string(c.name) + usage + std::string(c.summary) + "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json or GGUF key-values, else inferred)\n"
         "  --types FILE         extra naming rules, lines TYPE,LAYOUT,REGEX (README)\n"
@@ -109,6 +115,14 @@ std::string command_help(const command_info& c) {
     if (c.what == command::inspect) return text;
     for (const auto& option : analysis_options)
         if (ignored_because(option.name, c.what).empty()) text += option.help;
+    if (c.what == command::accumulate)
+        return text +
+               "  --part I/N           the share to stream: part I of N, split by bytes (required)\n"
+               "  --state FILE         the state file to write, atomically (required)\n";
+    if (reads_states(c.what) && c.what != command::layers)
+        text +=
+            "  --from-state FILE... merge accumulate's state files (every part of one run) instead\n"
+            "                       of reading MODEL; exact method, no per-matrix statistics\n";
     text +=
         "  Exact: every eigenvalue of the Gram of the decoded weights, accumulated from float32\n"
         "  products; error_bound bounds its rounding (README: Accuracy of the exact method).\n";
@@ -181,7 +195,8 @@ auto parse_list(std::string_view text, Parse&& parse_one) {
 
 using value_reader = std::function<std::string_view()>;
 
-// The options of every command but inspect; false when `arg` is none of them.
+// The options of every command but inspect (accumulate: only those of the
+// streaming pass); false when `arg` is none of them.
 bool parse_analysis_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
     if (std::none_of(analysis_options.begin(), analysis_options.end(),
                      [&](const analysis_option& option) { return option.name == arg; }))
@@ -216,7 +231,7 @@ bool parse_analysis_option(std::string_view arg, const value_reader& value, cons
 // --method and its settings; refused by the commands that need every eigenvalue.
 bool parse_randomized_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
     if (arg != "--method" && arg != "--oversample" && arg != "--power-iters" && arg != "--seed") return false;
-    if (c.what == command::inspect) return false;  // an unknown option there
+    if (!prints_analysis(c.what)) return false;  // an unknown option there
     if (!supports_rsvd(c.what))
         throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name) +
                           ": it needs every eigenvalue, which only the exact method computes");
@@ -296,8 +311,12 @@ parameter_budget parse_budget(std::string_view flag, std::string_view text) {
 }
 
 bool supports_rsvd(command c) noexcept {
-    return c != command::inspect && c != command::layers && c != command::budget && c != command::compare;
+    return prints_analysis(c) && c != command::layers && c != command::budget && c != command::compare;
 }
+
+bool prints_analysis(command c) noexcept { return c != command::inspect && c != command::accumulate; }
+
+bool reads_states(command c) noexcept { return prints_analysis(c) && c != command::compare; }
 
 std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     auto bad = [&] {
@@ -360,6 +379,19 @@ parsed parse(int argc, const char* const* argv) {
         } else if (parse_analysis_option(arg, value, *chosen, o) || parse_randomized_option(arg, value, *chosen, o) ||
                    parse_command_option(arg, value, o)) {
             continue;  // read by one of the three
+        } else if (arg == "--from-state" && reads_states(o.what)) {
+            if (have_model) throw usage_error("--from-state replaces MODEL: give one or the other");
+            while (i + 1 < args.size() && !args[i + 1].starts_with("-")) o.state_inputs.emplace_back(std::string(args[++i]));
+            if (o.state_inputs.empty()) throw usage_error("--from-state needs at least one state file");
+            have_model = true;
+        } else if (arg == "--part" && o.what == command::accumulate) {
+            const auto text = value();
+            const auto slash = text.find('/');
+            o.part = parse_integer<std::size_t>(arg, text.substr(0, slash), 1);
+            o.parts = slash == std::string_view::npos ? 0 : parse_integer<std::size_t>(arg, text.substr(slash + 1), 1);
+            if (o.parts == 0 || o.part > o.parts) throw usage_error("--part: '" + std::string(text) + "' is not I/N with 1 <= I <= N");
+        } else if (arg == "--state" && o.what == command::accumulate) {
+            o.state_out = std::string(value());
         } else if (arg.starts_with("-") && arg.size() > 1) {
             throw usage_error("unknown option '" + std::string(arg) + "' for " + std::string(chosen->name) +
                               " (try 'adaptk-stream " + std::string(chosen->name) + " --help')");
@@ -368,6 +400,8 @@ parsed parse(int argc, const char* const* argv) {
             have_model = true;
         } else if (o.what == command::compare && o.model_b.empty()) {
             o.model_b = std::string(arg);
+        } else if (!o.state_inputs.empty()) {
+            throw usage_error("unexpected argument '" + std::string(arg) + "': --from-state replaces MODEL");
         } else {
             throw usage_error("unexpected argument '" + std::string(arg) + "' (" +
                               (o.what == command::compare ? "compare takes two models, A and B" : "one MODEL per run") +
@@ -382,6 +416,16 @@ parsed parse(int argc, const char* const* argv) {
         throw usage_error("allocate: --budget is required (a fraction such as 0.25 or a count such as 250M)");
     if (o.what == command::allocate && o.allocate_per_matrix && o.method == method_choice::rsvd)
         throw usage_error("allocate --per matrix needs the exact per-matrix spectra (not --method rsvd)");
+    if (o.what == command::accumulate && o.parts == 0) throw usage_error("accumulate: --part I/N is required");
+    if (o.what == command::accumulate && o.state_out.empty()) throw usage_error("accumulate: --state FILE is required");
+    if (!o.state_inputs.empty() && o.what == command::layers)
+        throw usage_error("layers: state files hold no per-matrix statistics (run layers on the model)");
+    if (!o.state_inputs.empty() && o.method == method_choice::rsvd)
+        throw usage_error("--from-state: state files hold the exact method's Grams (leave out --method rsvd)");
+    if (!o.state_inputs.empty() && !o.types_file.empty())
+        throw usage_error("--types does not apply to --from-state: the naming was fixed when the states were accumulated");
+    if (!o.state_inputs.empty() && o.what == command::allocate && o.allocate_per_matrix)
+        throw usage_error("allocate --per matrix: state files hold no per-matrix statistics (run it on the model)");
     if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;
     return {o, {}};
 }

@@ -13,7 +13,7 @@
 
 namespace adaptk::cli {
 
-enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report, allocate, compare };
+enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report, allocate, compare, accumulate };
 /// allocate --budget: a fraction of the analysed parameters, or a count.
 struct parameter_budget {
     double fraction = 0;      ///< in (0, 1] when count is 0
@@ -50,10 +50,20 @@ struct options {
     bool allocate_per_matrix = false;         ///< allocate --per matrix
     bool energy_objective = false;            ///< allocate, report: --objective energy
     std::filesystem::path plan_file;          ///< allocate --plan: .json, .csv or .tsv
+    /// --from-state: accumulate's state files, read in place of MODEL.
+    std::vector<std::filesystem::path> state_inputs;
+    std::size_t part = 0;   ///< accumulate --part I/N: I (1-based)
+    std::size_t parts = 0;  ///< N
+    std::filesystem::path state_out;  ///< accumulate --state FILE
 };
 
 /// Whether a command can run the randomized method (it needs no full spectrum).
 bool supports_rsvd(command c) noexcept;
+/// Whether a command prints a table from the analysis (all but inspect and accumulate).
+bool prints_analysis(command c) noexcept;
+/// Whether a command takes --from-state in place of MODEL (compare reads two models;
+/// layers refuses state files with a reason).
+bool reads_states(command c) noexcept;
 
 /// "64M", "1G", "1.5GiB", "300000000": bytes (K/M/G/T are powers of 1024;
 /// a trailing "B" or "iB" is allowed). Throws usage_error naming `flag`.
