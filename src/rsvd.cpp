@@ -59,11 +59,17 @@
 //     bound takes all of them: ~1e-14·tr C for float64 data, ~1e-5·tr C for
 //     float32 products, which is below the 1% the tool is asked for even at
 //     the 2048th eigenvalue of a flat spectrum (λ ≈ tr C/2048·0.3).
+//     A basis stored in float32 (every block of its Gram float) is not
+//     orthonormal to the bit: with ε = ‖KᵀK − I‖_F (measured, ≈ 2⁻²⁴·√m),
+//     its orthonormal polar factor K̃ has ‖K − K̃‖₂ ≤ ε, so using K for K̃
+//     moves C·k by ≤ ε‖C‖ and Kᵀ(·) or KKᵀ(·) after it by 2ε‖C‖ more per unit
+//     column (ε ≤ 1): ρ grows by 3ε·tr C, about 6e-6·tr C at m = 168.
 // error_estimate = max_i value_errors[i] then bounds every |λ_i − θ_i|, i < k.
 //
 // Precision: float blocks are multiplied in float32 (sgemm, twice dgemm's
 // rate) with float64 sums every 4096 vectors (or every block, when larger);
-// double blocks in float64.
+// double blocks in float64. Bases of float-only Grams are stored in float32
+// (half the method's memory); all arithmetic with them is float64.
 // Everything random is drawn up front from one mt19937_64, so Ω and the
 // probes depend on the seed and shapes alone.
 
@@ -115,22 +121,112 @@ arma::mat gaussian_matrix(std::mt19937_64& rng, std::size_t rows, std::size_t co
     return m;
 }
 
+// d×m columns (a Krylov basis K or the error probes), stored in float32 when
+// every block of their Gram is float, whose products use them rounded to
+// float32 anyway, else in float64: K is the method's largest state (issue 13).
+// Arithmetic with them is float64, converting one chunk of rows at a time, so
+// no float64 copy of a float32 store is ever made.
+class column_store {
+public:
+    column_store() = default;
+    column_store(const arma::mat& columns, bool single) {
+        if (single)
+            single_ = arma::conv_to<arma::fmat>::from(columns);
+        else
+            twice_ = columns;
+        single_storage_ = single;
+        rows_ = columns.n_rows;
+    }
+    std::size_t rows() const { return rows_; }
+    std::size_t cols() const { return single_storage_ ? single_.n_cols : twice_.n_cols; }
+    bool single() const { return single_storage_; }
+
+    /// From now on in float32 (no-op when it is already).
+    void store_single() {
+        if (single_storage_) return;
+        *this = column_store(twice_, true);
+    }
+    void append(const arma::mat& columns) {
+        if (single_storage_)
+            single_ = arma::join_rows(single_, arma::conv_to<arma::fmat>::from(columns));
+        else
+            twice_ = arma::join_rows(twice_, columns);
+    }
+    /// Kᵀ·Y (m×c).
+    arma::mat project(const arma::mat& y) const {
+        if (!single_storage_) return twice_.t() * y;
+        arma::mat out(cols(), y.n_cols, arma::fill::zeros);
+        for_each_chunk([&](std::size_t first, std::size_t last, const arma::mat& k) { out += k.t() * y.rows(first, last); });
+        return out;
+    }
+    /// K·C (d×c).
+    arma::mat expand(const arma::mat& c) const {
+        if (!single_storage_) return twice_ * c;
+        arma::mat out(rows_, c.n_cols);
+        for_each_chunk([&](std::size_t first, std::size_t last, const arma::mat& k) { out.rows(first, last) = k * c; });
+        return out;
+    }
+    /// (I − KKᵀ)·Y.
+    arma::mat orthogonal(const arma::mat& y) const { return cols() == 0 ? y : arma::mat(y - expand(project(y))); }
+    /// ‖KᵀK − I‖_F ≥ ‖KᵀK − I‖₂: how far the stored columns are from orthonormal.
+    double orthogonality_loss() const {
+        arma::mat gram(cols(), cols(), arma::fill::zeros);
+        if (single_storage_)
+            for_each_chunk([&](std::size_t, std::size_t, const arma::mat& k) { gram += k.t() * k; });
+        else
+            gram = twice_.t() * twice_;
+        return arma::norm(gram - arma::eye(cols(), cols()), "fro");
+    }
+    /// Columns [first, first + count) into out's columns [at, at + count), in out's precision.
+    template <class Real>
+    void copy_columns(std::size_t first, std::size_t count, arma::Mat<Real>& out, std::size_t at) const {
+        if (count == 0) return;
+        if (single_storage_)
+            out.cols(at, at + count - 1) = arma::conv_to<arma::Mat<Real>>::from(single_.cols(first, first + count - 1));
+        else
+            out.cols(at, at + count - 1) = arma::conv_to<arma::Mat<Real>>::from(twice_.cols(first, first + count - 1));
+    }
+    /// The largest column norm.
+    double max_column_norm() const {
+        arma::mat all(rows_, cols());
+        copy_columns(0, cols(), all, 0);
+        return cols() == 0 ? 0.0 : arma::max(arma::sqrt(arma::sum(arma::square(all), 0)));
+    }
+
+private:
+    // float64 rows [first, last] of a float32 store, 512 at a time (512·m·8 bytes).
+    template <class Visit>
+    void for_each_chunk(Visit&& visit) const {
+        constexpr std::size_t chunk_rows = 512;
+        for (std::size_t first = 0; first < rows_; first += chunk_rows) {
+            const std::size_t last = std::min(first + chunk_rows, rows_) - 1;
+            visit(first, last, arma::conv_to<arma::mat>::from(single_.rows(first, last)));
+        }
+    }
+
+    arma::fmat single_;
+    arma::mat twice_;
+    bool single_storage_ = false;
+    std::size_t rows_ = 0;
+};
+
 // What one Gram matrix C (a group's or C_u) carries between passes.
 struct krylov_state {
-    arma::mat basis;            // K: d×m, orthonormal columns
+    column_store basis;         // K: d×m, orthonormal columns (up to its storage's rounding)
     arma::mat ritz_matrix;      // T = KᵀCK; block column j filled after pass j + 1 (upper part)
-    arma::mat remainder;        // (I − KKᵀ)·C·Q_last after the last pass
+    arma::mat remainder_gram;   // RᵀR of R = (I − KKᵀ)·C·Q_last after the last pass (ℓ×ℓ, not d×ℓ)
     std::size_t streamed = 0;   // the pass computes C·(K's last `streamed` columns)
     arma::mat product;          // this pass's C·[Q_j | probes], float64
 };
 
 struct group_state {
     krylov_state krylov;
-    arma::mat probes;   // (I − KKᵀ)Ω_r, streamed on the last pass
-    arma::mat capture;  // W_g = K_uᵀ C_g K_u, upper block columns filled pass by pass
+    column_store probes;  // (I − KKᵀ)Ω_r, streamed on the last pass, stored as K is
+    arma::mat capture;    // W_g = K_uᵀ C_g K_u, upper block columns filled pass by pass
     std::uint64_t count = 0;
     double trace = 0;
-    std::size_t float_run = 0;  // the most vectors one float32 sum spanned; 0: no float block
+    std::size_t float_run = 0;   // the most vectors one float32 sum spanned; 0: no float block
+    bool double_blocks = false;  // any float64 block: K stays float64
 };
 
 // One pass over the blocks. For group g the visitor projects a block X onto
@@ -143,8 +239,8 @@ struct group_state {
 class pass_visitor final : public block_visitor {
 public:
     struct universal_part {
-        krylov_state* state = nullptr;      // null on the first pass
-        const arma::mat* probes = nullptr;  // last pass only
+        krylov_state* state = nullptr;         // null on the first pass
+        const column_store* probes = nullptr;  // last pass only
     };
 
     pass_visitor(std::size_t dim, std::vector<group_state>& groups, universal_part universal,
@@ -183,6 +279,7 @@ private:
         }
         group_state& g = groups_[group];
         g.count += count;
+        g.double_blocks = g.double_blocks || std::is_same_v<Real, double>;
         std::size_t& vectors = select<Real>(pending_vectors_f_, pending_vectors_d_);
         // As in gram_accumulator: a float32 run ends before a block that would
         // carry it past float_flush_vectors, so it spans at most that or one block.
@@ -213,14 +310,17 @@ private:
         arma::Mat<Real>& b = select<Real>(basis_f_, basis_d_);
         if (b.n_elem > 0) return b;
         const group_state& g = groups_[current_];
-        arma::mat columns = g.krylov.basis.tail_cols(g.krylov.streamed);
-        if (last_pass_) columns = arma::join_rows(columns, g.probes);
-        group_columns_ = columns.n_cols;
-        if (const krylov_state* u = universal_.state) {
-            columns = arma::join_rows(columns, u->basis.tail_cols(u->streamed));
-            if (universal_.probes) columns = arma::join_rows(columns, *universal_.probes);
+        const krylov_state* u = universal_.state;
+        const std::size_t group_probes = last_pass_ ? g.probes.cols() : 0;
+        const std::size_t universal_probes = universal_.probes ? universal_.probes->cols() : 0;
+        group_columns_ = g.krylov.streamed + group_probes;
+        b.set_size(dim_, group_columns_ + (u ? u->streamed + universal_probes : 0));
+        g.krylov.basis.copy_columns(g.krylov.basis.cols() - g.krylov.streamed, g.krylov.streamed, b, 0);
+        g.probes.copy_columns(0, group_probes, b, g.krylov.streamed);
+        if (u) {
+            u->basis.copy_columns(u->basis.cols() - u->streamed, u->streamed, b, group_columns_);
+            if (universal_.probes) universal_.probes->copy_columns(0, universal_probes, b, group_columns_ + u->streamed);
         }
-        b = arma::conv_to<arma::Mat<Real>>::from(columns);
         return b;
     }
 
@@ -228,14 +328,18 @@ private:
     void flush_pending(Matrix& pending, std::size_t& vectors) {
         if (vectors == 0) return;
         group_state& g = groups_[current_];
-        const arma::mat sum = arma::conv_to<arma::mat>::from(pending);
-        g.krylov.product += sum.head_cols(group_columns_);
+        // Column by column into the float64 sums: no float64 copy of the whole pending sum.
+        for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += arma::conv_to<arma::vec>::from(pending.col(j));
         if (krylov_state* u = universal_.state) {
-            const arma::mat images = sum.tail_cols(sum.n_cols - group_columns_);
+            const double weight = weights_[current_];
+            for (std::size_t j = group_columns_; j < pending.n_cols && weight != 0; ++j)
+                u->product.col(j - group_columns_) += weight * arma::conv_to<arma::vec>::from(pending.col(j));
             // Block column of W_g for Q_u (the basis's last `streamed` columns): K_uᵀ·C_g·Q_u.
-            const std::size_t m = u->basis.n_cols, width = u->streamed;
-            if (width > 0) g.capture.cols(m - width, m - 1) += u->basis.t() * images.head_cols(width);
-            if (weights_[current_] != 0) u->product += weights_[current_] * images;
+            const std::size_t m = u->basis.cols(), width = u->streamed;
+            if (width > 0) {
+                const arma::mat images = arma::conv_to<arma::mat>::from(pending.cols(group_columns_, group_columns_ + width - 1));
+                g.capture.cols(m - width, m - 1) += u->basis.project(images);
+            }
         }
         pending.zeros();
         vectors = 0;
@@ -265,10 +369,10 @@ private:
 // projected twice ("twice is enough", Giraitis & Parlett), then QR. Directions
 // the remainder lacks (Y inside range K) come out of the QR as some unit
 // vectors; the second projection and QR make those orthogonal to K as well.
-arma::mat extend_basis(const arma::mat& k, const arma::mat& y, std::size_t width, const std::string& what) {
+arma::mat extend_basis(const column_store& k, const arma::mat& y, std::size_t width, const std::string& what) {
     arma::mat r = y.head_cols(width);
     for (int round = 0; round < 2; ++round) {
-        if (k.n_cols > 0) r -= k * (k.t() * r);
+        r = k.orthogonal(r);
         arma::mat q, upper;
         if (!arma::qr_econ(q, upper, r)) throw numerical_error(who() + "QR of the " + what + " Krylov block failed");
         r = std::move(q);
@@ -278,15 +382,16 @@ arma::mat extend_basis(const arma::mat& k, const arma::mat& y, std::size_t width
 
 // After a pass: T's block column for the streamed Q_j, then Q_{j+1} (unless last).
 void absorb_pass(krylov_state& s, const arma::mat& image, std::size_t width, bool last, const std::string& what) {
-    const std::size_t m = s.basis.n_cols;
+    const std::size_t m = s.basis.cols();
     s.ritz_matrix.resize(m, m);
-    if (width > 0) s.ritz_matrix.cols(m - width, m - 1) = s.basis.t() * image;  // Q_j: the basis's last `width` columns
+    if (width > 0) s.ritz_matrix.cols(m - width, m - 1) = s.basis.project(image);  // Q_j: the basis's last `width` columns
     if (last) {
-        s.remainder = image - s.basis * (s.basis.t() * image);
+        const arma::mat remainder = s.basis.orthogonal(image);
+        s.remainder_gram = remainder.t() * remainder;
         return;
     }
-    const std::size_t next = std::min<std::size_t>(width, s.basis.n_rows - m);
-    if (next > 0) s.basis = arma::join_rows(s.basis, extend_basis(s.basis, image, next, what));
+    const std::size_t next = std::min<std::size_t>(width, s.basis.rows() - m);
+    if (next > 0) s.basis.append(extend_basis(s.basis, image, next, what));
 }
 
 // Rayleigh–Ritz on the basis Q: T = sym(QᵀCQ); eigenpairs descending.
@@ -344,27 +449,27 @@ double quadratic_bound(double e, double gap) { return e > 0 ? 2 * e * e / (gap +
 struct finished_stream {
     const krylov_state& krylov;
     arma::mat probe_response;  // C·(I−P)Ω_r
-    const arma::mat& probes;   // (I−P)Ω_r
+    const column_store& probes;  // (I−P)Ω_r
     double trace;
     double rounding;           // ρ of the file comment, step 5
 };
 
 // Ritz pairs and the error bound of the file comment, steps 1–5.
 rsvd_group_result finish(const finished_stream& pass, std::size_t k, const std::string& what, ritz_pairs& ritz) {
-    const arma::mat& q = pass.krylov.basis;
+    const column_store& q = pass.krylov.basis;
     ritz = rayleigh_ritz(pass.krylov.ritz_matrix, what);
-    const std::size_t m = q.n_cols;
+    const std::size_t m = q.cols();
     const arma::vec& theta = ritz.values;
     rsvd_group_result result;
     result.values = arma::clamp(theta.head(k), 0.0, arma::datum::inf);
-    result.vectors = q * ritz.coords.head_cols(k);
+    result.vectors = q.expand(ritz.coords.head_cols(k));
     result.trace = pass.trace;
     result.basis_size = m;
 
     // The last Krylov block's gain: Ritz values without it interlace below θ.
-    const std::size_t last_width = pass.krylov.remainder.n_cols;
+    const std::size_t last_width = pass.krylov.remainder_gram.n_cols;
     result.value_changes.zeros(k);
-    if (last_width > 0 && m - last_width >= k && m < q.n_rows) {  // a basis of the whole space is exact
+    if (last_width > 0 && m - last_width >= k && m < q.rows()) {  // a basis of the whole space is exact
         arma::vec previous;
         if (!arma::eig_sym(previous, arma::symmatu(pass.krylov.ritz_matrix.submat(0, 0, m - last_width - 1, m - last_width - 1))))
             throw numerical_error(who() + "eig_sym of the " + what + " leading Ritz matrix failed");
@@ -375,26 +480,28 @@ rsvd_group_result finish(const finished_stream& pass, std::size_t k, const std::
     // No last block (K spans the whole space): no residual, and no zero-row view of U.
     arma::mat gram(m, m, arma::fill::zeros);
     if (last_width > 0) {
-        const arma::mat residual = pass.krylov.remainder * ritz.coords.tail_rows(last_width);
-        gram = residual.t() * residual;
+        const arma::mat tail_coords = ritz.coords.tail_rows(last_width);
+        gram = tail_coords.t() * pass.krylov.remainder_gram * tail_coords;
         gram = 0.5 * (gram + gram.t());
     }
     // Step 3: (I−P)C(I−P)ω_i = (I−P)·response_i.
-    const arma::mat tail = pass.probe_response - q * (q.t() * pass.probe_response);
+    const arma::mat tail = q.orthogonal(pass.probe_response);
     const double tail_probe = arma::max(arma::sqrt(arma::sum(arma::square(tail), 0)));
-    const double probe_norm = arma::max(arma::sqrt(arma::sum(arma::square(pass.probes), 0)));
+    const double probe_norm = pass.probes.max_column_norm();
     // ‖S‖ ≤ tr S = tr C − Σθ as well: exact, deterministic, and the better bound for a fast-decaying tail.
     const double tail_trace = std::max(pass.trace - arma::accu(theta), 0.0);
     result.residual_norm = block_norm(gram, 0, m - 1, what);
-    const double factor = probe_factor(pass.probes.n_cols);
-    result.tail_norm = m == q.n_rows ? 0.0 : std::min(factor * tail_probe, tail_trace);
+    const double factor = probe_factor(pass.probes.cols());
+    result.tail_norm = m == q.rows() ? 0.0 : std::min(factor * tail_probe, tail_trace);
     result.range_error = std::hypot(result.residual_norm, result.tail_norm);
 
     // Step 5: widen e, f, ŝ and θ by what rounding may have moved them.
-    const double shift = std::sqrt(static_cast<double>(m)) * pass.rounding;
+    result.basis_loss = q.orthogonality_loss();
+    const double rho = pass.rounding + 3 * result.basis_loss * pass.trace;
+    const double shift = std::sqrt(static_cast<double>(m)) * rho;
     result.rounding = shift;
-    const double s = m == q.n_rows ? 0.0
-                                   : std::min(factor * (tail_probe + pass.rounding * probe_norm),
+    const double s = m == q.rows() ? 0.0
+                                   : std::min(factor * (tail_probe + rho * probe_norm),
                                               tail_trace + static_cast<double>(m) * shift);
     // Step 4, all splits j = 1..m: leading[j] ≥ e_j, trailing[j] ≥ μ_j.
     arma::vec leading = nested_norms(gram, true) + shift;
@@ -478,31 +585,39 @@ std::vector<double> universal_weights_of(const std::vector<group_state>& states,
 // pass, the error probes (I − KKᵀ)Ω_r that ride along), counts reset, and
 // the captures grown with K_u.
 void prepare_pass(std::vector<group_state>& states, krylov_state& universal, bool first, const arma::mat* raw_probes,
-                  arma::mat& universal_probes) {
-    const std::size_t dim = universal.basis.n_rows;
+                  column_store& universal_probes) {
+    const std::size_t dim = universal.basis.rows();
     const std::size_t probes = raw_probes ? raw_probes->n_cols : 0;
+    auto probes_of = [&](const column_store& k) { return column_store(k.orthogonal(*raw_probes), k.single()); };
     if (raw_probes) {
-        for (auto& g : states) g.probes = *raw_probes - g.krylov.basis * (g.krylov.basis.t() * *raw_probes);
-        universal_probes = *raw_probes - universal.basis * (universal.basis.t() * *raw_probes);
+        for (auto& g : states) g.probes = probes_of(g.krylov.basis);
+        universal_probes = probes_of(universal.basis);
     }
     for (auto& g : states) {
-        g.capture.resize(universal.basis.n_cols, universal.basis.n_cols);
+        g.capture.resize(universal.basis.cols(), universal.basis.cols());
         g.count = 0;
         g.krylov.product.zeros(dim, g.krylov.streamed + probes);
     }
     if (!first) universal.product.zeros(dim, universal.streamed + probes);
 }
 
-// After pass 1: C_u·Q₀ = Σ w_g C_g·Q₀ from the groups' products, and W_g's
-// first block Q₀ᵀ C_g Q₀ (Q₀ is every basis so far).
+// After pass 1: each basis goes to float32 unless its Gram had a float64
+// block (C_u's: unless any had), and C_u·Q₀ = Σ w_g C_g·Q₀ comes from the
+// groups' products, W_g's first block Q₀ᵀ C_g Q₀ too (Q₀ is every basis so far).
 void seed_universal(std::vector<group_state>& states, const std::vector<double>& weights, krylov_state& universal) {
-    const arma::mat& q0 = universal.basis;
-    universal.product.zeros(q0.n_rows, q0.n_cols);
+    bool all_single = true;
+    for (auto& g : states) {
+        if (!g.double_blocks) g.krylov.basis.store_single();
+        all_single = all_single && !g.double_blocks;
+    }
+    if (all_single) universal.basis.store_single();
+    const column_store& q0 = universal.basis;
+    universal.product.zeros(q0.rows(), q0.cols());
     for (std::size_t g = 0; g < states.size(); ++g) {
-        states[g].capture = q0.t() * states[g].krylov.product;
+        states[g].capture = q0.project(states[g].krylov.product);
         if (weights[g] != 0) universal.product += weights[g] * states[g].krylov.product;
     }
-    universal.streamed = q0.n_cols;
+    universal.streamed = q0.cols();
 }
 
 // ρ of the file comment, step 5: per unit basis column, what rounding may move C·q by.
@@ -516,15 +631,18 @@ double rounding_of(const group_state& g, std::size_t dim) {
 // After the last pass: every group's and C_u's Ritz pairs and bounds, and the
 // universal capture W_g = K_uᵀ C_g K_u read through the universal Ritz vectors
 // K_u U: v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
-void finish_all(const std::vector<group_state>& states, const krylov_state& universal, const arma::mat& universal_probes,
+void finish_all(std::vector<group_state>& states, const krylov_state& universal, const column_store& universal_probes,
                 const std::vector<std::uint64_t>& first_counts, std::size_t dim, std::size_t probes, rsvd_result& result) {
     ritz_pairs ritz;
     double universal_trace = 0, universal_rounding = 0;
     std::uint64_t universal_count = 0;
     for (std::size_t g = 0; g < states.size(); ++g) {
-        const group_state& s = states[g];
+        group_state& s = states[g];
         const finished_stream stream{s.krylov, s.krylov.product.tail_cols(probes), s.probes, s.trace, rounding_of(s, dim)};
         result.groups.push_back(finish(stream, result.k, group_label(g), ritz));
+        // Its d-sized state is done with: the results grow into what it frees.
+        s.krylov = krylov_state();
+        s.probes = column_store();
         result.groups.back().count = first_counts[g];
         universal_trace += result.weights[g] * s.trace;
         universal_rounding += result.weights[g] * stream.rounding;
@@ -570,17 +688,17 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     std::vector<group_state> states(groups);
     krylov_state universal;
     std::vector<std::uint64_t> first_counts(groups);
-    arma::mat universal_probes;
+    column_store universal_probes;
 
     // Pass 1 streams Q₀ = qr(Ω) for every group; C_u·Q₀ = Σ w_g C_g·Q₀ needs no columns of its own.
-    const arma::mat q0 = extend_basis(arma::mat(dim, 0), omega, ell, "starting");
+    const arma::mat q0 = extend_basis(column_store(arma::mat(dim, 0), false), omega, ell, "starting");
     for (auto& g : states) {
-        g.krylov.basis = q0;
+        g.krylov.basis = column_store(q0, false);
         g.krylov.streamed = ell;
     }
-    universal.basis = q0;
+    universal.basis = column_store(q0, false);
 
-    auto full = [&](const krylov_state& s) { return s.basis.n_cols == dim; };
+    auto full = [&](const krylov_state& s) { return s.basis.cols() == dim; };
     for (std::size_t pass = 1;; ++pass) {
         const bool first = pass == 1;
         // Once every basis spans the whole space, one more pass (the last) only adds probes and captures.
@@ -605,7 +723,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         // Each basis takes its streamed block's image into T and, unless last, grows by the next block.
         auto absorb = [&](krylov_state& s, const std::string& what) {
             absorb_pass(s, s.product.head_cols(s.streamed), s.streamed, last, what);
-            if (!last) s.streamed = s.basis.n_cols - s.ritz_matrix.n_cols;
+            if (!last) s.streamed = s.basis.cols() - s.ritz_matrix.n_cols;
         };
         for (std::size_t g = 0; g < groups; ++g) absorb(states[g].krylov, group_label(g));
         absorb(universal, "universal");

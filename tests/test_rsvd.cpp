@@ -374,13 +374,47 @@ BOOST_AUTO_TEST_CASE(rounding_allowance_follows_a_block_longer_than_the_flush_si
         return randomized_eigen(d, 1, {}, make_options(4, 1), stream(xf, block)).groups[0];
     };
     const rsvd_group_result small = allowance(1000), whole = allowance(n);
-    // ρ = u·(1 + √d + √n)·tr C per basis column, √m of it per value (rsvd.cpp, step 5).
+    // ρ = u·(1 + √d + √n)·tr C + 3·‖KᵀK − I‖_F·tr C per basis column, √m of it
+    // per value (rsvd.cpp, step 5).
     auto expected = [&](const rsvd_group_result& r, double run) {
-        return std::sqrt(static_cast<double>(r.basis_size)) * 0x1.0p-24 * (1 + std::sqrt(d * 1.0) + std::sqrt(run)) * r.trace;
+        const double products = 0x1.0p-24 * (1 + std::sqrt(d * 1.0) + std::sqrt(run)) * r.trace;
+        return std::sqrt(static_cast<double>(r.basis_size)) * (products + 3 * r.basis_loss * r.trace);
     };
     BOOST_TEST(small.rounding == expected(small, 4000), boost::test_tools::tolerance(1e-12));
     BOOST_TEST(whole.rounding == expected(whole, static_cast<double>(n)), boost::test_tools::tolerance(1e-12));
     check_bounds(whole, arma::conv_to<arma::mat>::from(xf[0]) * arma::conv_to<arma::mat>::from(xf[0]).t(), "one block");
+}
+
+// Float-only groups keep their Krylov bases in float32, groups with a double
+// block in float64: at odd shapes the float32-basis Ritz values stay within the
+// stated allowance of the float64 run on the same (float-rounded) data, and
+// both obey their bounds against the dense float64 spectrum.
+BOOST_DATA_TEST_CASE(float32_bases_agree_with_float64_bases, bdata::make({1, 13, 333}), block) {
+    constexpr std::size_t d = 37, k = 5;
+    const auto f = make_groups(d, 211, {power_decay(d, 0.7), flat_tail(d, 6, 0.5), geometric_decay(d, 0.8)}, 17);
+    const auto xf = f.as_float();
+    std::vector<arma::mat> rounded;
+    for (const auto& x : xf) rounded.push_back(arma::conv_to<arma::mat>::from(x));
+    const rsvd_result single = randomized_eigen(d, 3, {}, make_options(k, 1), stream(xf, static_cast<std::size_t>(block)));
+    const rsvd_result twice = randomized_eigen(d, 3, {}, make_options(k, 1), stream(rounded, static_cast<std::size_t>(block)));
+    const double u = 0x1.0p-24;
+    for (std::size_t g = 0; g < 3; ++g) {
+        const auto& s = single.groups[g];
+        const auto& t = twice.groups[g];
+        BOOST_TEST_CONTEXT("group " << g << ", block " << block) {
+            const double m = static_cast<double>(s.basis_size);
+            BOOST_TEST(s.basis_loss > 0.0);  // rounded to float32: not orthonormal to the bit
+            BOOST_TEST(s.basis_loss <= 4 * u * m);
+            BOOST_TEST(t.basis_loss <= 1e-13);
+            BOOST_TEST(arma::max(arma::abs(s.values - t.values)) <= s.rounding + t.rounding);
+            check_bounds(s, rounded[g] * rounded[g].t(), "float32 basis");
+            check_bounds(t, rounded[g] * rounded[g].t(), "float64 basis");
+            // The Ritz vectors of a float32 basis are orthonormal to its rounding.
+            BOOST_TEST(arma::norm(s.vectors.t() * s.vectors - arma::eye(k, k), "fro") <= 2 * s.basis_loss + 1e-12);
+        }
+    }
+    BOOST_TEST(single.universal.basis_loss > 0.0);
+    BOOST_TEST(twice.universal.basis_loss <= 1e-13);
 }
 
 BOOST_AUTO_TEST_CASE(mixed_float_and_double_blocks_in_one_group) {

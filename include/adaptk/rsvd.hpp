@@ -8,8 +8,10 @@
 //
 // The engine never sees files, dtypes or mappings: the caller's pass_runner
 // streams every block once per pass into a block_visitor. Memory per group:
-// its Krylov basis, d×(q+2)ℓ float64 (ℓ = min(k + oversample, d) columns per
-// block; never more than d), and one d×(ℓ + r) product; never a d×d matrix.
+// its Krylov basis, d×(q+2)ℓ (ℓ = min(k + oversample, d) columns per block;
+// never more than d), in float32 when every block of the group is float (in
+// float64 once one is double), one d×(ℓ + r) float64 product and two m×m
+// float64 matrices (m = (q+2)ℓ); never a d×d matrix.
 // Passes: q + 2, fewer when every basis reaches d columns earlier.
 // Cost per streamed vector: 2·d·m multiply-adds, m = ℓ on the first pass and
 // 2ℓ on the others (group + universal blocks); the last pass adds 2r probe
@@ -80,6 +82,9 @@ struct rsvd_group_result {
     std::uint64_t count = 0;    ///< vectors per pass (all groups for C_u)
     std::size_t basis_size = 0; ///< m, columns of the final Krylov basis: ≤ min((q + 2)ℓ, d)
     double rounding = 0;        ///< how far float rounding may move a value, included in value_errors
+    /// ‖KᵀK − I‖_F of the stored basis: ≈ u·√m for a float32 basis (u = 2⁻²⁴),
+    /// ~1e-15 for a float64 one; `rounding` includes 3·basis_loss·tr C per column.
+    double basis_loss = 0;
 };
 
 struct rsvd_result {
