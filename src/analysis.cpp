@@ -8,6 +8,7 @@
 #include "adaptk/gram.hpp"
 #include "adaptk/spectrum.hpp"
 #include "adaptk/vectors.hpp"
+#include "detail/eigen_pool.hpp"
 #include "detail/spill.hpp"
 
 namespace adaptk {
@@ -165,18 +166,29 @@ void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw
 
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
-// and the type's top-k basis. The d×d accumulators and block buffers live
+// and the type's top-k basis, those solves on `options.solver_threads` while
+// the next matrix streams. The d×d accumulators and block buffers live
 // only here, so the later phases run in what they free. Per-matrix mode keeps
 // the type's running Gram in its spill slot rather than in RAM (a 32 MiB read
 // and write per matrix, from the page cache), so it too holds one d×d float64
-// accumulator at a time.
+// accumulator at a time, besides the Grams queued for the solvers.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
                       std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
     gram_accumulator gram(d, options.center);
     if (options.kernel) gram.use_kernel(*options.kernel);
     block_buffers buffers;
-    for (const auto [first, last] : type_runs(matrices)) {
+    const auto runs = type_runs(matrices);
+    // Filled by the solver threads; moved into `result` once all are done.
+    std::vector<arma::vec> type_values(runs.size());
+    std::vector<double> type_traces(runs.size());
+    std::vector<arma::vec> matrix_values(options.per_matrix ? matrices.size() : 0);
+    type_bases.assign(options.per_matrix ? runs.size() : 0, arma::mat());
+    // One float64 Gram per solver thread: the type's solves fit, and float32
+    // ones queue two per thread.
+    const std::uint64_t gram_bytes = 8 * d * d;
+    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, options.solver_threads * gram_bytes);
+    for (const auto [first, last] : runs) {
         type_spectrum spectrum;
         spectrum.type = matrices[first].kind.type;
         spectrum.matrices = last - first;
@@ -198,7 +210,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
             // eigenvalues at (N/d)³ the cost.
             const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
-            arma::vec own;  // the matrix's own Gram eigenvalues
+            arma::vec& own = matrix_values[m];  // the matrix's own Gram eigenvalues
             gram.reset();
             stream_matrix<true>(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
                 gram.add(block, count);
@@ -214,8 +226,17 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 spill.add(*slot, own_gram);
             else
                 slot = spill.write(own_gram);
-            if (!short_side) own = eigenvalues_descending(std::move(own_gram));
-            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, std::move(own), 0.0, 0.0});
+            // An F64 file's Gram holds float64 products: float32 would lose precision it has.
+            const bool float32_solve = options.matrix_precision == eig_precision::float32 && matrix.type != dtype::f64;
+            if (!short_side && float32_solve)
+                solvers.submit(gram_bytes / 2,
+                               [&own, c = arma::conv_to<arma::fmat>::from(own_gram)]() mutable {
+                                   own = eigenvalues_descending(std::move(c));
+                               });
+            else if (!short_side)
+                solvers.submit(gram_bytes,
+                               [&own, c = std::move(own_gram)]() mutable { own = eigenvalues_descending(std::move(c)); });
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
         }
         arma::mat type_gram;
         if (!options.per_matrix) {
@@ -231,13 +252,24 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             }
         }
         slots.push_back(*slot);
-        const double trace = arma::trace(type_gram);
-        spectrum.eigenvalues = eigenvalues_descending(std::move(type_gram));
-        spectrum.energy = spectrum_energy(trace, spectrum.eigenvalues);
+        const std::size_t t = result.types.size();
+        type_traces[t] = arma::trace(type_gram);
+        solvers.submit(gram_bytes, [&values = type_values[t], c = std::move(type_gram)]() mutable {
+            values = eigenvalues_descending(std::move(c));
+        });
+        if (options.per_matrix)
+            solvers.submit(gram_bytes, [&basis = type_bases[t], c = spill.read(*slot), k = result.k]() mutable {
+                basis = top_eigenpairs(std::move(c), k).vectors;
+            });
         set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
-        if (options.per_matrix) type_bases.push_back(top_eigenpairs(spill.read(*slot), result.k).vectors);
         result.types.push_back(std::move(spectrum));
     }
+    solvers.wait();
+    for (std::size_t t = 0; t < type_values.size(); ++t) {
+        result.types[t].eigenvalues = std::move(type_values[t]);
+        result.types[t].energy = spectrum_energy(type_traces[t], result.types[t].eigenvalues);
+    }
+    for (std::size_t m = 0; m < matrix_values.size(); ++m) result.matrices[m].eigenvalues = std::move(matrix_values[m]);
 }
 
 // Phase 2: C_u = Σ_t w_t C_t rebuilt chunk by chunk from the spill, its top
@@ -331,6 +363,10 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
 
 std::string_view method_name(method m) noexcept { return m == method::exact ? "exact" : "rsvd"; }
 
+std::string_view eig_precision_name(eig_precision p) noexcept {
+    return p == eig_precision::float32 ? "single" : "double";
+}
+
 bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept {
     return t.eigenvalue_errors.n_elem == 0 && t.eigenvalues.n_elem == dim;
 }
@@ -353,8 +389,13 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     }
     const std::uint64_t block = d * b * (any_f64 ? 8 : 4);
     const std::uint64_t common = runtime + in_flight + fault_around + block;
-    if (options.how == method::exact)  // float64 accumulator + float32 scratch, then C_u alone
+    if (options.how == method::exact && !options.per_matrix)  // float64 accumulator + float32 scratch, then C_u alone
         return common + 12 * d * d;
+    // Per matrix also a float64 Gram per solver thread (accumulate_types) and
+    // the float32 copy made before the matrix's float64 Gram is freed.
+    if (options.how == method::exact)
+        return common + 12 * d * d + options.solver_threads * 8 * d * d +
+               (options.matrix_precision == eig_precision::float32 ? 4 * d * d : 0);
     // randomized_eigen: per type its Krylov basis (8·d·m), Ritz matrix and
     // capture (8m² + 12m²), streamed basis and product in both precisions
     // (2 · 12·d·(ℓ + r)), probes (8·d·r); C_u the same with its whole basis
