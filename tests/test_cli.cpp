@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -301,6 +302,10 @@ const std::vector<argv_case> usage_cases{
     {"--ks huge", {"frontier", "@MODEL", "--ks", "8,99999999999"}, "--ks: '99999999999' is not an integer in"},
     {"--threads huge", {"profile", "@MODEL", "--threads", "99999999"}, "--threads: '99999999' is not an integer in [1, 4096]"},
     {"--hidden-size huge", {"profile", "@MODEL", "--hidden-size", "1099511627776"}, "--hidden-size: '1099511627776'"},
+    {"--eig-precision half", {"layers", "@MODEL", "--eig-precision", "half"},
+     "--eig-precision: 'half' is not 'single' or 'double'"},
+    {"--eig-precision on profile", {"profile", "@MODEL", "--eig-precision", "double"},
+     "unknown option '--eig-precision' for profile"},
 };
 
 }  // namespace
@@ -1122,6 +1127,25 @@ BOOST_AUTO_TEST_CASE(max_memory_between_two_block_sizes_shrinks_the_blocks) {
     BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"profile", stories_f32()}).out).rows.size());
     const std::vector<std::string> too_small{"profile", stories_f32(), "--max-memory", std::to_string(smallest - 1)};
     check_failure(run_once(too_small), 1, {"is too small"}, too_small);
+}
+
+BOOST_AUTO_TEST_CASE(max_memory_takes_solver_threads_away_before_shrinking_blocks) {
+    // layers' plan with solves on the streaming thread, plus less than one
+    // solver thread's d×d Gram: the run drops every solver thread, keeps its blocks.
+    adaptk::checkpoint model(stories_f32());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(stories_dim, notes);
+    adaptk::analysis_options options;
+    options.per_matrix = true;
+    options.solver_threads = 0;
+    const std::uint64_t inline_solves = adaptk::planned_bytes(matrices, stories_dim, options);
+    const std::string limit = std::to_string(inline_solves + 4 * stories_dim * stories_dim);
+    const run_result& r = run_once({"layers", stories_f32(), "--max-memory", limit});
+    BOOST_TEST(r.status == 0, r.err);
+    if (std::thread::hardware_concurrency() > 1)  // else there were no solver threads to drop
+        BOOST_TEST(r.err.find("--max-memory: 0 solver threads (of ") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("--max-memory: blocks of") == std::string::npos, r.err);
+    BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"layers", stories_f32()}).out).rows.size());
 }
 
 BOOST_AUTO_TEST_CASE(rsvd_output_depends_on_the_seed_alone) {
