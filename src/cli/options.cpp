@@ -104,7 +104,7 @@ std::string command_help(const command_info& c) {
     if (c.what == command::layers || c.what == command::report || c.what == command::allocate)
         text +=
             "  --eig-precision single|double\n"
-            "                       per-matrix eigenvalue solves (layers, allocate --per matrix) in\n"
+            "                       per-matrix eigenvalue solves (layers, per-matrix allocation) in\n"
             "                       float32 (default: about twice as fast, within 1e-4) or float64\n";
     if (c.what == command::report) text += "  --out DIR            where the tables, summary.json and SVGs go (required)\n";
     return text;
