@@ -1,6 +1,8 @@
 #include "adaptk/analysis.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -164,30 +166,77 @@ void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw
     spectrum.rounding_estimate = accumulated.estimate + float64_steps;
 }
 
+// File pages in flight while streaming: a block's stored rows, mapped; a
+// column block is read by row segments into a tile of 16 × b values, nothing
+// mapped.
+std::uint64_t pages_in_flight(const std::vector<weight_matrix>& matrices, std::uint64_t block_vectors) {
+    std::uint64_t most = 0;
+    for (const weight_matrix& matrix : matrices) {
+        const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
+        most = std::max(most, matrix.vectors_are_rows ? std::min(matrix.vector_count(), block_vectors) * row_bytes
+                                                      : 16 * block_vectors * 8);
+    }
+    return most;
+}
+
+// A float32 per-matrix solve holds its matrix and the float64 columns
+// spill_file::read_float converts.
+std::uint64_t float_solve_bytes(std::uint64_t d) {
+    return 4 * d * d + 8 * d * std::min<std::uint64_t>(d, detail::spill_file::float_chunk_columns);
+}
+
+// The bytes the solves may hold at once: what the streaming holds at its
+// peak and has freed when they run, the accumulator's float64 Gram and
+// float32 scratch (12·d²) and the pages in flight, so they add nothing to
+// planned_bytes.
+std::uint64_t solver_capacity(const std::vector<weight_matrix>& matrices, std::uint64_t d,
+                              const analysis_options& options) {
+    return 12 * d * d + pages_in_flight(matrices, options.block_vectors);
+}
+
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
-// and the type's top-k basis, those solves on `options.solver_threads` while
-// the next matrix streams. The d×d accumulators and block buffers live
+// and the type's top-k basis. The d×d accumulators and block buffers live
 // only here, so the later phases run in what they free. Per-matrix mode keeps
 // the type's running Gram in its spill slot rather than in RAM (a 32 MiB read
 // and write per matrix, from the page cache), so it too holds one d×d float64
-// accumulator at a time, besides the Grams queued for the solvers.
+// accumulator at a time. Its solves wait in the spill too (a parking slot per
+// solver thread) and run side by side once every solver thread has one, in
+// the memory the streaming frees meanwhile (solver_capacity): the streaming
+// keeps all BLAS threads, the solves one core each, and the peak stays the
+// streaming's.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
                       std::vector<std::size_t>& slots, std::vector<arma::mat>& type_bases) {
-    gram_accumulator gram(d, options.center);
-    if (options.kernel) gram.use_kernel(*options.kernel);
+    auto new_accumulator = [&] {
+        gram_accumulator gram(d, options.center);
+        if (options.kernel) gram.use_kernel(*options.kernel);
+        return gram;
+    };
+    gram_accumulator gram = new_accumulator();
     block_buffers buffers;
     const auto runs = type_runs(matrices);
-    // Filled by the solver threads; moved into `result` once all are done.
+    // Filled by the solvers; moved into `result` once all are done.
     std::vector<arma::vec> type_values(runs.size());
     std::vector<double> type_traces(runs.size());
     std::vector<arma::vec> matrix_values(options.per_matrix ? matrices.size() : 0);
     type_bases.assign(options.per_matrix ? runs.size() : 0, arma::mat());
-    // One float64 Gram per solver thread: the type's solves fit, and float32
-    // ones queue two per thread.
     const std::uint64_t gram_bytes = 8 * d * d;
-    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, options.solver_threads * gram_bytes);
+    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, solver_capacity(matrices, d, options));
+    std::vector<std::size_t> parking;  // spill slots of the matrix Grams queued for the solvers
+    std::size_t parked = 0;
+    // A type's two float64 solves, each queued after a matrix's (float32)
+    // one: side by side they would hold two float64 Grams at once.
+    std::deque<std::function<void()>> type_solves;
+    auto submit_type_solve = [&] {
+        solvers.submit(gram_bytes + 8 * d * result.k, std::move(type_solves.front()));
+        type_solves.pop_front();
+    };
+    auto solve_queued = [&] {
+        gram = new_accumulator();  // its d×d buffers are the solvers' room
+        solvers.run();
+        parked = 0;
+    };
     for (const auto [first, last] : runs) {
         type_spectrum spectrum;
         spectrum.type = matrices[first].kind.type;
@@ -226,17 +275,28 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 spill.add(*slot, own_gram);
             else
                 slot = spill.write(own_gram);
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
+            if (short_side) continue;
             // An F64 file's Gram holds float64 products: float32 would lose precision it has.
             const bool float32_solve = options.matrix_precision == eig_precision::float32 && matrix.type != dtype::f64;
-            if (!short_side && float32_solve)
-                solvers.submit(gram_bytes / 2,
-                               [&own, c = arma::conv_to<arma::fmat>::from(own_gram)]() mutable {
-                                   own = eigenvalues_descending(std::move(c));
-                               });
-            else if (!short_side)
-                solvers.submit(gram_bytes,
-                               [&own, c = std::move(own_gram)]() mutable { own = eigenvalues_descending(std::move(c)); });
-            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
+            if (solvers.workers() == 0) {  // solved now, on this thread
+                if (float32_solve)
+                    own = eigenvalues_descending(arma::conv_to<arma::fmat>::from(own_gram));
+                else
+                    own = eigenvalues_descending(std::move(own_gram));
+                continue;
+            }
+            if (parked == parking.size())
+                parking.push_back(spill.write(own_gram));
+            else
+                spill.overwrite(parking[parked], own_gram);
+            own_gram.reset();
+            const std::uint64_t bytes = float32_solve ? float_solve_bytes(d) : gram_bytes;
+            solvers.submit(bytes, [&own, &spill, at = parking[parked], float32_solve] {
+                own = float32_solve ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
+            });
+            if (!type_solves.empty()) submit_type_solve();
+            if (++parked == solvers.workers()) solve_queued();
         }
         arma::mat type_gram;
         if (!options.per_matrix) {
@@ -254,17 +314,21 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         slots.push_back(*slot);
         const std::size_t t = result.types.size();
         type_traces[t] = arma::trace(type_gram);
-        solvers.submit(gram_bytes, [&values = type_values[t], c = std::move(type_gram)]() mutable {
-            values = eigenvalues_descending(std::move(c));
+        if (solvers.workers() > 0) type_gram.reset();  // read back from the spill when solved
+        solvers.submit(gram_bytes, [&values = type_values[t], &spill, at = *slot, c = std::move(type_gram)]() mutable {
+            values = eigenvalues_descending(c.is_empty() ? spill.read(at) : std::move(c));
         });
-        if (options.per_matrix)
-            solvers.submit(gram_bytes, [&basis = type_bases[t], c = spill.read(*slot), k = result.k]() mutable {
-                basis = top_eigenpairs(std::move(c), k).vectors;
+        if (options.per_matrix) {
+            type_solves.push_back([&basis = type_bases[t], &spill, at = *slot, k = result.k] {
+                basis = top_eigenpairs(spill.read(at), k).vectors;
             });
+            if (solvers.workers() == 0) submit_type_solve();
+        }
         set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
         result.types.push_back(std::move(spectrum));
     }
-    solvers.wait();
+    while (!type_solves.empty()) submit_type_solve();
+    solve_queued();
     for (std::size_t t = 0; t < type_values.size(); ++t) {
         result.types[t].eigenvalues = std::move(type_values[t]);
         result.types[t].energy = spectrum_energy(type_traces[t], result.types[t].eigenvalues);
@@ -376,26 +440,15 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     constexpr std::uint64_t runtime = 8ull << 20;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
-    // File pages in flight: a block's stored rows, mapped; a column block is
-    // read by row segments into a tile of 16 × b values, nothing mapped.
     const std::uint64_t types = type_runs(matrices).size();
-    std::uint64_t in_flight = 0;
+    const std::uint64_t in_flight = pages_in_flight(matrices, b);
     bool any_f64 = false;
-    for (const weight_matrix& matrix : matrices) {
-        const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
-        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min(matrix.vector_count(), b) * row_bytes
-                                                                : 16 * b * 8);
-        any_f64 = any_f64 || matrix.type == dtype::f64;
-    }
+    for (const weight_matrix& matrix : matrices) any_f64 = any_f64 || matrix.type == dtype::f64;
     const std::uint64_t block = d * b * (any_f64 ? 8 : 4);
     const std::uint64_t common = runtime + in_flight + fault_around + block;
-    if (options.how == method::exact && !options.per_matrix)  // float64 accumulator + float32 scratch, then C_u alone
-        return common + 12 * d * d;
-    // Per matrix also a float64 Gram per solver thread (accumulate_types) and
-    // the float32 copy made before the matrix's float64 Gram is freed.
-    if (options.how == method::exact)
-        return common + 12 * d * d + options.solver_threads * 8 * d * d +
-               (options.matrix_precision == eig_precision::float32 ? 4 * d * d : 0);
+    // Float64 accumulator + float32 scratch, then C_u alone; per-matrix solves
+    // run in what they free (solver_capacity).
+    if (options.how == method::exact) return common + 12 * d * d;
     // randomized_eigen: per type its Krylov basis (8·d·m), Ritz matrix and
     // capture (8m² + 12m²), streamed basis and product in both precisions
     // (2 · 12·d·(ℓ + r)), probes (8·d·r); C_u the same with its whole basis
@@ -411,7 +464,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
-    return type_runs(matrices).size() * d * d * sizeof(double);
+    // Per matrix also a parking slot per solver thread (accumulate_types).
+    const std::size_t parking = options.per_matrix ? options.solver_threads : 0;
+    return (type_runs(matrices).size() + parking) * d * d * sizeof(double);
 }
 
 std::filesystem::path spill_directory(const analysis_options& options) {

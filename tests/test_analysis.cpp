@@ -15,6 +15,7 @@
 #include "adaptk/spectrum.hpp"
 #include "adaptk/tables.hpp"
 #include "adaptk/vectors.hpp"
+#include "detail/spill.hpp"
 #include "model_fixture.hpp"
 #include "test_support.hpp"
 
@@ -494,6 +495,24 @@ BOOST_AUTO_TEST_CASE(analyse_reads_matrices_of_a_temporary_checkpoint) {
 
 // The spill goes where it is told, else to $TMPDIR: a directory that does not
 // exist fails naming it.
+BOOST_AUTO_TEST_CASE(spill_file_reads_a_matrix_back_rounded_to_float32) {
+    constexpr std::size_t n = 70;  // two whole float_chunk_columns and a part
+    static_assert(n % adaptk::detail::spill_file::float_chunk_columns != 0);
+    adaptk::test::temp_dir dir;
+    adaptk::detail::spill_file spill(n, dir.path());
+    arma::arma_rng::set_seed(5);
+    const arma::mat first(n, n, arma::fill::randn);
+    const arma::mat second = 1e-3 * arma::mat(n, n, arma::fill::randn);
+    spill.write(first);
+    const std::size_t slot = spill.write(second);
+    const arma::fmat got = spill.read_float(slot);
+    BOOST_TEST_REQUIRE(got.n_rows == n);
+    BOOST_TEST_REQUIRE(got.n_cols == n);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n * n; ++i) wrong += got[i] != static_cast<float>(second[i]);
+    BOOST_TEST(wrong == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(spill_file_goes_to_the_spill_directory_else_tmpdir) {
     adaptk::test::temp_dir dir;
     adaptk::test::write_model(dir.path(), 37, odd_model(37), dtype::f32);
@@ -813,7 +832,7 @@ BOOST_DATA_TEST_CASE(layers_of_odd_shapes_match_float64, precisions * solver_thr
     check_layers(dir.path(), options);
 }
 
-BOOST_AUTO_TEST_CASE(solver_threads_hold_one_float64_gram_each_in_the_plan) {
+BOOST_AUTO_TEST_CASE(solver_threads_add_nothing_to_the_plan_but_parking_slots_to_the_spill) {
     constexpr std::size_t d = 256;
     adaptk::test::temp_dir dir;
     adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
@@ -821,17 +840,16 @@ BOOST_AUTO_TEST_CASE(solver_threads_hold_one_float64_gram_each_in_the_plan) {
     checkpoint model(dir.path());
     std::vector<std::string> notes;
     const auto matrices = model.matrices(d, notes);
+    analysis_options types_only;
     analysis_options options;
     options.per_matrix = true;
-    auto plan = [&](std::size_t threads, eig_precision precision) {
-        options.solver_threads = threads;
-        options.matrix_precision = precision;
-        return static_cast<double>(planned_bytes(matrices, d, options));
-    };
-    const double gram = 8.0 * d * d;
-    BOOST_TEST(plan(2, eig_precision::float64) - plan(0, eig_precision::float64) == 2 * gram);
-    BOOST_TEST(plan(3, eig_precision::float64) - plan(1, eig_precision::float64) == 2 * gram);
-    BOOST_TEST(plan(0, eig_precision::float32) - plan(0, eig_precision::float64) == gram / 2);  // the float32 copy
+    for (const std::size_t threads : {0, 1, 3})
+        for (const auto precision : {eig_precision::float32, eig_precision::float64}) {
+            options.solver_threads = threads;
+            options.matrix_precision = precision;
+            BOOST_TEST(planned_bytes(matrices, d, options) == planned_bytes(matrices, d, types_only));
+            BOOST_TEST(spill_bytes(matrices, d, options) == (1 + threads) * 8 * d * d);
+        }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -40,7 +40,7 @@ BOOST_DATA_TEST_CASE(every_job_lands_in_its_own_slot, bdata::make({0, 1, 2, 3}),
             pool.submit(8 * n * n, [&out = values[j], c = with_known_spectrum(n + j, static_cast<unsigned>(j))]() mutable {
                 out = adaptk::eigenvalues_descending(std::move(c));
             });
-        pool.wait();
+        pool.run();
     }
     for (std::size_t j = 0; j < jobs; ++j) {
         const arma::vec expected = arma::regspace(static_cast<double>(n + j), -1.0, 1.0);
@@ -48,7 +48,7 @@ BOOST_DATA_TEST_CASE(every_job_lands_in_its_own_slot, bdata::make({0, 1, 2, 3}),
     }
 }
 
-BOOST_AUTO_TEST_CASE(held_bytes_never_exceed_the_capacity) {
+BOOST_AUTO_TEST_CASE(running_bytes_never_exceed_the_capacity) {
     constexpr std::uint64_t capacity = 100;
     std::atomic<std::uint64_t> held{0}, most{0};
     eigen_pool pool(3, capacity);
@@ -61,9 +61,22 @@ BOOST_AUTO_TEST_CASE(held_bytes_never_exceed_the_capacity) {
             held -= bytes;
         });
     }
-    pool.wait();
+    pool.run();
     BOOST_TEST(most.load() <= capacity);
     BOOST_TEST(most.load() >= 60u);  // more than one job ran at once
+}
+
+BOOST_AUTO_TEST_CASE(queued_jobs_wait_for_run) {
+    std::atomic<int> runs{0};
+    eigen_pool pool(2, 100);
+    for (int j = 0; j < 4; ++j) pool.submit(1, [&] { ++runs; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    BOOST_TEST(runs.load() == 0);
+    pool.run();
+    BOOST_TEST(runs.load() == 4);
+    pool.submit(1, [&] { ++runs; });
+    pool.run();
+    BOOST_TEST(runs.load() == 5);
 }
 
 BOOST_AUTO_TEST_CASE(a_job_larger_than_the_capacity_runs_alone) {
@@ -71,7 +84,7 @@ BOOST_AUTO_TEST_CASE(a_job_larger_than_the_capacity_runs_alone) {
     eigen_pool pool(2, 10);
     pool.submit(50, [&] { ++runs; });
     pool.submit(50, [&] { ++runs; });
-    pool.wait();
+    pool.run();
     BOOST_TEST(runs.load() == 2);
 }
 
@@ -81,24 +94,25 @@ BOOST_DATA_TEST_CASE(a_failed_job_is_rethrown_and_stops_the_rest, bdata::make({0
     auto submit_all = [&] {
         pool.submit(1, [] { throw std::runtime_error("dsyevd failed with info 7"); });
         for (int j = 0; j < 50; ++j) pool.submit(1, [&] { ++after; });
-        pool.wait();
+        pool.run();
     };
     BOOST_CHECK_EXCEPTION(submit_all(), std::runtime_error,
                           [](const std::runtime_error& e) { return std::string(e.what()) == "dsyevd failed with info 7"; });
     BOOST_TEST(after.load() == 0);  // capacity 1: each later job waited for the failed one
 }
 
-BOOST_AUTO_TEST_CASE(blas_runs_single_threaded_while_workers_live) {
+BOOST_AUTO_TEST_CASE(blas_runs_single_threaded_while_jobs_run) {
     const int before = adaptk::detail::blas_threads();
-    {
-        eigen_pool pool(2, 1);
-        BOOST_TEST(adaptk::detail::blas_threads() == 1);
-    }
+    std::atomic<int> inside{-1};
+    eigen_pool pool(2, 1);
+    pool.submit(1, [&] { inside = adaptk::detail::blas_threads(); });
     BOOST_TEST(adaptk::detail::blas_threads() == before);
-    {
-        eigen_pool inline_pool(0, 1);
-        BOOST_TEST(adaptk::detail::blas_threads() == before);
-    }
+    pool.run();
+    BOOST_TEST(inside.load() == 1);
+    BOOST_TEST(adaptk::detail::blas_threads() == before);
+    eigen_pool inline_pool(0, 1);
+    inline_pool.submit(1, [&] { inside = adaptk::detail::blas_threads(); });
+    BOOST_TEST(inside.load() == before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

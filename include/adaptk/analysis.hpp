@@ -7,9 +7,10 @@
 // top eigenvectors V_u found, and each type's captured energy vᵀC_t v read off.
 // With per-matrix statistics, each matrix's own Gram is decomposed as well
 // and a second, cheap pass projects every matrix onto the type's and the
-// universal top-K bases; those solves run on solver threads while the next
-// matrix streams. RAM: about three d×d float64 matrices (plus one Gram per
-// solver thread in per-matrix mode), independent of layers and vocabulary.
+// universal top-K bases; those solves wait in the spill file and run side by
+// side, one per solver thread, between matrices in the memory the streaming
+// frees. RAM: about three d×d float64 matrices, independent of layers and
+// vocabulary.
 // The randomized method (method::rsvd) replaces all of that with
 // randomized_eigen (rsvd.hpp) over q + 2 streaming passes, every type and
 // C_u together: top-k eigenvalues with error bounds, exact energies, and
@@ -55,9 +56,10 @@ struct analysis_options {
     bool trace_weighting = false;  ///< C_u = Σ C_t / tr(C_t) instead of Σ C_t
     bool per_matrix = false;       ///< also the per-matrix statistics (the layers table)
     eig_precision matrix_precision = eig_precision::float32;  ///< of the per-matrix eigenvalue solves
-    /// Per-matrix mode: threads solving eigenproblems while the next matrix
-    /// streams (detail/eigen_pool.hpp), each holding one Gram beyond the
-    /// accumulator's; 0 solves on the streaming thread, one at a time.
+    /// Per-matrix mode: threads solving eigenproblems side by side, on
+    /// single-threaded BLAS, between matrices (detail/eigen_pool.hpp); the
+    /// Grams wait in the spill file. 0 solves on the streaming thread, one
+    /// at a time.
     std::size_t solver_threads = 2;
     std::size_t block_vectors = 1024;
     /// exact: where the type Grams are parked (spill_bytes of them); empty:
@@ -128,14 +130,14 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
 /// Bytes analyse(matrices, d, options) will hold at its peak: its buffers
 /// (accumulators or Krylov bases, block buffers) plus the mapped file pages
 /// in flight (one block, or a whole matrix whose vectors are columns, such as
-/// down_proj, until its last block), and in per-matrix mode the Grams the
-/// solver threads hold. Not counted: the program itself and
+/// down_proj, until its last block); per-matrix solves run in what the
+/// streaming frees. Not counted: the program itself and
 /// BLAS's own buffers (about 8 MiB here). The figure --max-memory is checked
 /// against; the benchmark compares it with the measured peak RSS.
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 
 /// Bytes the exact method parks in its temporary spill file (one d×d float64
-/// Gram per type); 0 for rsvd.
+/// Gram per type, per matrix also one per solver thread); 0 for rsvd.
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 /// The directory the spill file goes to: options.spill_directory, else
 /// $TMPDIR, else /tmp.

@@ -214,12 +214,6 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
     if (settings.how == method::rsvd && o.center)
         throw usage_error("--center is not supported by --method rsvd (use --method exact)");
     if (!o.max_memory) return;
-    // Fewer solver threads first (each holds a d×d Gram), then smaller blocks.
-    const std::size_t solver_threads = settings.solver_threads;
-    while (plan(settings.how) > *o.max_memory && settings.solver_threads > 0) --settings.solver_threads;
-    if (settings.solver_threads != solver_threads && settings.how == method::exact && settings.per_matrix)
-        notes.push_back("--max-memory: " + std::to_string(settings.solver_threads) + " solver threads (of " +
-                        std::to_string(solver_threads) + ") to fit " + mebibytes(*o.max_memory));
     constexpr std::size_t smallest_block = 64;  // below this BLAS runs far from its peak
     while (plan(settings.how) > *o.max_memory && settings.block_vectors > smallest_block)
         settings.block_vectors = std::max(smallest_block, settings.block_vectors / 2);

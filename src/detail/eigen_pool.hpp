@@ -1,13 +1,14 @@
 #pragma once
-// Eigensolves off the streaming thread. LAPACK's tridiagonal reduction is
+// Eigensolves side by side, one per core. LAPACK's tridiagonal reduction is
 // memory-bound and gains little from BLAS threads: at d = 2048 one dsyevd
 // takes 0.63 s on one thread and 0.40 s on two, while two single-threaded
 // solves side by side finish 3.2 per second (BENCHMARKS.md, solver table).
-// So while a pool with workers lives, BLAS runs single-threaded and each
-// worker thread takes one solve at a time, as the caller streams the next
-// matrix. Jobs own their matrices; the pool holds at most `capacity_bytes`
-// of them (queued or running) and submit() waits for room, so the memory
-// plan (planned_bytes) holds whatever the relative speeds.
+// So jobs are queued while the caller streams, and run() solves them on
+// worker threads with single-threaded BLAS while the caller waits: the
+// streaming keeps every BLAS thread and the solves use the memory it frees
+// between matrices. A job loads its matrix when it starts (from the spill
+// file), so queued jobs hold nothing; running ones hold at most
+// `capacity_bytes`.
 
 #include <condition_variable>
 #include <cstddef>
@@ -16,27 +17,25 @@
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <thread>
-#include <vector>
 
 namespace adaptk::detail {
 
 class eigen_pool {
 public:
-    /// `workers` threads (0: every job runs inline in submit(), BLAS threads
-    /// untouched); with workers, BLAS is set to one thread until destruction.
+    /// `workers` threads in run() (0: every job runs inline in submit()).
     eigen_pool(std::size_t workers, std::uint64_t capacity_bytes);
-    /// Drops queued jobs, waits for running ones, restores the BLAS threads.
-    ~eigen_pool();
     eigen_pool(const eigen_pool&) = delete;
     eigen_pool& operator=(const eigen_pool&) = delete;
 
-    /// Queues `job`, which holds `bytes` until it returns. Waits while the
-    /// pool would exceed its capacity (an idle pool takes any job). Rethrows
-    /// the exception of a job that failed earlier; no job runs after one failed.
+    std::size_t workers() const noexcept { return workers_; }
+
+    /// Queues `job`, which holds `bytes` while it runs; without workers runs it now.
     void submit(std::uint64_t bytes, std::function<void()> job);
-    /// Waits for every submitted job; rethrows the first failure.
-    void wait();
+    /// Runs the queued jobs in order on the workers, BLAS single-threaded
+    /// meanwhile, as many at once as their bytes fit the capacity (a larger
+    /// job runs alone), and returns when all are done. Rethrows the first
+    /// failure; no job starts after one failed.
+    void run();
 
 private:
     struct queued_job {
@@ -44,17 +43,14 @@ private:
         std::function<void()> run;
     };
     void work();
-    void rethrow_failure();  // with mutex_ held
 
+    std::size_t workers_;
     std::uint64_t capacity_bytes_;
     std::mutex mutex_;
     std::condition_variable changed_;
     std::deque<queued_job> queue_;
-    std::uint64_t held_bytes_ = 0;  ///< queued and running jobs
-    bool stopping_ = false;
+    std::uint64_t running_bytes_ = 0;
     std::exception_ptr failure_;
-    int saved_blas_threads_ = 0;
-    std::vector<std::jthread> workers_;
 };
 
 }  // namespace adaptk::detail
