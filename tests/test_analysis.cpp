@@ -741,7 +741,7 @@ layers_reference layers_reference_of(const std::vector<weight_matrix>& matrices,
     arma::mat pooled(d, d, arma::fill::zeros);
     for (const auto& matrix : matrices) {
         arma::mat x(d, matrix.vector_count());
-        vector_stream<double>(matrix, matrix.vector_count(), false).next(x.memptr());
+        vector_stream<double>(matrix, matrix.vector_count()).next(x.memptr());
         grams.push_back(x * x.t());
         auto& type_gram = type_grams[matrix.kind.type];
         if (type_gram.n_elem == 0) type_gram.zeros(d, d);
