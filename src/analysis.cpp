@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
 #include "adaptk/dtype.hpp"
+#include "adaptk/error.hpp"
 #include "adaptk/gram.hpp"
 #include "adaptk/spectrum.hpp"
+#include "adaptk/tensor_info.hpp"
 #include "adaptk/vectors.hpp"
 #include "detail/eigen_pool.hpp"
 #include "detail/spill.hpp"
@@ -166,33 +169,19 @@ void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw
     spectrum.rounding_estimate = accumulated.estimate + float64_steps;
 }
 
-// File pages in flight while streaming: a block's stored rows, mapped; a
-// column block is read by row segments into a tile of 16 × b values, nothing
-// mapped.
-std::uint64_t pages_in_flight(const std::vector<weight_matrix>& matrices, std::uint64_t block_vectors) {
-    std::uint64_t most = 0;
-    for (const weight_matrix& matrix : matrices) {
-        const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
-        most = std::max(most, matrix.vectors_are_rows ? std::min(matrix.vector_count(), block_vectors) * row_bytes
-                                                      : 16 * block_vectors * 8);
-    }
-    return most;
-}
-
 // A float32 per-matrix solve holds its matrix and the float64 columns
 // spill_file::read_float converts.
 std::uint64_t float_solve_bytes(std::uint64_t d) {
     return 4 * d * d + 8 * d * std::min<std::uint64_t>(d, detail::spill_file::float_chunk_columns);
 }
 
-// The bytes the solves may hold at once: what the streaming holds at its
-// peak and has freed when they run, the accumulator's float64 Gram and
-// float32 scratch (12·d²) and the pages in flight, so they add nothing to
+// The accumulator's buffers: its float64 Gram and float32 panel.
+std::uint64_t accumulator_bytes(std::uint64_t d) { return 8 * d * d + 4 * std::min<std::uint64_t>(gram_panel_rows, d) * d; }
+
+// The bytes the solves may hold at once: the accumulator's, freed while they
+// run (two float32 solves fit, or one float64), so they add nothing to
 // planned_bytes.
-std::uint64_t solver_capacity(const std::vector<weight_matrix>& matrices, std::uint64_t d,
-                              const analysis_options& options) {
-    return 12 * d * d + pages_in_flight(matrices, options.block_vectors);
-}
+std::uint64_t solver_capacity(std::uint64_t d) { return accumulator_bytes(d); }
 
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
@@ -222,7 +211,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
     std::vector<arma::vec> matrix_values(options.per_matrix ? matrices.size() : 0);
     type_bases.assign(options.per_matrix ? runs.size() : 0, arma::mat());
     const std::uint64_t gram_bytes = 8 * d * d;
-    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, solver_capacity(matrices, d, options));
+    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, solver_capacity(d));
     std::vector<std::size_t> parking;  // spill slots of the matrix Grams queued for the solvers
     std::size_t parked = 0;
     // A type's two float64 solves, each queued after a matrix's (float32)
@@ -436,19 +425,41 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept {
 }
 
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
-    // Measured: the program and OpenBLAS's buffers, stories260K profile: 7.3 MiB peak RSS.
-    constexpr std::uint64_t runtime = 8ull << 20;
+    // Measured: the program and OpenBLAS's buffers, stories260K profile: 7.3 MiB
+    // peak RSS; the 1.1B profile (d = 2048) peaked 1.7 MiB above a plan with 8.
+    constexpr std::uint64_t runtime = 10ull << 20;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
+    // File pages in flight: a block's stored rows, mapped; a column block is
+    // read by row segments into a tile of 16 × b values, nothing mapped.
     const std::uint64_t types = type_runs(matrices).size();
-    const std::uint64_t in_flight = pages_in_flight(matrices, b);
-    bool any_f64 = false;
-    for (const weight_matrix& matrix : matrices) any_f64 = any_f64 || matrix.type == dtype::f64;
+    std::uint64_t in_flight = 0;
+    bool any_f64 = false, any_bf16 = false, any_float = false;
+    for (const weight_matrix& matrix : matrices) {
+        const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
+        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min(matrix.vector_count(), b) * row_bytes
+                                                                : 16 * b * 8);
+        any_f64 = any_f64 || matrix.type == dtype::f64;
+        any_bf16 = any_bf16 || matrix.type == dtype::bf16;
+        any_float = any_float || (matrix.type != dtype::f64 && matrix.type != dtype::bf16);
+    }
+    const std::uint64_t common = runtime + in_flight + fault_around;
+    if (options.how == method::exact) {
+        // Phase 1: the float64 accumulator, its float32 panel, the block
+        // buffers (BF16 blocks as stored plus the kernel's packed copy, or
+        // plus their float32 decode for the fp32 kernel; with per-matrix
+        // statistics also a float32 block for the projection pass). Per-matrix
+        // solves run in what the accumulator frees (solver_capacity).
+        const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
+        const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || options.per_matrix ? 4 : 0) +
+                                                  (any_bf16 ? (bf16_kernel ? 4 : 6) : 0);
+        const std::uint64_t accumulate = accumulator_bytes(d) + d * b * block_element_bytes;
+        // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's work.
+        const std::uint64_t universal =
+            8 * d * d + 8 * d * spill_chunk_columns + 8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d;
+        return common + std::max(accumulate, universal);
+    }
     const std::uint64_t block = d * b * (any_f64 ? 8 : 4);
-    const std::uint64_t common = runtime + in_flight + fault_around + block;
-    // Float64 accumulator + float32 scratch, then C_u alone; per-matrix solves
-    // run in what they free (solver_capacity).
-    if (options.how == method::exact) return common + 12 * d * d;
     // randomized_eigen: per type its Krylov basis (8·d·m), Ritz matrix and
     // capture (8m² + 12m²), streamed basis and product in both precisions
     // (2 · 12·d·(ℓ + r)), probes (8·d·r); C_u the same with its whole basis
@@ -459,7 +470,7 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t m = std::min<std::uint64_t>((options.randomized.power_iterations + 2) * ell, d);
     const std::uint64_t per_type = 8 * d * m + 20 * m * m + 24 * d * (ell + r) + 8 * d * r;
     const std::uint64_t universal = 8 * d * m + 8 * m * m + 12 * d * (m + r) + 12 * d * (ell + r) + 8 * d * r;
-    return common + types * per_type + universal + b * (m + r) * 8;
+    return common + block + types * per_type + universal + b * (m + r) * 8;
 }
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
@@ -471,6 +482,70 @@ std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint6
 
 std::filesystem::path spill_directory(const analysis_options& options) {
     return detail::spill_file::where(options.spill_directory);
+}
+
+namespace {
+
+// For each matrix of `a`, its namesake in `b`: same shape (so the same hidden
+// axis), and no matrix of `b` left without a partner.
+std::vector<const weight_matrix*> namesakes(const std::vector<weight_matrix>& a, const std::string& model_a,
+                                            const std::vector<weight_matrix>& b, const std::string& model_b) {
+    std::map<std::string, const weight_matrix*> by_name;
+    for (const auto& matrix : b) by_name.emplace(matrix.name, &matrix);
+    std::vector<const weight_matrix*> partners;
+    for (const auto& matrix : a) {
+        const auto found = by_name.find(matrix.name);
+        if (found == by_name.end())
+            throw format_error(model_b, matrix.name,
+                               "is not among its analysed matrices, but " + model_a +
+                                   " has it (compare needs the same tensor names; a tensor left out has a note above)");
+        const weight_matrix& partner = *found->second;
+        if (partner.rows != matrix.rows || partner.cols != matrix.cols)
+            throw format_error(model_b, matrix.name,
+                               "shape " + shape_string({partner.rows, partner.cols}) + " differs from " +
+                                   shape_string({matrix.rows, matrix.cols}) + " in " + model_a);
+        partners.push_back(&partner);
+        by_name.erase(found);
+    }
+    if (!by_name.empty())
+        throw format_error(model_a, by_name.begin()->first,
+                           "is not among its analysed matrices, but " + model_b +
+                               " has it (compare needs the same tensor names; a tensor left out has a note above)");
+    return partners;
+}
+
+}  // namespace
+
+// Σ‖a‖² and Σ‖a − b‖² in float64 over paired blocks: 3·d multiply-adds per vector.
+std::vector<type_difference> difference_energies(const std::vector<weight_matrix>& a, const std::string& model_a,
+                                                 const std::vector<weight_matrix>& b, const std::string& model_b,
+                                                 const analysis_options& options) {
+    const auto partners = namesakes(a, model_a, b, model_b);
+    std::uint64_t total_bytes = 0;
+    for (std::size_t m = 0; m < a.size(); ++m) total_bytes += a[m].vector_bytes() + partners[m]->vector_bytes();
+    progress_meter meter(options, total_bytes);
+    std::vector<type_difference> differences;
+    arma::mat block_a, block_b;
+    for (const auto [first, last] : type_runs(a)) {
+        type_difference difference{a[first].kind.type, last - first, 0, 0};
+        for (std::size_t m = first; m < last; ++m) {
+            vector_stream<double> stream_a(a[m], options.block_vectors), stream_b(*partners[m], options.block_vectors);
+            block_a.set_size(stream_a.dim(), options.block_vectors);
+            block_b.set_size(stream_b.dim(), options.block_vectors);
+            for (std::size_t count; (count = stream_a.next(block_a.memptr())) != 0;) {
+                stream_b.next(block_b.memptr());  // the same shape: the same count
+                const std::size_t values = count * stream_a.dim();
+                for (std::size_t i = 0; i < values; ++i) {
+                    const double change = block_a[i] - block_b[i];
+                    difference.energy_a += block_a[i] * block_a[i];
+                    difference.difference_energy += change * change;
+                }
+            }
+            meter.advance(a[m].vector_bytes() + partners[m]->vector_bytes());
+        }
+        differences.push_back(difference);
+    }
+    return differences;
 }
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {

@@ -17,8 +17,10 @@ void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count) {
         for (std::size_t i = 0; i < gram.n_rows; ++i) gram(i, j) -= scale * sum[i] * sum[j];
 }
 
-gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t flush_vectors)
-    : dim_(dim), track_sum_(track_sum), flush_vectors_(std::max<std::size_t>(flush_vectors, 1)),
+gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t panel_rows)
+    : dim_(dim), track_sum_(track_sum),
+      panel_rows_(std::max<std::size_t>(1, (panel_rows + detail::bf16_panel_rows - 1) / detail::bf16_panel_rows) *
+                  detail::bf16_panel_rows),
       upper_(), kernel_(active_gram_kernel()) {
     if (track_sum_) sum_.zeros(dim);
 }
@@ -27,23 +29,24 @@ void gram_accumulator::materialize() const {
     if (upper_.n_elem == 0) upper_.zeros(dim_, dim_);
 }
 
-float* gram_accumulator::scratch() {
+float* gram_accumulator::panel() {
     materialize();
-    if (scratch_.n_elem == 0) scratch_.set_size(dim_, dim_);
-    return scratch_.memptr();
+    panel_.resize(panel_rows_ * dim_);
+    return panel_.data();
 }
 
-// A float32 run ends before a block that would carry it past flush_vectors_,
-// so a run is never longer than max(flush_vectors_, one block).
-bool gram_accumulator::run_continues(std::size_t count) {
-    if (pending_ > 0 && pending_ + count > flush_vectors_) flush();
-    return pending_ > 0;
+void gram_accumulator::add_panel(const float* panel, std::size_t first, std::size_t rows) {
+    for (std::size_t j = first; j < dim_; ++j) {
+        double* target = upper_.colptr(j) + first;
+        const float* source = panel + (j - first) * rows;
+        const std::size_t upper_rows = std::min(rows, j - first + 1);  // i ≤ j
+        for (std::size_t i = 0; i < upper_rows; ++i) target[i] += source[i];
+    }
 }
 
-void gram_accumulator::scratch_added(std::size_t count) {
-    pending_ += count;
-    longest_float_run_ = std::max(longest_float_run_, pending_);
-    if (pending_ >= flush_vectors_) flush();
+void gram_accumulator::float_block_added(std::size_t count) {
+    longest_float_run_ = std::max(longest_float_run_, count);
+    ++flushes_;
     count_ += count;
 }
 
@@ -58,10 +61,14 @@ void gram_accumulator::add_to_sum(const Element* vectors, std::size_t count, ToD
 
 void gram_accumulator::add(const float* vectors, std::size_t count) {
     if (count == 0) return;
-    float* sums = scratch();
-    detail::syrk_upper(vectors, dim_, count, sums, run_continues(count) ? 1.0f : 0.0f);
+    float* sums = panel();
+    for (std::size_t first = 0; first < dim_; first += panel_rows_) {
+        const std::size_t rows = std::min(panel_rows_, dim_ - first);
+        detail::syrk_panel(vectors, dim_, count, first, rows, sums);
+        add_panel(sums, first, rows);
+    }
     add_to_sum(vectors, count, [](float x) { return static_cast<double>(x); });
-    scratch_added(count);
+    float_block_added(count);
 }
 
 void gram_accumulator::add(const std::uint16_t* bf16_vectors, std::size_t count) {
@@ -72,21 +79,14 @@ void gram_accumulator::add(const std::uint16_t* bf16_vectors, std::size_t count)
         add(bf16_decoded_.data(), count);
         return;
     }
-    float* sums = scratch();
-    detail::bf16_syrk_upper(kernel_, bf16_vectors, dim_, count, sums, run_continues(count), bf16_pack_, detail::blas_threads());
+    // One 48-row slot of the panel per thread, so no more threads than slots.
+    const int threads = std::min<int>(detail::blas_threads(), static_cast<int>(panel_rows_ / detail::bf16_panel_rows));
+    detail::bf16_syrk_upper(
+        kernel_, bf16_vectors, dim_, count, panel(),
+        [this](const float* rows_of_c, std::size_t first, std::size_t rows) { add_panel(rows_of_c, first, rows); },
+        bf16_pack_, threads);
     add_to_sum(bf16_vectors, count, [](std::uint16_t bits) { return static_cast<double>(bf16_to_float(bits)); });
-    scratch_added(count);
-}
-
-void gram_accumulator::flush() const {
-    if (pending_ == 0) return;
-    for (std::size_t j = 0; j < dim_; ++j) {
-        double* target = upper_.colptr(j);
-        const float* source = scratch_.colptr(j);
-        for (std::size_t i = 0; i <= j; ++i) target[i] += source[i];
-    }
-    pending_ = 0;
-    ++flushes_;
+    float_block_added(count);
 }
 
 gram_rounding gram_accumulator::rounding() const {
@@ -117,8 +117,6 @@ void gram_accumulator::add(const double* vectors, std::size_t count) {
 gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
     if (other.dim_ != dim_ || other.track_sum_ != track_sum_)
         throw std::invalid_argument("gram_accumulator: merging accumulators of different shapes");
-    flush();
-    other.flush();
     materialize();
     other.materialize();
     upper_ += other.upper_;
@@ -130,7 +128,6 @@ gram_accumulator& gram_accumulator::operator+=(const gram_accumulator& other) {
 }
 
 arma::mat gram_accumulator::gram() const {
-    flush();
     materialize();
     return arma::symmatu(upper_);
 }
@@ -144,7 +141,6 @@ arma::mat gram_accumulator::centered() const {
 
 arma::mat gram_accumulator::take(bool center) {
     if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
-    flush();
     materialize();
     for (std::size_t j = 0; j < dim_; ++j)
         for (std::size_t i = 0; i < j; ++i) upper_(j, i) = upper_(i, j);
@@ -156,7 +152,6 @@ void gram_accumulator::reset() {
     if (upper_.n_elem != 0) upper_.zeros();
     if (track_sum_) sum_.zeros();
     count_ = 0;
-    pending_ = 0;
     longest_float_run_ = 0;
     flushes_ = 0;
 }

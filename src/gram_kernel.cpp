@@ -104,14 +104,14 @@ gram_kernel active_gram_kernel() {
 
 namespace detail {
 
-void bf16_syrk_upper(gram_kernel kernel, const std::uint16_t* x, std::size_t d, std::size_t count, float* c,
-                     bool accumulate, std::vector<std::uint32_t>& pack, int threads) {
+void bf16_syrk_upper(gram_kernel kernel, const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
+                     const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads) {
     switch (kernel) {
 #if defined(ADAPTK_AVX512_BF16_KERNEL)
-    case gram_kernel::avx512_bf16: avx512_bf16_syrk_upper(x, d, count, c, accumulate, pack, threads); return;
+    case gram_kernel::avx512_bf16: avx512_bf16_syrk_upper(x, d, count, panels, finished, pack, threads); return;
 #endif
 #if defined(ADAPTK_ARM_BF16_KERNEL)
-    case gram_kernel::arm_bf16: arm_bf16_syrk_upper(x, d, count, c, accumulate, pack, threads); return;
+    case gram_kernel::arm_bf16: arm_bf16_syrk_upper(x, d, count, panels, finished, pack, threads); return;
 #endif
     default: break;
     }

@@ -178,6 +178,41 @@ table profile_table(const analysis_result& result, const std::vector<double>& th
     return out;
 }
 
+table compare_table(const analysis_result& a, const analysis_result& b, const std::vector<type_difference>& differences,
+                    const std::vector<double>& thresholds) {
+    if (b.types.size() != a.types.size() || differences.size() != a.types.size())
+        throw std::invalid_argument("compare_table: the results and differences hold different types");
+    table out{"compare",
+              {"type", "group", "matrices", "dim", "k", "pr_a", "pr_b", "pr_change", "k50_a", "k50_b", "k50_change",
+               "k90_a", "k90_b", "k90_change", "r2_type_a", "r2_type_b", "r2_type_change", "difference_energy"},
+              {}};
+    const auto extras = extra_thresholds(thresholds);
+    for (const double p : extras)
+        for (const char* side : {"_a", "_b", "_change"}) out.columns.push_back(threshold_column(p) + side);
+    for (std::size_t i = 0; i < a.types.size(); ++i) {
+        const type_spectrum& ta = a.types[i];
+        const type_spectrum& tb = b.types[i];
+        if (tb.type != ta.type || differences[i].type != ta.type)
+            throw std::invalid_argument("compare_table: the results and differences hold different types");
+        const type_summary sa = summarize(a, ta), sb = summarize(b, tb);
+        std::vector<cell> row{sa.name, std::string(group_name(sa.group)), integer(ta.matrices), integer(a.dim),
+                              integer(a.k)};
+        auto values = [&](const auto& in_a, const auto& in_b, double change) {
+            row.emplace_back(in_a);
+            row.emplace_back(in_b);
+            row.emplace_back(change);
+        };
+        values(sa.pr, sb.pr, sb.pr - sa.pr);
+        values(k_cell(a, ta, 0.5), k_cell(b, tb, 0.5), sb.k50 - sa.k50);
+        values(k_cell(a, ta, 0.9), k_cell(b, tb, 0.9), sb.k90 - sa.k90);
+        values(sa.r2_type, sb.r2_type, sb.r2_type - sa.r2_type);
+        row.push_back(ratio(differences[i].difference_energy, differences[i].energy_a));
+        for (const double p : extras) values(k_cell(a, ta, p), k_cell(b, tb, p), k_value(b, tb, p) - k_value(a, ta, p));
+        out.rows.push_back(std::move(row));
+    }
+    return out;
+}
+
 table groups_table(const analysis_result& result) {
     table out{"groups", {"group", "types", "pr", "k50", "k90", "r2_type", "r2_universal", "gain"}, {}};
     std::vector<type_summary> all;

@@ -31,7 +31,7 @@ expect() {  # expect "DESCRIPTION" "EXPECTED (newline separated, sorted)" WORDS.
 
 expect "pro<TAB>" "profile" pro
 expect "r<TAB>" "report" r
-expect "commands" "$(printf '%s\n' --help --version allocate budget frontier groups inspect layers profile report spectrum | sort)" ""
+expect "commands" "$(printf '%s\n' --help --version allocate budget compare frontier groups inspect layers profile report spectrum | sort)" ""
 expect "--format values" "$(printf '%s\n' csv json tsv)" profile model --format ""
 expect "--format j" "json" report model --format j
 expect "--universal-weighting values" "$(printf '%s\n' sum trace)" groups model --universal-weighting ""

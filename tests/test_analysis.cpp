@@ -2,6 +2,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "adaptk/analysis.hpp"
 #include "adaptk/checkpoint.hpp"
+#include "adaptk/error.hpp"
 #include "adaptk/safetensors.hpp"
 #include "adaptk/spectrum.hpp"
 #include "adaptk/tables.hpp"
@@ -682,7 +684,7 @@ BOOST_AUTO_TEST_CASE(matrices_past_4_gib_in_a_sparse_file_give_the_compact_files
     }
 }
 
-BOOST_AUTO_TEST_CASE(planned_bytes_grow_as_d_squared_for_exact_and_d_for_rsvd) {
+BOOST_AUTO_TEST_CASE(planned_bytes_grow_as_8_d_squared_for_exact_and_d_for_rsvd) {
     auto plan = [](std::size_t d, method how) {
         adaptk::test::temp_dir dir;
         adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
@@ -694,10 +696,13 @@ BOOST_AUTO_TEST_CASE(planned_bytes_grow_as_d_squared_for_exact_and_d_for_rsvd) {
         options.block_vectors = 8;
         return static_cast<double>(planned_bytes(model.matrices(d, notes), d, options));
     };
-    // Minus the fixed runtime part, exact is 12·d² and rsvd linear in d once (q + 2)ℓ < d.
-    const double exact_ratio = (plan(2048, method::exact) - plan(1024, method::exact)) /
-                               (plan(1024, method::exact) - plan(512, method::exact));
-    BOOST_TEST(exact_ratio == 4.0, boost::test_tools::tolerance(0.01));
+    // Exact: the float64 d×d Gram is the only d² term (8 bytes per entry; the
+    // float32 scratch is a panel, linear in d), so the second difference over
+    // steps of h is 2·8·h². rsvd is linear in d once (q + 2)ℓ < d.
+    const double h = 1024;
+    const double second_difference =
+        plan(3072, method::exact) - 2 * plan(2048, method::exact) + plan(1024, method::exact);
+    BOOST_TEST(second_difference == 2 * 8 * h * h, boost::test_tools::tolerance(1e-9));
     const double rsvd_ratio = (plan(2048, method::rsvd) - plan(1024, method::rsvd)) /
                               (plan(1024, method::rsvd) - plan(512, method::rsvd));
     BOOST_TEST(rsvd_ratio == 2.0, boost::test_tools::tolerance(0.05));
@@ -711,6 +716,112 @@ BOOST_AUTO_TEST_CASE(rejects_empty_input_and_zero_dimension) {
     checkpoint model(dir.path());
     std::vector<std::string> notes;
     BOOST_CHECK_THROW(analyse(model.matrices(4, notes), 0, {}), std::invalid_argument);
+}
+
+// ---- compare: two checkpoints against dense float64 references ----
+
+namespace {
+
+// odd_model(d) with every value moved by -2..2 units of 2^-7 (B of compare):
+// still small integers times 2^-7, so float32 Gram sums stay exact.
+std::vector<named_matrix> perturbed(std::vector<named_matrix> matrices) {
+    arma::arma_rng::set_seed(11);
+    for (auto& m : matrices) m.w += arma::mat(arma::floor(arma::randu(m.w.n_rows, m.w.n_cols) * 5.0) - 2.0) / 128.0;
+    return matrices;
+}
+
+std::vector<weight_matrix> matrices_of(const checkpoint& model, std::uint64_t d) {
+    std::vector<std::string> notes;
+    return model.matrices(d, notes);
+}
+
+double cell_number(const table& t, std::size_t row, const std::string& column) {
+    const auto at = std::find(t.columns.begin(), t.columns.end(), column);
+    BOOST_TEST_REQUIRE((at != t.columns.end()), "no column " << column);
+    const cell& c = t.rows.at(row).at(static_cast<std::size_t>(at - t.columns.begin()));
+    if (const auto* i = std::get_if<std::int64_t>(&c)) return static_cast<double>(*i);
+    return std::get<double>(c);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(compare_matches_dense_float64_reference) {
+    constexpr std::size_t d = 19, k = 4;
+    const auto original = odd_model(d), moved = perturbed(original);
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir / "a", d, original, dtype::f32);
+    adaptk::test::write_model(dir / "b", d, moved, dtype::f32);
+    const checkpoint model_a(dir / "a"), model_b(dir / "b");
+    analysis_options options;
+    options.k = k;
+    options.block_vectors = 5;  // blocks cut the matrices, columns of down_proj included
+    const auto a = matrices_of(model_a, d), b = matrices_of(model_b, d);
+    const auto differences = difference_energies(a, "a", b, "b", options);
+    const table t = compare_table(analyse(a, d, options), analyse(b, d, options), differences, {0.5, 0.9, 0.99});
+
+    const dense_reference ref_a = reference_of(original, false), ref_b = reference_of(moved, false);
+    std::map<std::string, std::pair<double, double>> energies;  // type -> (‖A‖², ‖A − B‖²)
+    for (std::size_t i = 0; i < original.size(); ++i)
+        if (const auto kind = classify(original[i].name)) {
+            auto& [of_a, of_difference] = energies[std::string(type_name(kind->type))];
+            of_a += arma::accu(arma::square(original[i].w));
+            of_difference += arma::accu(arma::square(original[i].w - moved[i].w));
+        }
+    BOOST_TEST_REQUIRE(t.rows.size() == energies.size());
+    BOOST_TEST(t.columns.back() == "k99_change");
+    for (std::size_t row = 0; row < t.rows.size(); ++row) {
+        const std::string type = std::get<std::string>(t.rows[row][0]);
+        const arma::vec la = arma::clamp(arma::eig_sym(ref_a.gram.at(type)), 0.0, arma::datum::inf);
+        const arma::vec lb = arma::clamp(arma::eig_sym(ref_b.gram.at(type)), 0.0, arma::datum::inf);
+        BOOST_TEST_CONTEXT("type " << type) {
+            const auto& [of_a, of_difference] = energies.at(type);
+            BOOST_TEST(of_difference > 0.0);
+            check_close(cell_number(t, row, "difference_energy"), of_difference / of_a, 1e-12, "difference_energy");
+            check_close(cell_number(t, row, "pr_a"), ref_pr(la), 1e-10, "pr_a");
+            check_close(cell_number(t, row, "pr_b"), ref_pr(lb), 1e-10, "pr_b");
+            BOOST_TEST(std::abs(cell_number(t, row, "pr_change") - (ref_pr(lb) - ref_pr(la))) <= 1e-9 * ref_pr(la));
+            for (const auto& [column, fraction] : std::vector<std::pair<std::string, double>>{
+                     {"k50", 0.5}, {"k90", 0.9}, {"k99", 0.99}}) {
+                BOOST_TEST(cell_number(t, row, column + "_a") == double(ref_k(la, fraction)), column);
+                BOOST_TEST(cell_number(t, row, column + "_b") == double(ref_k(lb, fraction)), column);
+                BOOST_TEST(cell_number(t, row, column + "_change") ==
+                               double(ref_k(lb, fraction)) - double(ref_k(la, fraction)),
+                           column);
+            }
+            BOOST_TEST(std::abs(cell_number(t, row, "r2_type_change") - (ref_kept(lb, k) - ref_kept(la, k))) <= 1e-10);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(compare_refuses_unlike_names_and_shapes_naming_the_tensor) {
+    constexpr std::size_t d = 8;
+    const auto original = odd_model(d);
+    auto renamed = original;
+    renamed[0].name = "model.layers.0.self_attn.o_proj.weight";
+    auto reshaped = original;
+    reshaped[1].w = arma::mat(3, d, arma::fill::ones);  // k_proj of layer 0: 5 rows in A
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir / "a", d, original, dtype::f32);
+    adaptk::test::write_model(dir / "renamed", d, renamed, dtype::f32);
+    adaptk::test::write_model(dir / "reshaped", d, reshaped, dtype::f32);
+    const checkpoint a(dir / "a"), b_renamed(dir / "renamed"), b_reshaped(dir / "reshaped");
+    auto fails_with = [&](const checkpoint& b, const std::string& model_b, const std::string& message) {
+        BOOST_CHECK_EXCEPTION(difference_energies(matrices_of(a, d), "A", matrices_of(b, d), model_b, {}), format_error,
+                              [&](const format_error& e) {
+                                  BOOST_TEST_INFO("what() = " << e.what());
+                                  return std::string(e.what()) == message;
+                              });
+    };
+    fails_with(b_renamed, "B",
+               "B: tensor 'model.layers.0.self_attn.q_proj.weight': is not among its analysed matrices, but A has it "
+               "(compare needs the same tensor names; a tensor left out has a note above)");
+    fails_with(b_reshaped, "B",
+               "B: tensor 'model.layers.0.self_attn.k_proj.weight': shape 3x8 differs from 5x8 in A");
+    // B's extra tensor, once A's are all matched, is named against A.
+    BOOST_CHECK_EXCEPTION(difference_energies(matrices_of(b_renamed, d), "B", matrices_of(a, d), "A", {}), format_error,
+                          [](const format_error& e) {
+                              return std::string(e.what()).starts_with("A: tensor 'model.layers.0.self_attn.o_proj.weight'");
+                          });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1346,6 +1346,19 @@ BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_b
     BOOST_TEST(largest_move["down"] == 0.0);  // left in F32, same rows, same order
 }
 
+namespace {
+
+// The generator seed of each matrix of tests/data/ggml-quants/mixed.gguf (tools/ggml-fixtures).
+const std::map<std::string, std::uint64_t>& mixed_gguf_seeds() {
+    static const std::map<std::string, std::uint64_t> seeds{
+        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
+        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
+        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    return seeds;
+}
+
+}  // namespace
+
 // tests/data/ggml-quants/mixed.gguf: a generated d = 256 Llama layer quantized by
 // llama.cpp (PROVENANCE.md), each matrix to another type (Q2_K..Q6_K, Q4_0,
 // Q4_1, Q5_1; down_proj's Q4_1 blocks are cut by its column reads). test_ggml_quants
@@ -1356,10 +1369,7 @@ BOOST_AUTO_TEST_CASE(q8_0_gguf_reads_exactly_and_stays_within_the_quantization_b
 BOOST_AUTO_TEST_CASE(mixed_quantized_gguf_streams_exactly_and_stays_within_the_quantization_bound) {
     const fs::path mixed = data("ggml-quants/mixed.gguf");
     const adaptk::tensor_file file(mixed);
-    const std::map<std::string, std::uint64_t> seeds{
-        {"token_embd.weight", 10},     {"blk.0.attn_q.weight", 11},   {"blk.0.attn_k.weight", 12},
-        {"blk.0.attn_v.weight", 13},   {"blk.0.attn_output.weight", 14}, {"blk.0.ffn_gate.weight", 15},
-        {"blk.0.ffn_up.weight", 16},   {"blk.0.ffn_down.weight", 17}, {"output.weight", 18}};
+    const auto& seeds = mixed_gguf_seeds();
     temp_dir dir;
     for (const std::string copy : {"original", "dequantized"}) {
         fs::create_directory(dir / copy);
@@ -1413,6 +1423,110 @@ BOOST_AUTO_TEST_CASE(mixed_quantized_gguf_streams_exactly_and_stays_within_the_q
         // Q2_K's error is large, but the bound stays below the type's energy (the eigenvalues' sum).
         BOOST_TEST(bound < profile.number(profile.row_named(type), "energy"), type);
     }
+}
+
+// ---- compare ------------------------------------------------------------------------------------
+
+namespace {
+
+// Q8_0 blocks decoded by their definition (fp16 scale by half_reference, int8 values).
+std::vector<double> q8_0_reference(std::span<const std::byte> blocks) {
+    std::vector<double> values;
+    for (std::size_t at = 0; at < blocks.size(); at += 34) {
+        std::uint16_t scale;
+        std::memcpy(&scale, blocks.data() + at, 2);
+        for (std::size_t i = 0; i < 32; ++i)
+            values.push_back(adaptk::test::half_reference(scale) * static_cast<double>(static_cast<std::int8_t>(blocks[at + 2 + i])));
+    }
+    return values;
+}
+
+}  // namespace
+
+// The generated originals of ggml-quants/mixed.gguf as an F32 GGUF (A), against
+// llama.cpp's mixed-type quantization of them and against a Q8_0 copy the test
+// writes (B). difference_energy per type is checked against Σ‖W − W_q‖² / Σ‖W‖²
+// computed here in float64 (mixed.gguf's values through adaptk::decode, which
+// test_ggml_quants proves equal to llama.cpp's to_float; Q8_0's by its definition);
+// the _a / _b columns equal each file's own profile, the changes their difference.
+BOOST_AUTO_TEST_CASE(compare_f32_with_its_quantized_copies) {
+    const fs::path mixed = data("ggml-quants/mixed.gguf");
+    const adaptk::tensor_file file(mixed);
+    const auto& seeds = mixed_gguf_seeds();
+    std::vector<adaptk::test::gguf_model_tensor> originals, q8;
+    std::map<std::string, std::map<std::string, std::pair<double, double>>> energies;  // B -> type -> (‖W‖², ‖E‖²)
+    for (const auto& tensor : file.tensors()) {
+        const auto seed = seeds.find(tensor.name);
+        if (seed == seeds.end()) continue;
+        auto source = adaptk::test::generated_matrix(seed->second, tensor.shape[0], tensor.shape[1]);
+        std::vector<float> decoded(tensor.elements);
+        adaptk::decode(tensor.type, adaptk::test::stored_bytes(file, tensor).data(), decoded.size(), decoded.data());
+        const auto q8_values = q8_0_reference(adaptk::test::quantize_q8_0(source));
+        const std::string type(adaptk::type_name(adaptk::classify(tensor.name)->type));
+        for (std::size_t i = 0; i < source.size(); ++i) {
+            const double w = source[i];
+            energies["mixed"][type].first += w * w;
+            energies["mixed"][type].second += (w - decoded[i]) * (w - decoded[i]);
+            energies["q8_0"][type].first += w * w;
+            energies["q8_0"][type].second += (w - q8_values[i]) * (w - q8_values[i]);
+        }
+        originals.push_back({tensor.name, tensor.shape, source, adaptk::test::gguf_code::type_f32});
+        q8.push_back({tensor.name, tensor.shape, std::move(source), adaptk::test::gguf_code::type_q8_0});
+    }
+    const std::vector<std::vector<std::byte>> keys{adaptk::test::gguf_kv_string("general.architecture", "llama"),
+                                                   adaptk::test::gguf_kv_u32("llama.embedding_length", 256)};
+    temp_dir dir;
+    adaptk::test::write_bytes(dir / "original.gguf", adaptk::test::gguf_model_image(originals, keys));
+    adaptk::test::write_bytes(dir / "q8_0.gguf", adaptk::test::gguf_model_image(q8, keys));
+    const std::string original = (dir / "original.gguf").string();
+    const csv_table profile_a = read_csv(succeed({"profile", original}).out);
+    for (const auto& [name, b] : {std::pair<std::string, std::string>{"mixed", mixed.string()},
+                                  {"q8_0", (dir / "q8_0.gguf").string()}}) {
+        const csv_table compared = read_csv(succeed({"compare", original, b}).out);
+        const csv_table profile_b = read_csv(succeed({"profile", b}).out);
+        BOOST_TEST_REQUIRE(compared.rows.size() == 9u, name);
+        for (std::size_t row = 0; row < compared.rows.size(); ++row) {
+            const std::string type = compared.text(row, "type");
+            BOOST_TEST_CONTEXT(name << ", type " << type) {
+                const auto [of_w, of_e] = energies.at(name).at(type);
+                BOOST_TEST(of_e > 0.0);
+                BOOST_TEST(compared.number(row, "difference_energy") == of_e / of_w, boost::test_tools::tolerance(1e-12));
+                for (const std::string column : {"pr", "k50", "k90", "r2_type"}) {
+                    const double in_a = profile_a.number(profile_a.row_named(type), column);
+                    const double in_b = profile_b.number(profile_b.row_named(type), column);
+                    BOOST_TEST(compared.number(row, column + "_a") == in_a, column);
+                    BOOST_TEST(compared.number(row, column + "_b") == in_b, column);
+                    BOOST_TEST(compared.number(row, column + "_change") == in_b - in_a, column);
+                }
+            }
+        }
+    }
+    // Q8_0 loses less than the mix of 2- to 6-bit types on every type but the Q6_K head.
+    const csv_table q8_rows = read_csv(succeed({"compare", original, (dir / "q8_0.gguf").string()}).out);
+    const csv_table mixed_rows = read_csv(succeed({"compare", original, mixed.string()}).out);
+    BOOST_TEST(q8_rows.number(q8_rows.row_named("o"), "difference_energy") <
+               mixed_rows.number(mixed_rows.row_named("o"), "difference_energy"));  // Q2_K in mixed.gguf
+}
+
+BOOST_AUTO_TEST_CASE(compare_refuses_a_missing_tensor_and_a_single_model) {
+    temp_dir dir;
+    const std::vector<std::vector<std::byte>> keys{adaptk::test::gguf_kv_string("general.architecture", "llama"),
+                                                   adaptk::test::gguf_kv_u32("llama.embedding_length", 32)};
+    std::vector<adaptk::test::gguf_model_tensor> tensors{
+        {"blk.0.attn_q.weight", {32, 32}, std::vector<float>(32 * 32, 0.5f)},
+        {"blk.0.attn_v.weight", {32, 32}, std::vector<float>(32 * 32, 0.25f)}};
+    adaptk::test::write_bytes(dir / "a.gguf", adaptk::test::gguf_model_image(tensors, keys));
+    tensors.pop_back();
+    adaptk::test::write_bytes(dir / "b.gguf", adaptk::test::gguf_model_image(tensors, keys));
+    const std::vector<std::string> missing{"compare", (dir / "a.gguf").string(), (dir / "b.gguf").string(), "-q"};
+    check_failure(run_stream(missing), 1,
+                  {(dir / "b.gguf").string() + ": tensor 'blk.0.attn_v.weight': is not among its analysed matrices, but " +
+                   (dir / "a.gguf").string() + " has it"},
+                  missing);
+    const std::vector<std::string> single{"compare", (dir / "a.gguf").string()};
+    check_failure(run_stream(single), 2, {"compare: give two models, A and B"}, single);
+    const std::vector<std::string> three{"compare", "x", "y", "z"};
+    check_failure(run_stream(three), 2, {"unexpected argument 'z' (compare takes two models, A and B)"}, three);
 }
 
 // ---- llama2.c checkpoints -------------------------------------------------------------------------

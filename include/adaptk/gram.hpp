@@ -1,18 +1,20 @@
 #pragma once
 // Incremental Gram (uncentered covariance) accumulator over a stream of
 // vector blocks: C += X·Xᵀ for each d×b block X (vectors as columns), upper
-// triangle only: b·d(d+1)/2 multiply-adds per block (ssyrk/dsyrk).
-// Float blocks are reduced by ssyrk into a float32 scratch Gram that is added
-// to the float64 accumulator every `flush_vectors` vectors (default 4096), so
-// float32 rounding spans at most that many terms, or one block when a block
-// is larger (ssyrk sums a whole block), and never compounds beyond;
-// flushing less often keeps the d² flush off the critical path (a k_proj of
-// 256 vectors would otherwise pay a full d×d flush). Double blocks go
-// straight through dsyrk. Raw BF16 blocks, on CPUs with a BF16 dot product
-// (AVX512-BF16, Arm FEAT_BF16), skip the float32 decode: the kernel chosen
-// by gram_kernel.hpp multiplies BF16 pairs exactly and sums in float32 at
-// about twice ssyrk's rate, into the same scratch (same accuracy class);
-// elsewhere they are decoded and take the ssyrk path. Knows nothing of files.
+// triangle only: b·d(d+1)/2 multiply-adds per block.
+// Float blocks are reduced in row panels: rows [r, r + h) of the upper
+// triangle (h = panel_rows) by ssyrk on the diagonal square and sgemm right
+// of it into a float32 panel, which is added to the float64 accumulator at
+// once (the BF16 kernels do the same per 48-row block, one slot of the
+// panel per thread). So float32 sums span one block (ssyrk sums a whole block) and never
+// compound beyond, and the float32 scratch is h·d, not d×d (2.25 MiB instead
+// of 16 at d = 2048; the 1.1B profile's peak is the float64 Gram and one
+// block). Double blocks go straight through dsyrk. Raw BF16 blocks, on CPUs
+// with a BF16 dot product (AVX512-BF16, Arm FEAT_BF16), skip the float32
+// decode: the kernel chosen by gram_kernel.hpp multiplies BF16 pairs exactly
+// and sums in float32 at about twice ssyrk's rate, into the same panels (same
+// accuracy class); elsewhere they are decoded and take the ssyrk path. Knows
+// nothing of files.
 
 #include <cstddef>
 #include <cstdint>
@@ -24,15 +26,18 @@
 
 namespace adaptk {
 
-/// Vectors a float32 partial sum spans before it is added in float64 (or
-/// one block, when a block holds more): the Gram accumulator's default and
-/// the randomized eigensolver's.
+/// Vectors a float32 partial sum of the randomized eigensolver spans before
+/// it is added in float64 (or one block, when a block holds more).
 inline constexpr std::size_t float_flush_vectors = 4096;
+
+/// Rows of the accumulator's float32 panel by default: six 48-row slots for
+/// the BF16 kernels' threads, 2.25 MiB of float32 at d = 2048.
+inline constexpr std::size_t gram_panel_rows = 288;
 
 /// How far rounding may have moved the accumulated Gram C̃ from the exact
 /// Gram C of the vectors as given, in the spectral norm, hence (Weyl) every
 /// eigenvalue. The bound: each entry is a sum of n products in float32
-/// between float64 adds, so |C̃ − C| ≤ (γ_n + γ'_F)·|X||X|ᵀ entrywise
+/// (n ≤ one block) between float64 adds, so |C̃ − C| ≤ (γ_n + γ'_F)·|X||X|ᵀ entrywise
 /// (Higham 2002, eq. 3.5; γ_n = nu/(1 − nu), u = 2⁻²⁴, γ' with u = 2⁻⁵³ over
 /// F flushes), and ‖|X||X|ᵀ‖₂ ≤ ‖X‖_F² = tr C. The estimate: the same with
 /// √n·u (Higham & Mary 2019's probabilistic model), what rounding typically does.
@@ -48,13 +53,15 @@ void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count);
 class gram_accumulator {
 public:
     /// An empty accumulator for vectors of length `dim`. With `track_sum`, the
-    /// running sum is kept so centered() can subtract the mean. The d×d
-    /// buffers are allocated on first use, so an idle accumulator costs nothing.
+    /// running sum is kept so centered() can subtract the mean. Float blocks
+    /// go through a float32 panel of `panel_rows` rows (rounded up to a
+    /// multiple of 48). The buffers (d×d float64, the panel) are allocated
+    /// on first use, so an idle accumulator costs nothing.
     /// Throws usage_error when ADAPTK_GRAM_KERNEL names no kernel this CPU runs.
-    explicit gram_accumulator(std::size_t dim, bool track_sum = false,
-                              std::size_t flush_vectors = float_flush_vectors);
+    explicit gram_accumulator(std::size_t dim, bool track_sum = false, std::size_t panel_rows = gram_panel_rows);
 
     std::size_t dim() const noexcept { return dim_; }
+    std::size_t panel_rows() const noexcept { return panel_rows_; }
     std::uint64_t count() const noexcept { return count_; }
 
     /// Adds `count` vectors stored column-major as a dim×count block.
@@ -80,13 +87,10 @@ public:
     /// Σ x, when tracked.
     const arma::vec& sum() const noexcept { return sum_; }
     /// Σ ‖x‖² = trace of the Gram.
-    double trace() const {
-        flush();
-        return arma::trace(upper_);
-    }
+    double trace() const { return upper_.n_elem != 0 ? arma::trace(upper_) : 0.0; }
 
-    /// The most vectors one float32 sum has spanned: ≤ max(flush_vectors, the
-    /// largest float block added); 0 when no float block came.
+    /// The most vectors one float32 sum has spanned: the largest float (or
+    /// BF16) block added; 0 when no float block came.
     std::size_t longest_float_run() const noexcept { return longest_float_run_; }
     /// The rounding of the Gram accumulated so far (gram_rounding), from its
     /// trace and runs; uncentered, as accumulated.
@@ -101,31 +105,28 @@ public:
     void reset();
 
 private:
-    /// Adds the float32 scratch into the float64 accumulator. Logically const:
-    /// the Gram the object represents does not change.
-    void flush() const;
     /// Allocates the float64 accumulator (zeros) if it is not there.
     void materialize() const;
-    /// The float32 scratch, allocated on first use.
-    float* scratch();
-    /// Before reducing `count` more vectors into the scratch: flushes when they
-    /// would make the run longer than flush_vectors; true when they add to it.
-    bool run_continues(std::size_t count);
-    /// Books `count` vectors just reduced into the scratch; flushes when due.
-    void scratch_added(std::size_t count);
+    /// The float32 panel (panel_rows × d), allocated on first use.
+    float* panel();
+    /// upper_(i, j) += panel(i, j) for first ≤ i < first + rows, i ≤ j < d
+    /// (panel column j at panel + (j − first)·rows): a finished panel of one
+    /// block, in float64. Safe from several threads for disjoint rows.
+    void add_panel(const float* panel, std::size_t first, std::size_t rows);
+    /// Books a float or BF16 block of `count` vectors (one float32 run).
+    void float_block_added(std::size_t count);
     /// sum_ += Σ of the block's vectors (when tracked).
     template <class Element, class ToDouble>
     void add_to_sum(const Element* vectors, std::size_t count, ToDouble to_double);
 
     std::size_t dim_;
     bool track_sum_;
-    std::size_t flush_vectors_;
+    std::size_t panel_rows_;
     std::uint64_t count_ = 0;
-    mutable arma::mat upper_;    ///< float64 accumulator; only the upper triangle is meaningful
-    mutable arma::fmat scratch_;  ///< float32 ssyrk sums since the last flush, allocated on first use
-    mutable std::size_t pending_ = 0;  ///< vectors in scratch_
+    mutable arma::mat upper_;  ///< float64 accumulator; only the upper triangle is meaningful
+    std::vector<float> panel_;  ///< float32 sums of one row panel of one block
     std::size_t longest_float_run_ = 0;
-    mutable std::uint64_t flushes_ = 0;  ///< float64 adds of float32 sums, for the rounding bound
+    std::uint64_t flushes_ = 0;  ///< float64 adds of float32 sums (float blocks), for the rounding bound
     arma::vec sum_;
     gram_kernel kernel_;
     std::vector<std::uint32_t> bf16_pack_;  ///< the BF16 kernel's packed copy of a block

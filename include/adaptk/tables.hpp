@@ -55,6 +55,15 @@ table layers_table(const analysis_result& result, const std::vector<double>& thr
 /// rsvd's, or the exact method's rounding_estimate and rounding_bound).
 table spectrum_table(const analysis_result& result);
 
+/// A against B (compare), one row per type of `a`: type,group,matrices,dim,k,
+/// then for each of pr, k50, k90, r2_type (at K) its value in A, in B and the
+/// change B − A (pr_a,pr_b,pr_change, ...), then difference_energy
+/// ‖W_A − W_B‖² / ‖W_A‖² summed over the type's matrices, then k<NN>_a,
+/// k<NN>_b, k<NN>_change for each threshold beyond 0.5 and 0.9. `b` and
+/// `differences` hold the same types in the same order (throws std::invalid_argument otherwise).
+table compare_table(const analysis_result& a, const analysis_result& b, const std::vector<type_difference>& differences,
+                    const std::vector<double>& thresholds);
+
 /// r2_universal of type row `t` at K; NaN for K > universal_k.
 double universal_r2(const type_spectrum& t, std::size_t k);
 

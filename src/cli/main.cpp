@@ -92,12 +92,12 @@ void write_text_file(const fs::path& path, const std::string& text) {
     file.commit();
 }
 
-checkpoint open_model(const cli::options& o) {
-    return checkpoint(o.model, o.types_file.empty() ? type_rules{} : type_rules::read(o.types_file));
+checkpoint open_model(const cli::options& o, const fs::path& path) {
+    return checkpoint(path, o.types_file.empty() ? type_rules{} : type_rules::read(o.types_file));
 }
 
 int run_inspect(const cli::options& o, const messages& say) {
-    const checkpoint model = open_model(o);
+    const checkpoint model = open_model(o, o.model);
     say.notes(model.notes());
     table out{"inspect", {"name", "dtype", "shape", "type", "group", "layer", "bytes", "offset", "file"}, {}};
     std::uint64_t total_bytes = 0;
@@ -329,7 +329,7 @@ void check_report_directory(const fs::path& out) {
 
 // The matrices to analyse; when there are none, the notes saying why each
 // classified tensor was left out come first, and the error quotes the first.
-std::vector<weight_matrix> analysed_matrices(const cli::options& o, const checkpoint& model, std::uint64_t d,
+std::vector<weight_matrix> analysed_matrices(const fs::path& path, const checkpoint& model, std::uint64_t d,
                                              note_log& notes, const messages& say) {
     const std::size_t before = notes.lines.size();
     auto matrices = model.matrices(d, notes.lines);
@@ -339,7 +339,7 @@ std::vector<weight_matrix> analysed_matrices(const cli::options& o, const checkp
     std::string reason = "no weight matrix to analyse at hidden size " + std::to_string(d);
     if (left_out > 0)
         reason += "; " + std::to_string(left_out) + " left out, the first: " + notes.lines[before];
-    throw format_error(o.model.string(), "", reason);
+    throw format_error(path.string(), "", reason);
 }
 
 // --k and --ks above d are clamped to d, with a note.
@@ -360,10 +360,13 @@ void clamp_to_hidden_size(cli::options& o, std::uint64_t d, note_log& notes) {
     o.frontier_ks.erase(std::unique(o.frontier_ks.begin(), o.frontier_ks.end()), o.frontier_ks.end());
 }
 
-// Everything analyse() is asked for, the method and block size included.
-analysis_options analysis_settings(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
+// Everything analyse() is asked for, the method and block size included
+// (after clamping --k and --ks to d).
+analysis_options analysis_settings(cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
                                    note_log& notes) {
+    clamp_to_hidden_size(o, d, notes);
     analysis_options settings;
+    // Before choose_method: the plan counts the per-matrix projection's block.
     settings.per_matrix = o.what == cli::command::layers || o.what == cli::command::report ||
                           (o.what == cli::command::allocate && o.allocate_per_matrix);
     settings.matrix_precision = o.matrix_precision;
@@ -379,8 +382,7 @@ analysis_options analysis_settings(const cli::options& o, const std::vector<weig
     if (o.what == cli::command::allocate && o.allocate_per_matrix && settings.how != method::exact)
         throw std::runtime_error("allocate --per matrix needs the exact per-matrix spectra, and --method auto chose "
                                  "rsvd to fit --max-memory");
-    settings.per_matrix = settings.how == method::exact && (o.what == cli::command::layers || o.what == cli::command::report ||
-                                                           (o.what == cli::command::allocate && o.allocate_per_matrix));
+    settings.per_matrix = settings.per_matrix && settings.how == method::exact;
     settings.spill_directory = o.spill_dir;
     if (const std::uint64_t spill = spill_bytes(matrices, d, settings); spill > 0)
         notes.lines.push_back("the exact method parks its type Grams (" + mebibytes(spill) +
@@ -433,22 +435,21 @@ void emit_command_table(const cli::options& o, const analysis_result& result, co
     case cli::command::spectrum: emit(spectrum_table(result), o.format); break;
     case cli::command::allocate: run_allocate(o, result, matrices, say); break;
     case cli::command::report:
+    case cli::command::compare:
     case cli::command::inspect: break;
     }
 }
 
 int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
-    if (o.threads) detail::set_blas_threads(*o.threads);
     std::optional<atomic_directory> report_dir;
     if (o.what == cli::command::report) {
         check_report_directory(o.out_dir);
         report_dir.emplace(o.out_dir);  // its staging directory now: an unwritable place fails before the pass
     }
-    const checkpoint model = open_model(o);
+    const checkpoint model = open_model(o, o.model);
     notes.lines = model.notes();
     const std::uint64_t d = model.hidden_size(o.hidden_size, notes.lines);
-    const auto matrices = analysed_matrices(o, model, d, notes, say);
-    clamp_to_hidden_size(o, d, notes);
+    const auto matrices = analysed_matrices(o.model, model, d, notes, say);
     analysis_options settings = analysis_settings(o, matrices, d, notes);
     notes.print(say);
     progress_line progress(!say.quiet());
@@ -461,9 +462,35 @@ int analyse_and_write(cli::options o, const messages& say, note_log& notes) {
     return 0;
 }
 
+// compare: A and B analysed alike at A's hidden size, after a first pass that
+// streams both for the difference energies (and refuses unlike names early).
+int compare_and_write(cli::options o, const messages& say, note_log& notes) {
+    const checkpoint model_a = open_model(o, o.model);
+    const checkpoint model_b = open_model(o, o.model_b);
+    notes.lines = model_a.notes();
+    notes.lines.insert(notes.lines.end(), model_b.notes().begin(), model_b.notes().end());
+    const std::uint64_t d = model_a.hidden_size(o.hidden_size, notes.lines);
+    if (const std::uint64_t d_b = model_b.hidden_size(o.hidden_size, notes.lines); d_b != d)
+        throw format_error(o.model_b.string(), "", "hidden size " + std::to_string(d_b) + " differs from " +
+                                                       std::to_string(d) + " of " + o.model.string());
+    const auto matrices_a = analysed_matrices(o.model, model_a, d, notes, say);
+    const auto matrices_b = analysed_matrices(o.model_b, model_b, d, notes, say);
+    analysis_options settings = analysis_settings(o, matrices_a, d, notes);
+    notes.print(say);
+    progress_line progress(!say.quiet());
+    settings.progress = std::ref(progress);
+    const auto differences = difference_energies(matrices_a, o.model.string(), matrices_b, o.model_b.string(), settings);
+    const analysis_result result_a = analyse(matrices_a, d, settings);
+    const analysis_result result_b = analyse(matrices_b, d, settings);
+    emit(compare_table(result_a, result_b, differences, o.thresholds), o.format);
+    return 0;
+}
+
 int run_analysis(const cli::options& o, const messages& say) {
     note_log notes;
+    if (o.threads) detail::set_blas_threads(*o.threads);
     try {
+        if (o.what == cli::command::compare) return compare_and_write(o, say, notes);
         return analyse_and_write(o, say, notes);
     } catch (...) {
         notes.print(say);

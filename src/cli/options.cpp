@@ -22,7 +22,7 @@ struct command_info {
     std::string_view summary;
 };
 
-constexpr std::array<command_info, 9> commands{{
+constexpr std::array<command_info, 10> commands{{
     {command::inspect, "inspect", "list every tensor: name,dtype,shape,type,group,layer,bytes,offset,file"},
     {command::profile, "profile", "one row per weight type: PR, K50/K90, R2 own vs universal basis, gain"},
     {command::groups, "groups", "attention / mlp / embedding means and the mlp/attention ratio"},
@@ -32,6 +32,7 @@ constexpr std::array<command_info, 9> commands{{
     {command::spectrum, "spectrum", "every eigenvalue per type, long format for plotting"},
     {command::report, "report", "everything above in one pass, written to --out DIR"},
     {command::allocate, "allocate", "ranks per type or per matrix that keep the most under --budget"},
+    {command::compare, "compare", "A B: per type, the change in pr, k50, k90, r2 and |W_A - W_B|^2 / |W_A|^2"},
 }};
 
 // One line: the version and the Gram kernel BF16 checkpoints go through
@@ -58,7 +59,9 @@ std::string main_help() {
 }
 
 std::string command_help(const command_info& c) {
-    std::string text = "Usage: adaptk-stream " + std::string(c.name) + " MODEL [options]\n" + std::string(c.summary) + "\n\nOptions:\n";
+    const std::string models = c.what == command::compare ? " A B" : " MODEL";
+    std::string text = "Usage: adaptk-stream " + std::string(c.name) + models + " [options]\n" + std::string(c.summary) +
+                       "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json or GGUF key-values, else inferred)\n"
         "  --types FILE         extra naming rules, lines TYPE,LAYOUT,REGEX (README)\n"
@@ -273,7 +276,9 @@ parameter_budget parse_budget(std::string_view flag, std::string_view text) {
     return {0, static_cast<std::uint64_t>(count)};
 }
 
-bool supports_rsvd(command c) noexcept { return c != command::inspect && c != command::layers && c != command::budget; }
+bool supports_rsvd(command c) noexcept {
+    return c != command::inspect && c != command::layers && c != command::budget && c != command::compare;
+}
 
 std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     auto bad = [&] {
@@ -342,11 +347,17 @@ parsed parse(int argc, const char* const* argv) {
         } else if (!have_model) {
             o.model = std::string(arg);
             have_model = true;
+        } else if (o.what == command::compare && o.model_b.empty()) {
+            o.model_b = std::string(arg);
         } else {
-            throw usage_error("unexpected argument '" + std::string(arg) + "' (one MODEL per run)");
+            throw usage_error("unexpected argument '" + std::string(arg) + "' (" +
+                              (o.what == command::compare ? "compare takes two models, A and B" : "one MODEL per run") +
+                              ")");
         }
     }
     if (!have_model) throw usage_error(std::string(chosen->name) + ": no MODEL given");
+    if (o.what == command::compare && o.model_b.empty())
+        throw usage_error("compare: give two models, A and B (e.g. the F16 file and its quantized copy)");
     if (o.what == command::report && o.out_dir.empty()) throw usage_error("report: --out DIR is required");
     if (o.what == command::allocate && o.budget.fraction == 0 && o.budget.count == 0)
         throw usage_error("allocate: --budget is required (a fraction such as 0.25 or a count such as 250M)");

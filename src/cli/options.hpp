@@ -14,7 +14,7 @@
 
 namespace adaptk::cli {
 
-enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report, allocate };
+enum class command { inspect, profile, groups, frontier, budget, layers, spectrum, report, allocate, compare };
 /// allocate --budget: a fraction of the analysed parameters, or a count.
 struct parameter_budget {
     double fraction = 0;      ///< in (0, 1] when count is 0
@@ -27,6 +27,7 @@ enum class method_choice { exact, rsvd, automatic };
 struct options {
     command what = command::profile;
     std::filesystem::path model;
+    std::filesystem::path model_b;  ///< compare: the second checkpoint (B)
     std::optional<std::uint64_t> hidden_size;
     std::filesystem::path types_file;  ///< --types: user naming rules; empty: built-in only
     std::optional<int> threads;

@@ -19,6 +19,7 @@
 namespace adaptk::detail {
 namespace {
 
+using bf16_tiles::output_panel;
 using bf16_tiles::packed_block;
 
 struct neon_bf16 {
@@ -34,7 +35,7 @@ struct neon_bf16 {
     // columns over pairs [p0, p0+chunk), stored only where i ≤ j.
     template <std::size_t Panels>
     static void micro_tile(const packed_block<lanes>& x, std::size_t i0, std::size_t rows, std::size_t j0,
-                           std::size_t columns, std::size_t p0, std::size_t chunk, float* c, bool accumulate) {
+                           std::size_t columns, std::size_t p0, std::size_t chunk, const output_panel& c, bool accumulate) {
         float32x4_t sums[Panels][tile_columns];
         for (auto& panel : sums)
             for (auto& s : panel) s = vdupq_n_f32(0.0f);
@@ -62,7 +63,7 @@ struct neon_bf16 {
         for (std::size_t n = 0; n < columns; ++n) {
             const std::size_t j = j0 + n;
             const std::size_t upper_rows = std::min(rows, j - i0 + 1);  // i ≤ j
-            float* target = c + j * x.d + i0;
+            float* target = c.at(i0, j);
             for (std::size_t m = 0; m < Panels && m * lanes < upper_rows; ++m) {
                 float* out = target + m * lanes;
                 const std::size_t valid = std::min(lanes, upper_rows - m * lanes);
@@ -80,9 +81,9 @@ struct neon_bf16 {
 
 }  // namespace
 
-void arm_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* c, bool accumulate,
-                         std::vector<std::uint32_t>& pack, int threads) {
-    bf16_tiles::syrk_upper<neon_bf16>(x, d, count, c, accumulate, pack, threads);
+void arm_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
+                         const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads) {
+    bf16_tiles::syrk_upper<neon_bf16>(x, d, count, panels, finished, pack, threads);
 }
 
 }  // namespace adaptk::detail

@@ -17,6 +17,7 @@
 namespace adaptk::detail {
 namespace {
 
+using bf16_tiles::output_panel;
 using bf16_tiles::packed_block;
 
 struct avx512 {
@@ -56,7 +57,7 @@ struct avx512 {
     template <std::size_t Panels>
     [[gnu::target("avx512f,avx512bf16")]]
     static void micro_tile(const packed_block<lanes>& x, std::size_t i0, std::size_t rows, std::size_t j0,
-                           std::size_t columns, std::size_t p0, std::size_t chunk, float* c, bool accumulate) {
+                           std::size_t columns, std::size_t p0, std::size_t chunk, const output_panel& c, bool accumulate) {
         __m512 sums[Panels][tile_columns];
         for (auto& panel : sums)
             for (auto& s : panel) s = _mm512_setzero_ps();
@@ -77,7 +78,7 @@ struct avx512 {
         for (std::size_t n = 0; n < columns; ++n) {
             const std::size_t j = j0 + n;
             const std::size_t upper_rows = std::min(rows, j - i0 + 1);  // i ≤ j
-            float* target = c + j * x.d + i0;
+            float* target = c.at(i0, j);
             for (std::size_t m = 0; m < Panels && m * lanes < upper_rows; ++m) {
                 const __mmask16 mask = first_rows_mask(upper_rows - m * lanes);
                 __m512 value = sums[m][n];
@@ -90,9 +91,9 @@ struct avx512 {
 
 }  // namespace
 
-void avx512_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* c, bool accumulate,
-                            std::vector<std::uint32_t>& pack, int threads) {
-    bf16_tiles::syrk_upper<avx512>(x, d, count, c, accumulate, pack, threads);
+void avx512_bf16_syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
+                            const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads) {
+    bf16_tiles::syrk_upper<avx512>(x, d, count, panels, finished, pack, threads);
 }
 
 }  // namespace adaptk::detail

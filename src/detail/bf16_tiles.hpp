@@ -11,8 +11,11 @@
 // of it load as one register (rows of C), one 32-bit pair broadcasts as the
 // other (a column of C).
 //
-// A thread takes a block of tile_panels·lanes rows and sweeps the columns right
-// of its diagonal, 128 pairs at a time: the block's packed rows stay in L1,
+// A thread takes a block of tile_panels·lanes rows of C, sums it into its own
+// float32 panel (output_panel) and hands the finished panel to the caller,
+// who adds it into its float64 Gram: only one row block per thread of float32
+// sums is ever held. A block sweeps the columns right of its diagonal, 128
+// pairs at a time: the block's packed rows stay in L1,
 // and each float32 register sum spans 256 vectors before it is added to C,
 // which keeps the rounding at ssyrk's level (measured on AVX512-BF16 at
 // d = 512, 4096 Gaussian vectors, relative error against float64: 1.05e-7
@@ -29,6 +32,8 @@
 #include <thread>
 #include <vector>
 
+#include "detail/bf16_gram.hpp"
+
 namespace adaptk::detail::bf16_tiles {
 
 constexpr std::size_t pair_chunk = 128;  // pairs per register sum: 256 vectors
@@ -36,6 +41,15 @@ constexpr std::size_t pack_chunk = 16;   // pairs per packing task
 // Below this many multiply-adds (≈ 0.1 ms of one core) a block runs on one
 // thread: starting helpers costs tens of µs per block (--block-vectors 1).
 constexpr double min_shared_work = 1 << 24;
+
+// Rows [first_row, first_row + rows) of C's upper triangle, columns
+// first_row .. d−1, column-major with leading dimension `rows`: one row block.
+struct output_panel {
+    float* c;
+    std::size_t first_row;
+    std::size_t rows;
+    float* at(std::size_t i, std::size_t j) const noexcept { return c + (j - first_row) * rows + (i - first_row); }
+};
 
 template <std::size_t Lanes>
 struct packed_block {
@@ -84,14 +98,14 @@ void share_work(int threads, std::size_t tasks, Task&& task) {
 // Rows [tile_rows·block, +tile_rows) of C against every column right of their
 // diagonal, through Isa::micro_tile<panels>.
 template <class Isa>
-void row_block(const packed_block<Isa::lanes>& x, std::size_t block, float* c, bool accumulate) {
+void row_block(const packed_block<Isa::lanes>& x, std::size_t block, const output_panel& c) {
     constexpr std::size_t tile_rows = Isa::tile_panels * Isa::lanes;
     const std::size_t i0 = block * tile_rows;
     const std::size_t rows = std::min(tile_rows, x.d - i0);
     const std::size_t panels = (rows + Isa::lanes - 1) / Isa::lanes;
     for (std::size_t p0 = 0; p0 < x.pairs; p0 += pair_chunk) {
         const std::size_t chunk = std::min(pair_chunk, x.pairs - p0);
-        const bool add = accumulate || p0 > 0;
+        const bool add = p0 > 0;
         for (std::size_t j0 = i0; j0 < x.d; j0 += Isa::tile_columns) {
             const std::size_t columns = std::min(Isa::tile_columns, x.d - j0);
             static_assert(Isa::tile_panels == 3, "the dispatch below covers 1 to 3 panels");
@@ -105,16 +119,18 @@ void row_block(const packed_block<Isa::lanes>& x, std::size_t block, float* c, b
     }
 }
 
-// The whole kernel: packing, then the row blocks (widest, topmost first), each
-// handed out first come first served, so a busy core just takes fewer.
+// The whole kernel: packing, then the row blocks (widest, topmost first),
+// each handed out first come first served, so a busy core just takes fewer;
+// a thread's blocks go through its own slot of `panels`.
 template <class Isa>
-void syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* c, bool accumulate,
+void syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float* panels, const panel_sink& finished,
                 std::vector<std::uint32_t>& pack, int threads) {
     if (d == 0 || count == 0) return;
     constexpr std::size_t tile_rows = Isa::tile_panels * Isa::lanes;
+    static_assert(tile_rows <= bf16_panel_rows, "a row block must fit a thread's panel");
     const std::size_t pairs = (count + 1) / 2;
-    const std::size_t panels = (d + Isa::lanes - 1) / Isa::lanes;
-    if (pack.size() < panels * pairs * Isa::lanes) pack.resize(panels * pairs * Isa::lanes);
+    const std::size_t panels_of_x = (d + Isa::lanes - 1) / Isa::lanes;
+    if (pack.size() < panels_of_x * pairs * Isa::lanes) pack.resize(panels_of_x * pairs * Isa::lanes);
     const packed_block<Isa::lanes> packed{pack.data(), d, pairs};
     const std::size_t blocks = (d + tile_rows - 1) / tile_rows;
     if (static_cast<double>(count) * static_cast<double>(d) * static_cast<double>(d) / 2 < min_shared_work) threads = 1;
@@ -124,10 +140,14 @@ void syrk_upper(const std::uint16_t* x, std::size_t d, std::size_t count, float*
         for (std::size_t p; (p = next_pairs.fetch_add(pack_chunk, std::memory_order_relaxed)) < pairs;)
             Isa::pack_pairs(x, d, count, p, std::min(p + pack_chunk, pairs), pack.data(), pairs);
     });
-    std::atomic<std::size_t> next_block{0};
+    std::atomic<std::size_t> next_block{0}, next_slot{0};
     share_work(threads, blocks, [&] {
-        for (std::size_t block; (block = next_block.fetch_add(1, std::memory_order_relaxed)) < blocks;)
-            row_block<Isa>(packed, block, c, accumulate);
+        float* own = panels + next_slot.fetch_add(1, std::memory_order_relaxed) * bf16_panel_rows * d;
+        for (std::size_t block; (block = next_block.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+            const output_panel out{own, block * tile_rows, std::min(tile_rows, d - block * tile_rows)};
+            row_block<Isa>(packed, block, out);
+            finished(out.c, out.first_row, out.rows);
+        }
     });
 }
 

@@ -9,6 +9,9 @@ extern "C" {
 // gfortran passes CHARACTER lengths as trailing hidden size_t arguments.
 void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha, const float* a,
             const int* lda, const float* beta, float* c, const int* ldc, std::size_t, std::size_t);
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc, std::size_t, std::size_t);
 void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
             const int* lda, const double* beta, double* c, const int* ldc, std::size_t, std::size_t);
 #define ADAPTK_SYEVD(name, Real)                                                                                      \
@@ -37,11 +40,17 @@ int openblas_get_num_threads(void);
 
 namespace adaptk::detail {
 
-void syrk_upper(const float* x, std::size_t n, std::size_t count, float* c, float beta) noexcept {
-    const int rows = static_cast<int>(n);
+void syrk_panel(const float* x, std::size_t n, std::size_t count, std::size_t first, std::size_t rows,
+                float* c) noexcept {
+    const int height = static_cast<int>(rows);
+    const int right = static_cast<int>(n - first - rows);
     const int vectors = static_cast<int>(count);
-    const float one = 1.0f;
-    ssyrk_("U", "N", &rows, &vectors, &one, x, &rows, &beta, c, &rows, 1, 1);
+    const int stride = static_cast<int>(n);
+    const float one = 1.0f, zero = 0.0f;
+    ssyrk_("U", "N", &height, &vectors, &one, x + first, &stride, &zero, c, &height, 1, 1);
+    if (right > 0)
+        sgemm_("N", "T", &height, &right, &vectors, &one, x + first, &stride, x + first + rows, &stride, &zero,
+               c + rows * rows, &height, 1, 1);
 }
 
 void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, double beta) noexcept {

@@ -8,9 +8,13 @@
 
 namespace adaptk::detail {
 
-/// C = alpha·X·Xᵀ + beta·C on the upper triangle; X is n×count (ssyrk/dsyrk).
-void syrk_upper(const float* x, std::size_t n, std::size_t count, float* c, float beta) noexcept;
+/// C = alpha·X·Xᵀ + beta·C on the upper triangle; X is n×count (dsyrk).
 void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, double beta) noexcept;
+/// Rows [first, first + rows) of the upper triangle of X·Xᵀ (X n×count),
+/// columns first .. n−1, into the column-major panel `c` whose column j starts
+/// at c + (j − first)·rows: ssyrk on the diagonal square, sgemm right of it.
+void syrk_panel(const float* x, std::size_t n, std::size_t count, std::size_t first, std::size_t rows,
+                float* c) noexcept;
 
 /// LAPACK's drivers for all eigenvalues: ?syevd (divide and conquer; QL/QR
 /// when no vectors are wanted), ?syevr (MRRR) and ?syevd_2stage (band
