@@ -38,8 +38,11 @@ void eigen_pool::run() {
     const int blas = blas_threads();
     set_blas_threads(1);
     {
+        // The caller is one of the workers: a thread fewer, and its BLAS
+        // buffers, already touched by the streaming, serve a solve too.
         std::vector<std::jthread> threads;
-        for (std::size_t w = 0; w < std::min(workers_, queue_.size()); ++w) threads.emplace_back([this] { work(); });
+        for (std::size_t w = 1; w < std::min(workers_, queue_.size()); ++w) threads.emplace_back([this] { work(); });
+        work();
     }  // joined
     set_blas_threads(blas);
 

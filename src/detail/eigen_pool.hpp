@@ -3,8 +3,8 @@
 // memory-bound and gains little from BLAS threads: at d = 2048 one dsyevd
 // takes 0.63 s on one thread and 0.40 s on two, while two single-threaded
 // solves side by side finish 3.2 per second (BENCHMARKS.md, solver table).
-// So jobs are queued while the caller streams, and run() solves them on
-// worker threads with single-threaded BLAS while the caller waits: the
+// So jobs are queued while the caller streams, and run() solves them on the
+// caller and workers − 1 threads with single-threaded BLAS: the
 // streaming keeps every BLAS thread and the solves use the memory it frees
 // between matrices. A job loads its matrix when it starts (from the spill
 // file), so queued jobs hold nothing; running ones hold at most
@@ -22,7 +22,8 @@ namespace adaptk::detail {
 
 class eigen_pool {
 public:
-    /// `workers` threads in run() (0: every job runs inline in submit()).
+    /// `workers` solves at once in run(), the caller's thread one of them (0:
+    /// every job runs inline in submit()).
     eigen_pool(std::size_t workers, std::uint64_t capacity_bytes);
     eigen_pool(const eigen_pool&) = delete;
     eigen_pool& operator=(const eigen_pool&) = delete;
