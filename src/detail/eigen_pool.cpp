@@ -33,27 +33,46 @@ void eigen_pool::submit(std::uint64_t bytes, std::function<void()> job) {
     queue_.push_back({bytes, std::move(job)});
 }
 
+eigen_pool::~eigen_pool() {
+    {
+        const std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    changed_.notify_all();
+    helpers_.clear();  // joined
+}
+
 void eigen_pool::run() {
     if (queue_.empty()) return;
     const int blas = blas_threads();
     set_blas_threads(1);
-    {
-        // The caller is one of the workers: a thread fewer, and its BLAS
-        // buffers, already touched by the streaming, serve a solve too.
-        std::vector<std::jthread> threads;
-        for (std::size_t w = 1; w < std::min(workers_, queue_.size()); ++w) threads.emplace_back([this] { work(); });
-        work();
-    }  // joined
+    // The caller is one of the workers: a thread fewer, and its BLAS
+    // buffers, already touched by the streaming, serve a solve too.
+    while (helpers_.size() + 1 < workers_) helpers_.emplace_back([this] { help(); });
+    std::unique_lock lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+    work(lock);
+    changed_.wait(lock, [&] { return running_jobs_ == 0; });
+    open_ = false;
+    const std::exception_ptr failure = std::exchange(failure_, nullptr);
+    if (failure) queue_.clear();
+    lock.unlock();
     set_blas_threads(blas);
+    if (failure) std::rethrow_exception(failure);
+}
 
-    if (failure_) {
-        queue_.clear();
-        std::rethrow_exception(std::exchange(failure_, nullptr));
+void eigen_pool::help() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        changed_.wait(lock, [&] { return stopping_ || (open_ && !queue_.empty() && !failure_); });
+        if (stopping_) return;
+        work(lock);
     }
 }
 
-void eigen_pool::work() {
-    std::unique_lock lock(mutex_);
+// Takes jobs while there are any and none failed; `lock` held on entry and exit.
+void eigen_pool::work(std::unique_lock<std::mutex>& lock) {
     for (;;) {
         changed_.wait(lock, [&] {
             return failure_ || queue_.empty() || running_bytes_ == 0 ||
@@ -63,6 +82,7 @@ void eigen_pool::work() {
         queued_job job = std::move(queue_.front());
         queue_.pop_front();
         running_bytes_ += job.bytes;
+        ++running_jobs_;
         lock.unlock();
         std::exception_ptr failure;
         try {
@@ -73,6 +93,7 @@ void eigen_pool::work() {
         job.run = nullptr;  // frees the job's matrix before its bytes are released
         lock.lock();
         running_bytes_ -= job.bytes;
+        --running_jobs_;
         if (failure && !failure_) failure_ = failure;
         changed_.notify_all();
     }

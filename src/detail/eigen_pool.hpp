@@ -17,6 +17,8 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 namespace adaptk::detail {
 
@@ -25,6 +27,7 @@ public:
     /// `workers` solves at once in run(), the caller's thread one of them (0:
     /// every job runs inline in submit()).
     eigen_pool(std::size_t workers, std::uint64_t capacity_bytes);
+    ~eigen_pool();
     eigen_pool(const eigen_pool&) = delete;
     eigen_pool& operator=(const eigen_pool&) = delete;
 
@@ -43,7 +46,8 @@ private:
         std::uint64_t bytes;
         std::function<void()> run;
     };
-    void work();
+    void work(std::unique_lock<std::mutex>& lock);
+    void help();
 
     std::size_t workers_;
     std::uint64_t capacity_bytes_;
@@ -51,7 +55,14 @@ private:
     std::condition_variable changed_;
     std::deque<queued_job> queue_;
     std::uint64_t running_bytes_ = 0;
+    std::size_t running_jobs_ = 0;
+    bool open_ = false;  ///< inside run(): helpers take jobs
+    bool stopping_ = false;
     std::exception_ptr failure_;
+    /// The workers beside the caller, started by the first run() and kept:
+    /// OpenBLAS gives every thread that calls it a buffer of its own and
+    /// keeps it, so a thread per run() grew the peak RSS run by run.
+    std::vector<std::jthread> helpers_;
 };
 
 }  // namespace adaptk::detail
