@@ -59,6 +59,12 @@ void eigen_pool::run() {
     if (failure) queue_.clear();
     lock.unlock();
     set_blas_threads(blas);
+#if defined(__GLIBC__)
+    // The solves' buffers under the mmap threshold (spill chunks, LAPACK
+    // work) leave holes in the heap below the results that outlive them;
+    // their pages would stay resident and add to the streaming's peak.
+    ::malloc_trim(0);
+#endif
     if (failure) std::rethrow_exception(failure);
 }
 
