@@ -392,8 +392,10 @@ std::vector<weight_matrix> checkpoint::matrices(std::uint64_t d, std::vector<std
         }
         const std::uint64_t rows = tensor.shape[0];
         const std::uint64_t cols = tensor.shape[1];
+        // Q8_GROUPS: the scales follow the int8 values, one byte each.
         weight_matrix whole{tensor.name, *entry.kind, tensor.type, rows, cols, true, {}, file.shared_source(),
-                            file.file_offset(tensor), {}, tensor.bytes()};
+                            file.file_offset(tensor), {}, tensor.bytes(), tensor.scale_group,
+                            tensor.scale_group != 0 ? tensor.elements : 0};
         if (entry.kind->fused != fusion::none) {
             for (auto& part : split_fused(whole, config_, d, file.path().string())) chosen.push_back(std::move(part));
             continue;

@@ -24,7 +24,7 @@ struct dtype_row {
 // One table for names and sizes, in enum order: the safetensors spellings,
 // then ggml's block-quantized types with the block layouts of ggml's type
 // traits (Q8_0: an fp16 scale and 32 int8 values, 34 bytes).
-constexpr std::array<dtype_row, 39> dtype_table{{
+constexpr std::array<dtype_row, 40> dtype_table{{
     {dtype::boolean, "BOOL", 1, 1, true},     {dtype::u8, "U8", 1, 1, true},
     {dtype::i8, "I8", 1, 1, true},            {dtype::f8_e5m2, "F8_E5M2", 1, 1, true},
     {dtype::f8_e4m3, "F8_E4M3", 1, 1, true},  {dtype::i16, "I16", 1, 2, true},
@@ -45,6 +45,7 @@ constexpr std::array<dtype_row, 39> dtype_table{{
     {dtype::iq2_s, "IQ2_S", 256, 82, false},   {dtype::iq4_xs, "IQ4_XS", 256, 136, false},
     {dtype::iq1_m, "IQ1_M", 256, 56, false},   {dtype::tq1_0, "TQ1_0", 256, 54, false},
     {dtype::tq2_0, "TQ2_0", 256, 66, false},   {dtype::mxfp4, "MXFP4", 32, 17, false},
+    {dtype::q8_groups, "Q8_GROUPS", 1, 1, false},  // the int8 values; the group size is the file's
 }};
 
 constexpr bool table_in_enum_order() {
@@ -90,6 +91,9 @@ template <class Out>
                 out[i] = scale * static_cast<float>(static_cast<std::int8_t>(at[2 + i]));
         }
         break;
+    case dtype::q8_groups:  // unscaled: apply_group_scales multiplies the scales in
+        for (std::size_t i = 0; i < count; ++i) dst[i] = static_cast<float>(static_cast<std::int8_t>(src[i]));
+        break;
     default:  // the other decodable ggml block types (precondition: is_floating_decodable(t))
         if constexpr (std::is_same_v<Out, float>) {
             detail::dequantize_blocks(t, src, count / row_of(t).block_elements, dst);
@@ -127,7 +131,7 @@ std::optional<std::uint64_t> storage_bytes(dtype t, std::uint64_t elements) noex
 
 bool is_floating_decodable(dtype t) noexcept {
     return t == dtype::f64 || t == dtype::f32 || t == dtype::f16 || t == dtype::bf16 || t == dtype::q8_0 ||
-           detail::is_ggml_dequantizable(t);
+           t == dtype::q8_groups || detail::is_ggml_dequantizable(t);
 }
 
 std::uint16_t float_to_half(float value) noexcept {
@@ -212,6 +216,34 @@ void decode_range(dtype t, const std::byte* src, std::size_t first, std::size_t 
 
 void decode_range(dtype t, const std::byte* src, std::size_t first, std::size_t count, double* dst) noexcept {
     decode_range_into(t, src, first, count, dst);
+}
+
+namespace {
+
+// The int8 value times its scale in float32 (exact: 8 × 24 significant bits
+// round once, as runq.c's float product does), widened for double.
+template <class Out>
+void apply_group_scales_into(const std::byte* scales, std::size_t group, std::size_t first_in_group, std::size_t count,
+                             Out* values) noexcept {
+    std::size_t done = 0;
+    for (std::size_t g = 0; done < count; ++g) {
+        const float scale = load<float>(scales + g * sizeof(float));
+        const std::size_t take = std::min(group - (g == 0 ? first_in_group : 0), count - done);
+        for (std::size_t i = done; i < done + take; ++i) values[i] = static_cast<float>(values[i]) * scale;
+        done += take;
+    }
+}
+
+}  // namespace
+
+void apply_group_scales(const std::byte* scales, std::size_t group, std::size_t first_in_group, std::size_t count,
+                        float* values) noexcept {
+    apply_group_scales_into(scales, group, first_in_group, count, values);
+}
+
+void apply_group_scales(const std::byte* scales, std::size_t group, std::size_t first_in_group, std::size_t count,
+                        double* values) noexcept {
+    apply_group_scales_into(scales, group, first_in_group, count, values);
 }
 
 }  // namespace adaptk

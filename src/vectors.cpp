@@ -109,7 +109,7 @@ std::size_t vector_stream<Real>::next(Real* out) {
 // span also holds its siblings' rows) as one mapped window, only the block's
 // own runs populated; the window is unmapped on return.
 template <class Real>
-void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real* out) const {
+void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real* out) {
     const std::uint64_t first_row = matrix_.part.stored_index(first);
     const std::size_t row_elements = matrix_.stored_cols();
     mapped_file window;
@@ -127,6 +127,7 @@ void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real
     }
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
         read_elements(matrix_.type, rows + (stored - first_row) * row_bytes_, n * row_elements, out + offset * dim_);
+        apply_scales(stored * row_elements, n * row_elements, out + offset * dim_);
     });
 }
 
@@ -144,6 +145,30 @@ std::pair<const std::byte*, std::size_t> vector_stream<Real>::row_segment(std::u
     return {segment_.data(), static_cast<std::size_t>(first - first_block * block)};
 }
 
+// The scales of groups first / g .. (first + count − 1) / g: in memory, or
+// read from the file (4 bytes per g values, beside the run's values).
+template <class Real>
+void vector_stream<Real>::apply_scales(std::uint64_t first, std::size_t count, Real* values) {
+    if constexpr (!std::is_same_v<Real, std::uint16_t>) {  // the raw stream is BF16 only
+        const std::uint64_t group = matrix_.scale_group;
+        if (group == 0) return;
+        const std::uint64_t first_group = first / group;
+        const std::uint64_t at = matrix_.scales_offset + first_group * sizeof(float);
+        const std::byte* scales = nullptr;
+        if (matrix_.file == nullptr) {
+            scales = matrix_.bytes.data() + at;
+        } else {
+            const auto bytes = static_cast<std::size_t>(((first + count - 1) / group + 1 - first_group) * sizeof(float));
+            if (scales_.size() < bytes) scales_.resize(bytes);
+            matrix_.file->read(matrix_.file_offset + at, bytes, scales_.data());
+            scales = scales_.data();
+        }
+        // group_size < 2^30 (the parser checks), so both fit a 32-bit size_t
+        apply_group_scales(scales, static_cast<std::size_t>(group), static_cast<std::size_t>(first % group), count,
+                           values);
+    }
+}
+
 // out(r, j) = W[r, stored column of vector first + j] for r < d, j < count:
 // decode tile_rows row segments (one per run of stored columns), then write
 // each output column's tile_rows values contiguously. Only the block's own
@@ -158,6 +183,7 @@ void vector_stream<Real>::read_columns(std::uint64_t first, std::size_t count, R
             for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
                 const auto [segment, from] = row_segment(r0 + i, stored, n);
                 read_range(matrix_.type, segment, from, n, tile_.data() + i * count + offset);
+                apply_scales((r0 + i) * matrix_.stored_cols() + stored, n, tile_.data() + i * count + offset);
             });
         }
         for (std::size_t j = 0; j < count; ++j) {

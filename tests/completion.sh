@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bash completion, sourced in a non-interactive bash and driven the way
 # readline drives it (COMP_WORDS / COMP_CWORD, then the function 'complete'
-# registered). Every option a command's --help shows must be offered for it.
+# registered). A command's options are offered exactly as its --help shows them.
 # Usage: completion.sh BINARY COMPLETION_SCRIPT
 set -uo pipefail
 binary=$1 script=$2
@@ -39,7 +39,9 @@ expect "no analysis options for inspect" "" inspect model --k
 expect "no rsvd options for budget" "" budget model --meth
 expect "--method values" "$(printf '%s\n' auto exact rsvd)" report model --method ""
 expect "--per values" "$(printf '%s\n' matrix type)" allocate model --per ""
-expect "--thr on budget" "$(printf '%s\n' --threads --threshold --thresholds)" budget model --thr
+expect "--thr on budget" "$(printf '%s\n' --threads --threshold)" budget model --thr
+expect "--thr on profile" "$(printf '%s\n' --threads --thresholds)" profile model --thr
+expect "no --universal-weighting for compare" "" compare a b --univ
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -51,8 +53,12 @@ expect "MODEL: directories and .safetensors" "$(printf '%s\n' "$work/model-dir" 
 commands=$("$binary" --help | awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {exit}')
 for c in $commands; do
   offered=$(complete_words "$c" model --)
-  for o in $("$binary" "$c" --help | grep -oE -- '(^|[ ,])--[a-z][a-z-]*' | tr -d ' ,' | sort -u); do
+  shown=$("$binary" "$c" --help | grep -oE -- '(^|[ ,])--[a-z][a-z-]*' | tr -d ' ,' | sort -u)
+  for o in $shown; do
     grep -qx -- "$o" <<<"$offered" || fail "$c: '$o' from --help is not completed"
+  done
+  for o in $offered; do  # and nothing the command refuses
+    grep -qx -- "$o" <<<"$shown" || fail "$c: '$o' is completed but not in its --help"
   done
 done
 echo "checked $(wc -w <<<"$commands") commands"

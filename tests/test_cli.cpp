@@ -290,7 +290,27 @@ const std::vector<argv_case> usage_cases{
     {"--budget on profile", {"profile", "@MODEL", "--budget", "0.5"}, "unknown option '--budget'"},
     {"per-matrix allocation with rsvd", {"allocate", "@MODEL", "--budget", "0.5", "--per", "matrix", "--method", "rsvd"},
      "allocate --per matrix needs the exact per-matrix spectra"},
-    {"allocate with --center", {"allocate", "@MODEL", "--budget", "0.5", "--center"}, "allocate: --center does not apply"},
+    {"allocate with --center", {"allocate", "@MODEL", "--budget", "0.5", "--center"},
+     "--center does not apply to allocate: a rank plan factorizes the uncentered weights"},
+    // An option a command would ignore is refused, naming why.
+    {"--universal-weighting on compare", {"compare", "@MODEL", "@MODEL", "--universal-weighting", "trace"},
+     "--universal-weighting does not apply to compare: its output has no universal-basis column (profile, groups, "
+     "frontier, layers and report have)"},
+    {"--universal-weighting on spectrum", {"spectrum", "@MODEL", "--universal-weighting", "sum"},
+     "--universal-weighting does not apply to spectrum: its output has no universal-basis column"},
+    {"--universal-weighting on budget", {"budget", "@MODEL", "--universal-weighting", "trace"},
+     "--universal-weighting does not apply to budget"},
+    {"--universal-weighting on allocate", {"allocate", "@MODEL", "--budget", "0.5", "--universal-weighting", "trace"},
+     "--universal-weighting does not apply to allocate"},
+    {"--thresholds on groups", {"groups", "@MODEL", "--thresholds", "0.99"},
+     "--thresholds does not apply to groups: its table has no k50/k90 columns to add to (profile, layers, report and "
+     "compare have)"},
+    {"--thresholds on frontier", {"frontier", "@MODEL", "--thresholds", "0.99"}, "--thresholds does not apply to frontier"},
+    {"--thresholds on spectrum", {"spectrum", "@MODEL", "--thresholds", "0.99"}, "--thresholds does not apply to spectrum"},
+    {"--thresholds on budget", {"budget", "@MODEL", "--thresholds", "0.99"}, "--thresholds does not apply to budget"},
+    {"--thresholds on allocate", {"allocate", "@MODEL", "--budget", "0.5", "--thresholds", "0.99"},
+     "--thresholds does not apply to allocate"},
+    {"--k on budget", {"budget", "@MODEL", "--k", "8"}, "--k does not apply to budget: its K per type comes from --threshold"},
     // Every numeric option is bounded, so no value reaches the library as an absurd size.
     {"--power-iters 2^64-1", {"profile", "@MODEL", "--method", "rsvd", "--power-iters", "18446744073709551615"},
      "--power-iters: '18446744073709551615' is not an integer in [0, 100]"},
@@ -1534,7 +1554,8 @@ BOOST_AUTO_TEST_CASE(compare_refuses_a_missing_tensor_and_a_single_model) {
 namespace {
 
 // The llama2.c file's weights copied into an F32 safetensors file under the
-// same HF names (the test writer's layout, not the reader's), with config.json.
+// same HF names (the test writer's layout, not the reader's), with config.json;
+// version 2's matrices as the test's dequantization gives them.
 void llama2c_as_safetensors(const fs::path& bin, const adaptk::test::llama2c_spec& spec, const fs::path& dir) {
     fs::create_directories(dir);
     adaptk::test::write_text(dir / "config.json", "{\"hidden_size\": " + std::to_string(spec.dim) + "}");
@@ -1548,9 +1569,17 @@ void llama2c_as_safetensors(const fs::path& bin, const adaptk::test::llama2c_spe
             out.declare(t.name, adaptk::dtype::f32,
                         t.cols == 0 ? std::vector<std::uint64_t>{t.rows} : std::vector<std::uint64_t>{t.rows, t.cols});
             values.emplace_back(n);
-            std::memcpy(values.back().data(), image.data() + offset, 4 * n);
+            if (adaptk::test::llama2c_quantized(spec, t)) {
+                for (std::uint64_t i = 0; i < n; ++i) {
+                    float scale;
+                    std::memcpy(&scale, image.data() + offset + n + i / std::uint64_t(spec.group) * 4, 4);
+                    values.back()[i] = adaptk::test::dequantized(static_cast<std::int8_t>(image[offset + i]), scale);
+                }
+            } else {
+                std::memcpy(values.back().data(), image.data() + offset, 4 * n);
+            }
         }
-        offset += 4 * n;
+        offset += adaptk::test::llama2c_bytes(spec, t);
     }
     for (const auto& v : values) out.write_values(std::span<const float>(v));
     out.finish();
@@ -1566,13 +1595,15 @@ void check_llama2c_tables_equal_safetensors(const fs::path& bin, const adaptk::t
 
 }  // namespace
 
-// Generated legacy and version 1 files (shared and own classifier): every
-// table equals that of the same weights in safetensors.
+// Generated legacy, version 1 and version 2 files (shared and own
+// classifier): every table equals that of the same weights in safetensors.
+// Version 2 in groups of 16: rows of 40 (down_proj) cut groups.
 BOOST_AUTO_TEST_CASE(llama2c_tables_equal_those_of_the_same_weights_in_safetensors) {
     temp_dir dir;
-    for (const int version : {0, 1})
+    for (const int version : {0, 1, 2})
         for (const bool shared : {true, false}) {
-            const adaptk::test::llama2c_spec spec{32, 96, 2, 4, 2, 40, 16, shared, version};
+            const adaptk::test::llama2c_spec spec{32, version == 2 ? 40 : 96, 2, 4, 2, 40, 16, shared, version,
+                                                  version == 2 ? 16 : 0};
             std::uint64_t seed = 200;
             const fs::path bin = dir / ("v" + std::to_string(version) + (shared ? "-shared" : "-own") + ".bin");
             adaptk::test::write_bytes(bin, adaptk::test::llama2c_image(spec, [&](const adaptk::test::llama2c_tensor& t) {
@@ -1793,9 +1824,16 @@ BOOST_AUTO_TEST_CASE(report_writes_every_table_equal_to_the_subcommands) {
     BOOST_TEST(listing(out) == (std::vector<std::string>{"allocation.csv", "allocation.svg", "budget.csv", "frontier.csv", "frontier.svg", "groups.csv", "layers.csv",
                                                          "profile.csv", "spectra.svg", "spectrum.csv", "summary.json"}),
                boost::test_tools::per_element());
+    // Each subcommand gets those of the common options it reads (it refuses the others).
+    auto reads = [](const std::string& command, const std::string& option) {
+        if (option == "--thresholds") return command == "profile" || command == "layers";
+        if (option == "--universal-weighting") return command != "budget" && command != "spectrum";
+        return command != "budget";  // --k
+    };
     for (const auto& command : analysis_commands) {
         std::vector<std::string> sub{command, stories_f32()};
-        sub.insert(sub.end(), common.begin(), common.end());
+        for (std::size_t i = 0; i < common.size(); i += 2)
+            if (reads(command, common[i])) sub.insert(sub.end(), {common[i], common[i + 1]});
         if (command == "frontier") sub.insert(sub.end(), ks.begin(), ks.end());
         if (command == "budget") sub.insert(sub.end(), threshold.begin(), threshold.end());
         const std::string written = read_text(out / (command + ".csv"));

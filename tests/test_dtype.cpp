@@ -391,4 +391,32 @@ BOOST_AUTO_TEST_CASE(decode_range_cuts_q8_0_blocks_anywhere) {
     BOOST_TEST(out[1] == 3.25f);
 }
 
+// Q8_GROUPS (llama2.c version 2): decode gives the int8 values, then each
+// range that starts inside a group and crosses others gets int8 x its group's
+// scale, a float32 product (runq.c's dequantize), also in the double output.
+BOOST_DATA_TEST_CASE(q8_groups_decode_to_int8_times_the_groups_scale,
+                     bdata::make({0, 1, 5, 7, 8, 19}) * bdata::make({1, 3, 8, 21}), first, count) {
+    constexpr std::size_t group = 8, values = 32;
+    std::vector<std::byte> ints(values);
+    std::vector<float> scales(values / group);
+    std::mt19937 rng(11);
+    for (auto& v : ints)  // in [-127, 127], as export.py writes
+        v = static_cast<std::byte>(static_cast<std::int8_t>(static_cast<int>(rng() % 255) - 127));
+    for (auto& scale : scales) scale = std::ldexp(static_cast<float>(rng() % 4096 + 1), -17);
+    const std::size_t n = std::min<std::size_t>(count, values - first);
+    std::vector<float> out(n);
+    std::vector<double> wide(n);
+    adaptk::decode(dtype::q8_groups, ints.data() + first, n, out.data());
+    adaptk::decode(dtype::q8_groups, ints.data() + first, n, wide.data());
+    const auto* first_scale = reinterpret_cast<const std::byte*>(scales.data() + first / group);
+    adaptk::apply_group_scales(first_scale, group, first % group, n, out.data());
+    adaptk::apply_group_scales(first_scale, group, first % group, n, wide.data());
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t at = first + i;
+        const float expected = static_cast<float>(static_cast<std::int8_t>(ints[at])) * scales[at / group];
+        BOOST_TEST(std::bit_cast<std::uint32_t>(out[i]) == std::bit_cast<std::uint32_t>(expected), at);
+        BOOST_TEST(wide[i] == static_cast<double>(expected), at);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

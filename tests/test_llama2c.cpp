@@ -33,7 +33,7 @@ namespace {
 const std::string file_name = "bad.bin";
 
 llama2c_spec small_spec(int version, bool shared) {
-    return {16, 48, 2, 4, 2, 11, 8, shared, version};
+    return {16, 48, 2, 4, 2, 11, 8, shared, version, version == 2 ? 8 : 0};
 }
 
 // Each array gets its own generated values (seeded by its position).
@@ -60,11 +60,29 @@ std::vector<std::byte> patched(std::vector<std::byte> image, std::size_t at, T v
 std::vector<defect_row> catalogue() {
     const auto v1 = small_image(small_spec(1, true));
     const auto legacy = small_image(small_spec(0, false));
+    const auto v2 = small_image(small_spec(2, true));
     std::vector<defect_row> rows;
     rows.push_back({"versioned header cut short", {v1.begin(), v1.begin() + 100},
                     "file is 100 bytes, shorter than the 256-byte llama2.c header"});
-    rows.push_back({"version 2", patched(v1, 4, std::int32_t{2}), "llama2.c version 2 (int8 groups) is not supported"});
-    rows.push_back({"version 7", patched(v1, 4, std::int32_t{7}), "llama2.c version 7 is not supported"});
+    rows.push_back({"version 7", patched(v1, 4, std::int32_t{7}),
+                    "llama2.c version 7 is not supported (only the legacy layout and versions 1 and 2)"});
+    rows.push_back({"version 2 header on a version 1 file", patched(patched(v1, 4, std::int32_t{2}), 37, std::int32_t{8}),
+                    "bytes but a llama2.c version 2 checkpoint with dim 16, group_size 8,"});
+    rows.push_back({"magic off by one: read as a legacy header", patched(v2, 0, std::uint32_t{0x616b3433}),
+                    "dim is 1634415667; expected a positive count below 2^30"});
+    rows.push_back({"group size 0", patched(v2, 37, std::int32_t{0}),
+                    "group_size is 0; expected a positive count below 2^30"});
+    rows.push_back({"negative group size", patched(v2, 37, std::int32_t{-64}), "group_size is -64"});
+    rows.push_back({"group size not dividing dim", patched(v2, 37, std::int32_t{6}), "group_size 6 does not divide dim 16"});
+    rows.push_back({"group size 4 on a file written with 8", patched(v2, 37, std::int32_t{4}),
+                    "bytes but a llama2.c version 2 checkpoint with dim 16, group_size 4, hidden_dim 48, 2 layers, "
+                    "vocab 11 (shared classifier) takes"});
+    auto scales_cut = v2;
+    scales_cut.resize(v2.size() - 4);
+    rows.push_back({"last scale missing", scales_cut,
+                    "file is " + std::to_string(scales_cut.size()) + " bytes but a llama2.c version 2 checkpoint with "
+                    "dim 16, group_size 8, hidden_dim 48, 2 layers, vocab 11 (shared classifier) takes " +
+                    std::to_string(v2.size())});
     rows.push_back({"dim 0", patched(v1, 8, std::int32_t{0}), "dim is 0; expected a positive count below 2^30"});
     rows.push_back({"negative seq_len", patched(legacy, 24, std::int32_t{-5}), "seq_len is -5"});
     rows.push_back({"n_layers above 2^30", patched(legacy, 8, (std::int32_t{1} << 30) + 1), "n_layers is 1073741825"});
@@ -106,9 +124,10 @@ BOOST_DATA_TEST_CASE(malformed_file_is_rejected_with_its_defect, bdata::make(cat
 }
 
 // Every weight array comes out under its HF name and shape, with the bytes
-// the writer put there; the legacy freq_cis tables are skipped.
+// the writer put there; the legacy freq_cis tables are skipped; version 2's
+// matrices are int8 groups with their scales, its norms float32.
 BOOST_DATA_TEST_CASE(valid_files_map_to_hf_names_shapes_and_bytes,
-                     bdata::make({0, 1}) * bdata::make({true, false}), version, shared) {
+                     bdata::make({0, 1, 2}) * bdata::make({true, false}), version, shared) {
     const llama2c_spec spec = small_spec(version, shared);
     const auto image = small_image(spec);
     const auto header = adaptk::parse_llama2c(image, "ok.bin");
@@ -116,10 +135,12 @@ BOOST_DATA_TEST_CASE(valid_files_map_to_hf_names_shapes_and_bytes,
     BOOST_TEST(header.config.shared_classifier == shared);
     BOOST_TEST(header.config.dim == 16u);
     BOOST_TEST(header.config.vocab == 11u);
+    BOOST_TEST(header.config.group_size == std::uint64_t(spec.group));
     std::uint64_t offset = version == 0 ? 28 : 256;
     std::size_t i = 0;
     for (const auto& expected : adaptk::test::llama2c_layout(spec)) {
-        const std::uint64_t bytes = 4 * adaptk::test::llama2c_elements(expected);
+        const std::uint64_t bytes = adaptk::test::llama2c_bytes(spec, expected);
+        const bool quantized = adaptk::test::llama2c_quantized(spec, expected);
         if (expected.weight) {
             BOOST_TEST_REQUIRE(i < header.tensors.size());
             const auto& t = header.tensors[i++];
@@ -128,7 +149,8 @@ BOOST_DATA_TEST_CASE(valid_files_map_to_hf_names_shapes_and_bytes,
                 expected.cols == 0 ? std::vector<std::uint64_t>{expected.rows}
                                    : std::vector<std::uint64_t>{expected.rows, expected.cols};
             BOOST_TEST(t.shape == shape, boost::test_tools::per_element());
-            BOOST_TEST(t.type == adaptk::dtype::f32);
+            BOOST_TEST(t.type == (quantized ? adaptk::dtype::q8_groups : adaptk::dtype::f32), t.name);
+            BOOST_TEST(t.scale_group == (quantized ? 8u : 0u), t.name);
             BOOST_TEST(t.begin == offset, t.name);
             BOOST_TEST(t.end == offset + bytes, t.name);
         }

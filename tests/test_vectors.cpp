@@ -18,7 +18,9 @@
 #include "adaptk/error.hpp"
 #include "adaptk/safetensors_writer.hpp"
 #include "adaptk/vectors.hpp"
+#include "generated_weights.hpp"
 #include "gguf_writer.hpp"
+#include "llama2c_writer.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -67,8 +69,16 @@ void write_random_model(const fs::path& path, dtype type, std::uint64_t d) {
 }
 
 // W[i, j] of the matrix, decoded by the test's own reference decoder; a Q8_0
-// element is its block's fp16 scale times its int8 (rows are whole blocks).
+// element is its block's fp16 scale times its int8 (rows are whole blocks); a
+// llama2.c version 2 element its int8 times the float32 scale of its group of
+// the flattened matrix, the scales stored after all values.
 double element(const weight_matrix& m, std::uint64_t i, std::uint64_t j) {
+    if (m.type == dtype::q8_groups) {
+        const std::uint64_t at = i * m.cols + j;
+        float scale;
+        std::memcpy(&scale, m.bytes.data() + m.rows * m.cols + at / m.scale_group * sizeof scale, sizeof scale);
+        return adaptk::test::dequantized(static_cast<std::int8_t>(m.bytes[at]), scale);
+    }
     if (m.type == dtype::q8_0) {
         const std::byte* block = m.bytes.data() + i * (m.cols / 32 * 34) + j / 32 * 34;
         std::uint16_t scale;
@@ -227,6 +237,32 @@ BOOST_DATA_TEST_CASE(streams_q8_0_vectors_exactly, bdata::make({1, 7, 20, 64, 25
         }
     }
     BOOST_TEST(!matrices[2].vectors_are_rows);  // down: [64, 96], vectors are columns
+}
+
+// llama2.c version 2, groups of 8: down_proj's rows of 20 values cut groups,
+// and its column reads cut them again at every block size tried.
+BOOST_DATA_TEST_CASE(streams_llama2c_int8_groups_exactly, bdata::make({1, 3, 7, 64}), block) {
+    const adaptk::test::llama2c_spec spec{16, 20, 1, 4, 2, 12, 8, false, 2, 8};
+    std::uint64_t seed = 7;
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_bytes(dir / "model.bin", adaptk::test::llama2c_image(spec, [&](const auto& t) {
+        return adaptk::test::generated_matrix(seed++, t.rows, t.cols == 0 ? 1 : t.cols);
+    }));
+    const adaptk::checkpoint ck(dir / "model.bin");
+    std::vector<std::string> notes;
+    const auto matrices = ck.matrices(16, notes);
+    BOOST_TEST_REQUIRE(matrices.size() == 9u);  // q, k, v, o, gate, up, down, embed and the stored head
+    std::size_t by_columns = 0;
+    for (const auto& m : matrices) {
+        by_columns += m.vectors_are_rows ? 0 : 1;
+        BOOST_TEST_CONTEXT(m.name) {
+            BOOST_TEST((m.type == dtype::q8_groups));
+            BOOST_TEST(m.scale_group == 8u);
+            check_stream<float>(m, static_cast<std::size_t>(block));
+            check_stream<double>(m, static_cast<std::size_t>(block));
+        }
+    }
+    BOOST_TEST(by_columns == 1u);  // down_proj [16, 20]
 }
 
 BOOST_AUTO_TEST_CASE(streams_a_matrix_without_a_mapping) {

@@ -1,5 +1,5 @@
 #pragma once
-// llama2.c checkpoints (`.bin`), float32 only:
+// llama2.c checkpoints (`.bin`), as llama2.c's export.py writes them:
 //  - legacy (version 0): 7 little-endian int32 (dim, hidden_dim, n_layers,
 //    n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size means the
 //    classifier is stored, not shared), then the weights layer-major by kind
@@ -8,8 +8,10 @@
 //    the classifier when not shared;
 //  - version 1: a 256-byte header (u32 magic 0x616b3432 "ak42", i32 version,
 //    the 7 int32, u8 shared_classifier, zero padding), then the norms, the
-//    embedding, wq.. w3 for all layers each, and the classifier when not shared.
-// Version 2 (int8 groups with separate float scales) is recognised and refused.
+//    embedding, wq.. w3 for all layers each, and the classifier when not shared;
+//  - version 2: the same header with an int32 group_size at byte 37, the same
+//    arrays in the same order, the norms float32 and every matrix Q8_GROUPS:
+//    its int8 values, then one float32 scale per group_size values.
 // Tensors get the HF Llama names (w1 = gate_proj, w2 = down_proj, w3 = up_proj),
 // shapes [out, in]; the file must be exactly as long as the header says.
 
@@ -31,6 +33,7 @@ struct llama2c_config {
     std::uint32_t version = 0;  ///< 0: legacy
     std::uint64_t dim = 0, hidden_dim = 0, layers = 0, heads = 0, kv_heads = 0, vocab = 0, seq_len = 0;
     bool shared_classifier = true;  ///< no lm_head.weight stored
+    std::uint64_t group_size = 0;   ///< version 2: values per scale
     friend bool operator==(const llama2c_config&, const llama2c_config&) = default;
 };
 

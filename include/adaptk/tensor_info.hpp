@@ -17,6 +17,9 @@ struct tensor_info {
     std::uint64_t elements = 0;        ///< product of shape (1 for a scalar)
     std::uint64_t begin = 0;           ///< byte offsets within the data section
     std::uint64_t end = 0;
+    /// Q8_GROUPS: values per float32 scale; the scales follow the tensor's
+    /// `elements` int8 values, within [begin, end). 0 for every other dtype.
+    std::uint64_t scale_group = 0;
 
     std::uint64_t bytes() const noexcept { return end - begin; }
     friend bool operator==(const tensor_info&, const tensor_info&) = default;

@@ -7,7 +7,8 @@
 // segment by row segment with pread. Either way the resident file pages are
 // one block's at most, and a 32-bit process reads tensors past 4 GiB.
 // vector_stream<std::uint16_t> hands out a BF16 matrix's bit patterns as
-// stored, for the accumulator's BF16 kernel (no float32 decode).
+// stored, for the accumulator's BF16 kernel (no float32 decode). A Q8_GROUPS
+// matrix's scales, stored apart from its values, are read beside each run.
 
 #include <cstddef>
 #include <cstdint>
@@ -36,12 +37,15 @@ public:
     std::size_t next(Real* out);
 
 private:
-    void read_rows(std::uint64_t first, std::size_t count, Real* out) const;
+    void read_rows(std::uint64_t first, std::size_t count, Real* out);
     void read_columns(std::uint64_t first, std::size_t count, Real* out);
     /// Stored row `row` from the storage block holding element `first` through
     /// element first + count − 1: a pointer into memory, or the bytes read from
     /// the file into segment_; and `first`'s index counted from that pointer.
     std::pair<const std::byte*, std::size_t> row_segment(std::uint64_t row, std::uint64_t first, std::size_t count);
+    /// Q8_GROUPS: multiplies `count` decoded values, stored from element `first`
+    /// of the flattened stored tensor on, by their groups' scales.
+    void apply_scales(std::uint64_t first, std::size_t count, Real* values);
 
     weight_matrix matrix_;  // a copy: callers may pass a temporary
     std::size_t block_vectors_;
@@ -50,6 +54,7 @@ private:
     std::uint64_t done_ = 0;
     std::vector<Real> tile_;          ///< row segments for the transposing read
     std::vector<std::byte> segment_;  ///< one row segment as stored, read from the file
+    std::vector<std::byte> scales_;   ///< Q8_GROUPS: the scales of one run, read from the file
 };
 
 extern template class vector_stream<float>;

@@ -45,6 +45,10 @@ struct weight_matrix {
     std::uint64_t file_offset = 0;               ///< of the stored tensor's first byte in `file`
     tensor_part part{};
     std::uint64_t stored_bytes = 0;  ///< the whole stored tensor's size in `file`
+    /// Q8_GROUPS: values per float32 scale, counted along the flattened stored
+    /// tensor, and its scales' first byte counted from the tensor's first byte.
+    std::uint64_t scale_group = 0;
+    std::uint64_t scales_offset = 0;
 
     /// Bytes of the whole stored tensor, wherever it is.
     std::uint64_t stored_size() const noexcept { return file ? stored_bytes : bytes.size(); }
@@ -52,9 +56,11 @@ struct weight_matrix {
     std::uint64_t vector_count() const noexcept { return vectors_are_rows ? rows : cols; }
     std::uint64_t stored_cols() const noexcept { return part.stored_cols != 0 ? part.stored_cols : cols; }
     /// Bytes this matrix's vectors occupy (less than stored_size() for a fused
-    /// part): a block type's bytes per block spread over its elements per block.
+    /// part): a block type's bytes per block spread over its elements per block,
+    /// plus Q8_GROUPS' scales.
     std::uint64_t vector_bytes() const noexcept {
-        return rows * cols * dtype_bytes(type) / dtype_block_elements(type);
+        const std::uint64_t values = rows * cols * dtype_bytes(type) / dtype_block_elements(type);
+        return scale_group == 0 ? values : values + rows * cols * sizeof(float) / scale_group;
     }
 };
 

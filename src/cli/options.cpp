@@ -50,12 +50,49 @@ std::string main_help() {
         "that does not grow with the model. CSV on stdout, messages on stderr.\n\nCommands:\n";
     for (const auto& c : commands) text += "  " + std::string(c.name) + std::string(10 - c.name.size(), ' ') + std::string(c.summary) + "\n";
     text +=
-        "\nMODEL is a .safetensors or .gguf file (any part of a split GGUF), a directory\n"
-        "with model.safetensors.index.json, a directory of .safetensors files, or an index\n"
-        "file.\n"
+        "\nMODEL is a .safetensors or .gguf file (any part of a split GGUF), a llama2.c .bin\n"
+        "checkpoint, a directory with model.safetensors.index.json, a directory of\n"
+        ".safetensors files, or an index file.\n"
         "Run 'adaptk-stream COMMAND --help' for a command's options.\n"
         "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
     return text;
+}
+
+// The options of every command but inspect, each with its --help lines.
+struct analysis_option {
+    std::string_view name;
+    std::string_view help;
+};
+constexpr std::array<analysis_option, 8> analysis_options{{
+    {"--threads", "  --threads N          BLAS threads (default: all cores)\n"},
+    {"--k", "  --k K                components for the r2 columns (default 32; clamped to d)\n"},
+    {"--center", "  --center             subtract each type's mean vector first (PCA-style)\n"},
+    {"--universal-weighting",
+     "  --universal-weighting sum|trace\n"
+     "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"},
+    {"--thresholds", "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"},
+    {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536)\n"},
+    {"--max-memory", "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n"},
+    {"--spill-dir",
+     "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
+     "                       (default $TMPDIR, else /tmp)\n"},
+}};
+
+// Why command `c` would ignore the analysis option `arg`: empty when it reads
+// it. An option that changes nothing in a command's output is refused, not
+// silently dropped.
+std::string_view ignored_because(std::string_view arg, command c) {
+    const bool universal_columns = c == command::profile || c == command::groups || c == command::frontier ||
+                                   c == command::layers || c == command::report;
+    const bool k_columns =
+        c == command::profile || c == command::layers || c == command::report || c == command::compare;
+    if (arg == "--universal-weighting" && !universal_columns)
+        return "its output has no universal-basis column (profile, groups, frontier, layers and report have)";
+    if (arg == "--thresholds" && !k_columns)
+        return "its table has no k50/k90 columns to add to (profile, layers, report and compare have)";
+    if (arg == "--k" && c == command::budget) return "its K per type comes from --threshold";
+    if (arg == "--center" && c == command::allocate) return "a rank plan factorizes the uncentered weights";
+    return {};
 }
 
 std::string command_help(const command_info& c) {
@@ -70,17 +107,8 @@ std::string command_help(const command_info& c) {
         "                       table format (default csv; report: of its table files)\n"
         "  -h, --help, --version\n";
     if (c.what == command::inspect) return text;
-    text +=
-        "  --threads N          BLAS threads (default: all cores)\n"
-        "  --k K                components for the r2 columns (default 32; clamped to d)\n"
-        "  --center             subtract each type's mean vector first (PCA-style)\n"
-        "  --universal-weighting sum|trace\n"
-        "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"
-        "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"
-        "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536)\n"
-        "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n"
-        "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
-        "                       (default $TMPDIR, else /tmp)\n";
+    for (const auto& option : analysis_options)
+        if (ignored_because(option.name, c.what).empty()) text += option.help;
     text +=
         "  Exact: every eigenvalue of the Gram of the decoded weights, accumulated from float32\n"
         "  products; error_bound bounds its rounding (README: Accuracy of the exact method).\n";
@@ -160,10 +188,12 @@ using value_reader = std::function<std::string_view()>;
 
 // The options of every command but inspect; false when `arg` is none of them.
 bool parse_analysis_option(std::string_view arg, const value_reader& value, const command_info& c, options& o) {
-    constexpr std::array<std::string_view, 8> names{"--threads",    "--k",           "--center",    "--universal-weighting",
-                                                    "--thresholds", "--block-vectors", "--spill-dir", "--max-memory"};
-    if (std::find(names.begin(), names.end(), arg) == names.end()) return false;
+    if (std::none_of(analysis_options.begin(), analysis_options.end(),
+                     [&](const analysis_option& option) { return option.name == arg; }))
+        return false;
     if (c.what == command::inspect) throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name));
+    if (const auto why = ignored_because(arg, c.what); !why.empty())
+        throw usage_error(std::string(arg) + " does not apply to " + std::string(c.name) + ": " + std::string(why));
     if (arg == "--threads") {
         o.threads = parse_integer<int>(arg, value(), 1, max_threads);
     } else if (arg == "--k") {
@@ -361,8 +391,6 @@ parsed parse(int argc, const char* const* argv) {
     if (o.what == command::report && o.out_dir.empty()) throw usage_error("report: --out DIR is required");
     if (o.what == command::allocate && o.budget.fraction == 0 && o.budget.count == 0)
         throw usage_error("allocate: --budget is required (a fraction such as 0.25 or a count such as 250M)");
-    if (o.what == command::allocate && o.center)
-        throw usage_error("allocate: --center does not apply: a rank plan factorizes the uncentered weights");
     if (o.what == command::allocate && o.allocate_per_matrix && o.method == method_choice::rsvd)
         throw usage_error("allocate --per matrix needs the exact per-matrix spectra (not --method rsvd)");
     if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;

@@ -1,6 +1,7 @@
 // libFuzzer: arbitrary bytes as a llama2.c checkpoint (legacy or "ak42"
-// version 1). The parser may only answer with adaptk::format_error; an
-// accepted header must describe float32 tensors that tile the file exactly.
+// version 1 or 2). The parser may only answer with adaptk::format_error; an
+// accepted header must describe float32 tensors, or version 2's int8 groups
+// with their scales, that tile the file exactly.
 
 #include <cstddef>
 #include <cstdint>
@@ -24,14 +25,21 @@ std::uint64_t header_end(const adaptk::llama2c_header& header) {
 void check_accepted(std::span<const std::byte> file, const adaptk::llama2c_header& header) {
     std::uint64_t previous_end = header_end(header);
     for (const auto& tensor : header.tensors) {
-        require(tensor.type == adaptk::dtype::f32);
+        const bool grouped = tensor.type == adaptk::dtype::q8_groups;
+        require(grouped ? header.config.version == 2 && tensor.scale_group == header.config.group_size
+                        : tensor.type == adaptk::dtype::f32 && tensor.scale_group == 0);
         require(tensor.begin >= previous_end && tensor.begin <= tensor.end && tensor.end <= file.size());
-        require(tensor.bytes() == 4 * tensor.elements);
+        require(tensor.bytes() == (grouped ? tensor.elements + 4 * (tensor.elements / tensor.scale_group)
+                                           : 4 * tensor.elements));
+        require(!grouped || tensor.elements % tensor.scale_group == 0);
         previous_end = tensor.end;
         if (tensor.elements == 0) continue;
         float values[16];
         const std::size_t count = tensor.elements < 16 ? tensor.elements : 16;
         adaptk::decode(tensor.type, file.data() + tensor.begin, count, values);
+        if (grouped)  // the scales follow the values
+            adaptk::apply_group_scales(file.data() + tensor.begin + tensor.elements,
+                                       static_cast<std::size_t>(tensor.scale_group), 0, count, values);
     }
 }
 
