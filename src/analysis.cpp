@@ -1,6 +1,8 @@
 #include "adaptk/analysis.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -11,6 +13,7 @@
 #include "adaptk/spectrum.hpp"
 #include "adaptk/tensor_info.hpp"
 #include "adaptk/vectors.hpp"
+#include "detail/eigen_pool.hpp"
 #include "detail/spill.hpp"
 
 namespace adaptk {
@@ -195,20 +198,64 @@ void check_arguments(const std::vector<weight_matrix>& matrices, std::uint64_t d
     if (matrices.empty()) throw std::invalid_argument("analyse: no matrices to analyse");
 }
 
+// A float32 per-matrix solve holds its matrix and the float64 columns
+// spill_file::read_float converts.
+std::uint64_t float_solve_bytes(std::uint64_t d) {
+    return 4 * d * d + 8 * d * std::min<std::uint64_t>(d, detail::spill_file::float_chunk_columns);
+}
+
+// The accumulator's buffers: its float64 Gram and float32 panel.
+std::uint64_t accumulator_bytes(std::uint64_t d) { return 8 * d * d + 4 * std::min<std::uint64_t>(gram_panel_rows, d) * d; }
+
+// The bytes the solves may hold at once: the accumulator's, freed while they
+// run (two float32 solves fit, or one float64), so they add nothing to
+// planned_bytes.
+std::uint64_t solver_capacity(std::uint64_t d) { return accumulator_bytes(d); }
+
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
 // and the type's top-k basis. The d×d accumulators and block buffers live
 // only here, so the later phases run in what they free. Per-matrix mode keeps
 // the type's running Gram in its spill slot rather than in RAM (a 32 MiB read
 // and write per matrix, from the page cache), so it too holds one d×d float64
-// accumulator at a time.
+// accumulator at a time. Its solves wait in the spill too (a parking slot per
+// solver thread) and run side by side once every solver thread has one, in
+// the memory the streaming frees meanwhile (solver_capacity): the streaming
+// keeps all BLAS threads, the solves one core each, and the peak stays the
+// streaming's.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
                       std::vector<std::optional<std::size_t>>& slots, std::vector<arma::mat>& type_bases) {
-    gram_accumulator gram(d, options.center);
-    if (options.kernel) gram.use_kernel(*options.kernel);
+    auto new_accumulator = [&] {
+        gram_accumulator gram(d, options.center);
+        if (options.kernel) gram.use_kernel(*options.kernel);
+        return gram;
+    };
+    gram_accumulator gram = new_accumulator();
     block_buffers buffers;
-    for (const auto [first, last] : type_runs(matrices)) {
+    const auto runs = type_runs(matrices);
+    // Filled by the solvers; moved into `result` once all are done.
+    std::vector<arma::vec> type_values(runs.size());
+    std::vector<double> type_traces(runs.size());
+    std::vector<arma::vec> matrix_values(options.per_matrix ? matrices.size() : 0);
+    type_bases.assign(options.per_matrix ? runs.size() : 0, arma::mat());
+    const std::uint64_t gram_bytes = 8 * d * d;
+    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, solver_capacity(d));
+    std::vector<std::size_t> parking;  // spill slots of the matrix Grams queued for the solvers
+    std::size_t parked = 0;
+    // A type's two float64 solves, each queued after a matrix's (float32)
+    // one: side by side they would hold two float64 Grams at once.
+    std::deque<std::function<void()>> type_solves;
+    auto submit_type_solve = [&] {
+        solvers.submit(gram_bytes + 8 * d * result.k, std::move(type_solves.front()));
+        type_solves.pop_front();
+    };
+    auto solve_queued = [&] {
+        gram = new_accumulator();  // its d×d buffers are the solvers' room
+        solvers.run();
+        parked = 0;
+    };
+    for (const auto [first, last] : runs) {
         type_spectrum spectrum;
         spectrum.type = matrices[first].kind.type;
         spectrum.matrices = last - first;
@@ -226,7 +273,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
             // eigenvalues at (N/d)³ the cost.
             const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
-            arma::vec own;  // the matrix's own Gram eigenvalues
+            arma::vec& own = matrix_values[m];  // the matrix's own Gram eigenvalues
             gram.reset();
             stream_matrix<true>(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
                 gram.add(block, count);
@@ -242,8 +289,28 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 spill.add(*slot, own_gram);
             else
                 slot = spill.write(own_gram);
-            if (!short_side) own = eigenvalues_descending(std::move(own_gram));
-            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, std::move(own), 0.0, 0.0});
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
+            if (short_side) continue;
+            // An F64 file's Gram holds float64 products: float32 would lose precision it has.
+            const bool float32_solve = options.matrix_precision == eig_precision::float32 && matrix.type != dtype::f64;
+            if (solvers.workers() == 0) {  // solved now, on this thread
+                if (float32_solve)
+                    own = eigenvalues_descending(arma::conv_to<arma::fmat>::from(own_gram));
+                else
+                    own = eigenvalues_descending(std::move(own_gram));
+                continue;
+            }
+            if (parked == parking.size())
+                parking.push_back(spill.write(own_gram));
+            else
+                spill.overwrite(parking[parked], own_gram);
+            own_gram.reset();
+            const std::uint64_t bytes = float32_solve ? float_solve_bytes(d) : gram_bytes;
+            solvers.submit(bytes, [&own, &spill, at = parking[parked], float32_solve] {
+                own = float32_solve ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
+            });
+            if (!type_solves.empty()) submit_type_solve();
+            if (++parked == solvers.workers()) solve_queued();
         }
         arma::mat type_gram;
         if (!options.per_matrix) {
@@ -267,13 +334,29 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             }
         }
         slots.push_back(*slot);
-        const double trace = arma::trace(type_gram);
-        spectrum.eigenvalues = eigenvalues_descending(std::move(type_gram));
-        spectrum.energy = spectrum_energy(trace, spectrum.eigenvalues);
+        const std::size_t t = result.types.size();
+        type_traces[t] = arma::trace(type_gram);
+        if (solvers.workers() > 0) type_gram.reset();  // read back from the spill when solved
+        solvers.submit(gram_bytes, [&values = type_values[t], &spill, at = *slot, c = std::move(type_gram)]() mutable {
+            values = eigenvalues_descending(c.is_empty() ? spill.read(at) : std::move(c));
+        });
+        if (options.per_matrix) {
+            type_solves.push_back([&basis = type_bases[t], &spill, at = *slot, k = result.k] {
+                basis = top_eigenpairs(spill.read(at), k).vectors;
+            });
+            if (solvers.workers() == 0) submit_type_solve();
+        }
         set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
-        if (options.per_matrix) type_bases.push_back(top_eigenpairs(spill.read(*slot), result.k).vectors);
         result.types.push_back(std::move(spectrum));
     }
+    while (!type_solves.empty()) submit_type_solve();
+    solve_queued();
+    for (std::size_t t = 0; t < type_values.size(); ++t) {
+        if (!slots[t]) continue;  // another rank's type: its spectrum is gathered later
+        result.types[t].eigenvalues = std::move(type_values[t]);
+        result.types[t].energy = spectrum_energy(type_traces[t], result.types[t].eigenvalues);
+    }
+    for (std::size_t m = 0; m < matrix_values.size(); ++m) result.matrices[m].eigenvalues = std::move(matrix_values[m]);
 }
 
 // Phase 2: C_u = Σ_t w_t C_t rebuilt chunk by chunk from the spill, its top
@@ -376,6 +459,10 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
 
 std::string_view method_name(method m) noexcept { return m == method::exact ? "exact" : "rsvd"; }
 
+std::string_view eig_precision_name(eig_precision p) noexcept {
+    return p == eig_precision::float32 ? "single" : "double";
+}
+
 bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept {
     return t.eigenvalue_errors.n_elem == 0 && t.eigenvalues.n_elem == dim;
 }
@@ -404,12 +491,12 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         // Phase 1: the float64 accumulator, its float32 panel, the block
         // buffers (BF16 blocks as stored plus the kernel's packed copy, or
         // plus their float32 decode for the fp32 kernel; with per-matrix
-        // statistics also a float32 block for the projection pass).
+        // statistics also a float32 block for the projection pass). Per-matrix
+        // solves run in what the accumulator frees (solver_capacity).
         const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
         const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || options.per_matrix ? 4 : 0) +
                                                   (any_bf16 ? (bf16_kernel ? 4 : 6) : 0);
-        const std::uint64_t accumulate = 8 * d * d + 4 * std::min<std::uint64_t>(gram_panel_rows, d) * d +
-                                         d * b * block_element_bytes;
+        const std::uint64_t accumulate = accumulator_bytes(d) + d * b * block_element_bytes;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's work.
         const std::uint64_t universal =
             8 * d * d + 8 * d * spill_chunk_columns + 8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d;
@@ -441,7 +528,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
-    return type_runs(matrices).size() * d * d * sizeof(double);
+    // Per matrix also a parking slot per solver thread (accumulate_types).
+    const std::size_t parking = options.per_matrix ? options.solver_threads : 0;
+    return (type_runs(matrices).size() + parking) * d * d * sizeof(double);
 }
 
 std::filesystem::path spill_directory(const analysis_options& options) {

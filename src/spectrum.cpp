@@ -14,7 +14,8 @@ namespace {
 
 constexpr double undefined = std::numeric_limits<double>::quiet_NaN();
 
-void require_square(const arma::mat& c, const char* who) {
+template <class Real>
+void require_square(const arma::Mat<Real>& c, const char* who) {
     if (c.n_rows != c.n_cols) throw std::invalid_argument(std::string(who) + ": matrix is not square");
 }
 
@@ -24,18 +25,31 @@ void check_finite(const arma::vec& values, const char* who) {
 
 }  // namespace
 
-arma::vec eigenvalues_descending(arma::mat&& c) {
+namespace {
+
+// All eigenvalues by divide and conquer (dsyevd or ssyevd, no vectors), in
+// place; widened to float64, descending, rounding negatives clipped to 0.
+template <class Real>
+arma::vec eigenvalues_in_place(arma::Mat<Real>& c, const char* solver) {
     require_square(c, "eigenvalues_descending");
     arma::vec values(c.n_rows);
     if (c.n_rows == 0) return values;
     if (!c.is_finite()) throw numerical_error("eigenvalues_descending: matrix holds NaN or Inf (non-finite weights?)");
-    const int info = detail::eigenvalues_symmetric(c.memptr(), c.n_rows, values.memptr());
-    if (info != 0) throw numerical_error("dsyevd failed with info " + std::to_string(info));
+    arma::Col<Real> ascending(c.n_rows);
+    const int info = detail::eigenvalues_symmetric(c.memptr(), c.n_rows, ascending.memptr());
+    if (info != 0) throw numerical_error(std::string(solver) + " failed with info " + std::to_string(info));
     c.reset();
-    check_finite(values, "dsyevd");
+    values = arma::conv_to<arma::vec>::from(ascending);
+    check_finite(values, solver);
     values = arma::reverse(arma::clamp(values, 0.0, arma::datum::inf));
     return values;
 }
+
+}  // namespace
+
+arma::vec eigenvalues_descending(arma::mat&& c) { return eigenvalues_in_place(c, "dsyevd"); }
+
+arma::vec eigenvalues_descending(arma::fmat&& c) { return eigenvalues_in_place(c, "ssyevd"); }
 
 eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k) {
     require_square(c, "top_eigenpairs");

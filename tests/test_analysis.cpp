@@ -16,6 +16,8 @@
 #include "adaptk/safetensors.hpp"
 #include "adaptk/spectrum.hpp"
 #include "adaptk/tables.hpp"
+#include "adaptk/vectors.hpp"
+#include "detail/spill.hpp"
 #include "model_fixture.hpp"
 #include "test_support.hpp"
 
@@ -495,6 +497,24 @@ BOOST_AUTO_TEST_CASE(analyse_reads_matrices_of_a_temporary_checkpoint) {
 
 // The spill goes where it is told, else to $TMPDIR: a directory that does not
 // exist fails naming it.
+BOOST_AUTO_TEST_CASE(spill_file_reads_a_matrix_back_rounded_to_float32) {
+    constexpr std::size_t n = 70;  // two whole float_chunk_columns and a part
+    static_assert(n % adaptk::detail::spill_file::float_chunk_columns != 0);
+    adaptk::test::temp_dir dir;
+    adaptk::detail::spill_file spill(n, dir.path());
+    arma::arma_rng::set_seed(5);
+    const arma::mat first(n, n, arma::fill::randn);
+    const arma::mat second = 1e-3 * arma::mat(n, n, arma::fill::randn);
+    spill.write(first);
+    const std::size_t slot = spill.write(second);
+    const arma::fmat got = spill.read_float(slot);
+    BOOST_TEST_REQUIRE(got.n_rows == n);
+    BOOST_TEST_REQUIRE(got.n_cols == n);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n * n; ++i) wrong += got[i] != static_cast<float>(second[i]);
+    BOOST_TEST(wrong == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(spill_file_goes_to_the_spill_directory_else_tmpdir) {
     adaptk::test::temp_dir dir;
     adaptk::test::write_model(dir.path(), 37, odd_model(37), dtype::f32);
@@ -802,6 +822,145 @@ BOOST_AUTO_TEST_CASE(compare_refuses_unlike_names_and_shapes_naming_the_tensor) 
                           [](const format_error& e) {
                               return std::string(e.what()).starts_with("A: tensor 'model.layers.0.self_attn.o_proj.weight'");
                           });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- per-matrix spectra against plain float64 ----
+//
+// The layers table's columns recomputed from scratch: each matrix's vectors
+// read into a float64 d×n matrix X, G = X·Xᵀ, eig_sym; the type's and the
+// universal top-k bases from the summed float64 Grams.
+
+namespace {
+
+struct layers_reference {
+    std::vector<arma::vec> eigenvalues;  // per matrix, descending
+    std::vector<double> r2_type, r2_universal;
+};
+
+arma::mat top_basis(const arma::mat& c, std::size_t k) {
+    arma::vec values;
+    arma::mat vectors;
+    if (!arma::eig_sym(values, vectors, c)) throw std::runtime_error("eig_sym failed");
+    return arma::fliplr(vectors).eval().head_cols(k);
+}
+
+layers_reference layers_reference_of(const std::vector<weight_matrix>& matrices, std::uint64_t d, std::size_t k) {
+    std::vector<arma::mat> grams;
+    std::map<weight_type, arma::mat> type_grams;
+    arma::mat pooled(d, d, arma::fill::zeros);
+    for (const auto& matrix : matrices) {
+        arma::mat x(d, matrix.vector_count());
+        vector_stream<double>(matrix, matrix.vector_count()).next(x.memptr());
+        grams.push_back(x * x.t());
+        auto& type_gram = type_grams[matrix.kind.type];
+        if (type_gram.n_elem == 0) type_gram.zeros(d, d);
+        type_gram += grams.back();
+        pooled += grams.back();
+    }
+    std::map<weight_type, arma::mat> type_bases;
+    for (const auto& [type, c] : type_grams) type_bases[type] = top_basis(c, k);
+    const arma::mat universal = top_basis(pooled, k);
+    layers_reference ref;
+    for (std::size_t m = 0; m < matrices.size(); ++m) {
+        const arma::mat& g = grams[m];
+        ref.eigenvalues.push_back(arma::sort(arma::clamp(arma::eig_sym(g), 0.0, arma::datum::inf), "descend"));
+        const arma::mat& basis = type_bases.at(matrices[m].kind.type);
+        ref.r2_type.push_back(arma::trace(basis.t() * g * basis) / arma::trace(g));
+        ref.r2_universal.push_back(arma::trace(universal.t() * g * universal) / arma::trace(g));
+    }
+    return ref;
+}
+
+// Every layers column within 1e-4 relative of the float64 reference, K ±1.
+void check_layers(const std::filesystem::path& dir, const analysis_options& options) {
+    checkpoint model(dir);
+    std::vector<std::string> notes;
+    const auto d = model.hidden_size(std::nullopt, notes);
+    const auto matrices = model.matrices(d, notes);
+    const analysis_result result = analyse(matrices, d, options);
+    const layers_reference ref = layers_reference_of(matrices, d, result.k);
+    BOOST_TEST_REQUIRE(result.matrices.size() == matrices.size());
+    for (std::size_t m = 0; m < matrices.size(); ++m) {
+        const matrix_spectrum& got = result.matrices[m];
+        const arma::vec& lambda = ref.eigenvalues[m];
+        BOOST_TEST_CONTEXT(got.name) {
+            check_close(arma::accu(got.eigenvalues), arma::accu(lambda), 1e-4, "energy");
+            check_close(participation_ratio(got.eigenvalues), ref_pr(lambda), 1e-4, "pr");
+            for (const double p : {0.5, 0.9}) {
+                const auto k_got = static_cast<double>(components_for(got.eigenvalues, p));
+                BOOST_TEST(std::abs(k_got - static_cast<double>(ref_k(lambda, p))) <= 1.0, "k at " << p);
+            }
+            check_close(energy_kept(got.eigenvalues, result.k), ref_kept(lambda, result.k), 1e-4, "r2_self");
+            check_close(got.r2_type, ref.r2_type[m], 1e-4, "r2_type");
+            check_close(got.r2_universal, ref.r2_universal[m], 1e-4, "r2_universal");
+        }
+    }
+}
+
+const auto precisions = bdata::make({eig_precision::float32, eig_precision::float64});
+const auto solver_thread_counts = bdata::make({std::size_t{0}, std::size_t{1}, std::size_t{2}});
+
+}  // namespace
+
+BOOST_TEST_DONT_PRINT_LOG_VALUE(adaptk::eig_precision)
+
+BOOST_AUTO_TEST_SUITE(analysis_per_matrix)
+
+BOOST_DATA_TEST_CASE(layers_of_the_bundled_model_match_float64, precisions * solver_thread_counts, precision, threads) {
+    analysis_options options;
+    options.k = 8;
+    options.per_matrix = true;
+    options.matrix_precision = precision;
+    options.solver_threads = threads;
+    check_layers(adaptk::test::data_dir() / "llama-2-tiny-random" / "hf" / "bf16", options);
+}
+
+// Odd shapes at a d where the solves are not trivial: a square q with a
+// decaying spectrum, a 1-row and a 17-row k (the small XᵀX path), a down_proj
+// read by columns, an embedding with more vectors than d; BF16 values.
+BOOST_DATA_TEST_CASE(layers_of_odd_shapes_match_float64, precisions * solver_thread_counts, precision, threads) {
+    constexpr std::size_t d = 131;
+    arma::arma_rng::set_seed(3);
+    std::vector<named_matrix> matrices;
+    for (int l = 0; l < 3; ++l) {
+        const std::string layer = "model.layers." + std::to_string(l) + ".";
+        const arma::vec decay = arma::exp(-arma::regspace(0.0, static_cast<double>(d - 1)) / (10.0 + 20.0 * l));
+        matrices.push_back({layer + "self_attn.q_proj.weight", arma::mat(arma::randn(d, d) * arma::diagmat(decay))});
+        matrices.push_back({layer + "self_attn.k_proj.weight", arma::mat(arma::randn(l == 1 ? 1 : 17, d))});
+        matrices.push_back({layer + "mlp.down_proj.weight", arma::mat(arma::randn(d, 301))});
+    }
+    matrices.push_back({"model.embed_tokens.weight", arma::mat(arma::randn(409, d))});
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, matrices, dtype::bf16);
+    analysis_options options;
+    options.k = 9;
+    options.per_matrix = true;
+    options.block_vectors = 64;
+    options.matrix_precision = precision;
+    options.solver_threads = threads;
+    check_layers(dir.path(), options);
+}
+
+BOOST_AUTO_TEST_CASE(solver_threads_add_nothing_to_the_plan_but_parking_slots_to_the_spill) {
+    constexpr std::size_t d = 256;
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
+                              dtype::f32);
+    checkpoint model(dir.path());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(d, notes);
+    analysis_options types_only;
+    analysis_options options;
+    options.per_matrix = true;
+    for (const std::size_t threads : {0, 1, 3})
+        for (const auto precision : {eig_precision::float32, eig_precision::float64}) {
+            options.solver_threads = threads;
+            options.matrix_precision = precision;
+            BOOST_TEST(planned_bytes(matrices, d, options) == planned_bytes(matrices, d, types_only));
+            BOOST_TEST(spill_bytes(matrices, d, options) == (1 + threads) * 8 * d * d);
+        }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -320,6 +320,10 @@ const std::vector<argv_case> usage_cases{
     {"--ks huge", {"frontier", "@MODEL", "--ks", "8,99999999999"}, "--ks: '99999999999' is not an integer in"},
     {"--threads huge", {"profile", "@MODEL", "--threads", "99999999"}, "--threads: '99999999' is not an integer in [1, 4096]"},
     {"--hidden-size huge", {"profile", "@MODEL", "--hidden-size", "1099511627776"}, "--hidden-size: '1099511627776'"},
+    {"--eig-precision half", {"layers", "@MODEL", "--eig-precision", "half"},
+     "--eig-precision: 'half' is not 'single' or 'double'"},
+    {"--eig-precision on profile", {"profile", "@MODEL", "--eig-precision", "double"},
+     "unknown option '--eig-precision' for profile"},
 };
 
 }  // namespace
@@ -1141,6 +1145,20 @@ BOOST_AUTO_TEST_CASE(max_memory_between_two_block_sizes_shrinks_the_blocks) {
     BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"profile", stories_f32()}).out).rows.size());
     const std::vector<std::string> too_small{"profile", stories_f32(), "--max-memory", std::to_string(smallest - 1)};
     check_failure(run_once(too_small), 1, {"is too small"}, too_small);
+}
+
+BOOST_AUTO_TEST_CASE(layers_fits_the_memory_profile_plans) {
+    // The per-matrix solves run in what the streaming frees: at profile's
+    // plan layers keeps its blocks and its solver threads.
+    adaptk::checkpoint model(stories_f32());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(stories_dim, notes);
+    adaptk::analysis_options options;
+    const std::string limit = std::to_string(adaptk::planned_bytes(matrices, stories_dim, options));
+    const run_result& r = run_once({"layers", stories_f32(), "--max-memory", limit});
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(r.err.find("--max-memory") == std::string::npos, r.err);
+    BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"layers", stories_f32()}).out).rows.size());
 }
 
 BOOST_AUTO_TEST_CASE(rsvd_output_depends_on_the_seed_alone) {

@@ -7,8 +7,10 @@
 // top eigenvectors V_u found, and each type's captured energy vᵀC_t v read off.
 // With per-matrix statistics, each matrix's own Gram is decomposed as well
 // and a second, cheap pass projects every matrix onto the type's and the
-// universal top-K bases. RAM: about three d×d float64 matrices, independent
-// of layers and vocabulary.
+// universal top-K bases; those solves wait in the spill file and run side by
+// side, one per solver thread, between matrices in the memory the streaming
+// frees. RAM: about three d×d float64 matrices, independent of layers and
+// vocabulary.
 // The randomized method (method::rsvd) replaces all of that with
 // randomized_eigen (rsvd.hpp) over q + 2 streaming passes, every type and
 // C_u together: top-k eigenvalues with error bounds, exact energies, and
@@ -39,6 +41,17 @@ std::string_view method_name(method m) noexcept;  ///< "exact", "rsvd"
 
 struct type_spectrum;
 
+/// Precision of the per-matrix eigenvalue solves (--eig-precision). The Gram
+/// itself is a float64 sum of float32 products (gram.hpp) either way; single
+/// (float32) rounds it to float32 for ssyevd, whose error (|Δλ| ≤ p(d)·ε₃₂·λ₁) is of
+/// the class the float32 products already carry, and the layers table's
+/// columns, sums over the spectrum, stay within 1e-4 of double (K_p ±1;
+/// measured in BENCHMARKS.md). F64 files, whose Grams hold float64 products,
+/// are solved in float64 either way; so are type spectra, the universal basis
+/// and every eigenvector.
+enum class eig_precision { float32, float64 };
+std::string_view eig_precision_name(eig_precision p) noexcept;  ///< "single", "double"
+
 struct analysis_options {
     method how = method::exact;
     std::size_t k = 32;            ///< K of the r2 columns (clamped to d)
@@ -46,6 +59,12 @@ struct analysis_options {
     bool center = false;           ///< subtract each type's mean vector
     bool trace_weighting = false;  ///< C_u = Σ C_t / tr(C_t) instead of Σ C_t
     bool per_matrix = false;       ///< also the per-matrix statistics (the layers table)
+    eig_precision matrix_precision = eig_precision::float32;  ///< of the per-matrix eigenvalue solves
+    /// Per-matrix mode: threads solving eigenproblems side by side, on
+    /// single-threaded BLAS, between matrices (detail/eigen_pool.hpp); the
+    /// Grams wait in the spill file. 0 solves on the streaming thread, one
+    /// at a time.
+    std::size_t solver_threads = 2;
     std::size_t block_vectors = 1024;
     /// exact: where the type Grams are parked (spill_bytes of them); empty:
     /// $TMPDIR, else /tmp.
@@ -139,13 +158,14 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
 /// Bytes analyse(matrices, d, options) will hold at its peak: its buffers
 /// (accumulators or Krylov bases, block buffers) plus the mapped file pages
 /// in flight (one block, or a whole matrix whose vectors are columns, such as
-/// down_proj, until its last block). Not counted: the program itself and
+/// down_proj, until its last block); per-matrix solves run in what the
+/// streaming frees. Not counted: the program itself and
 /// BLAS's own buffers (about 8 MiB here). The figure --max-memory is checked
 /// against; the benchmark compares it with the measured peak RSS.
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 
 /// Bytes the exact method parks in its temporary spill file (one d×d float64
-/// Gram per type); 0 for rsvd.
+/// Gram per type, per matrix also one per solver thread); 0 for rsvd.
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 /// The directory the spill file goes to: options.spill_directory, else
 /// $TMPDIR, else /tmp.

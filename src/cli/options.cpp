@@ -146,6 +146,11 @@ std::string command_help(const command_info& c) {
             "                       rank_pattern) or FILE.csv / FILE.tsv\n";
     if (c.what == command::allocate || c.what == command::report)
         text += "  --objective O        weighted (default: parameter-weighted mean energy fraction) or energy\n";
+    if (c.what == command::layers || c.what == command::report || c.what == command::allocate)
+        text +=
+            "  --eig-precision single|double\n"
+            "                       per-matrix eigenvalue solves (layers, per-matrix allocation) in\n"
+            "                       float32 (default: about twice as fast, within 1e-4) or float64\n";
     if (c.what == command::report) text += "  --out DIR            where the tables, summary.json and SVGs go (required)\n";
     return text;
 }
@@ -274,6 +279,12 @@ bool parse_command_option(std::string_view arg, const value_reader& value, optio
         if (name != "weighted" && name != "energy")
             throw usage_error("--objective: '" + std::string(name) + "' is not 'weighted' or 'energy'");
         o.energy_objective = name == "energy";
+    } else if (arg == "--eig-precision" &&
+               (o.what == command::layers || o.what == command::report || o.what == command::allocate)) {
+        const auto name = value();
+        if (name != "single" && name != "double")
+            throw usage_error("--eig-precision: '" + std::string(name) + "' is not 'single' or 'double'");
+        o.matrix_precision = name == "single" ? eig_precision::float32 : eig_precision::float64;
     } else if (arg == "--out" && o.what == command::report) {
         o.out_dir = std::string(value());
     } else {

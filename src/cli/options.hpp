@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adaptk/analysis.hpp"
 #include "adaptk/table_writer.hpp"
 
 namespace adaptk::cli {
@@ -45,6 +46,7 @@ struct options {
     std::size_t power_iterations = 2;
     std::uint64_t seed = 0;
     std::optional<std::uint64_t> max_memory;  ///< bytes
+    eig_precision matrix_precision = eig_precision::float32;  ///< --eig-precision (layers, report)
     table_format format = table_format::csv;  ///< stdout, or report's table files
     parameter_budget budget;                  ///< allocate: required
     bool allocate_per_matrix = false;         ///< allocate --per matrix

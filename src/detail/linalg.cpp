@@ -14,12 +14,22 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
             const int* ldc, std::size_t, std::size_t);
 void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
             const int* lda, const double* beta, double* c, const int* ldc, std::size_t, std::size_t);
-void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
-             const int* lwork, int* iwork, const int* liwork, int* info, std::size_t, std::size_t);
-void dsyevr_(const char* jobz, const char* range, const char* uplo, const int* n, double* a, const int* lda,
-             const double* vl, const double* vu, const int* il, const int* iu, const double* abstol, int* m,
-             double* w, double* z, const int* ldz, int* isuppz, double* work, const int* lwork, int* iwork,
-             const int* liwork, int* info, std::size_t, std::size_t, std::size_t);
+#define ADAPTK_SYEVD(name, Real)                                                                                      \
+    void name(const char* jobz, const char* uplo, const int* n, Real* a, const int* lda, Real* w, Real* work,       \
+              const int* lwork, int* iwork, const int* liwork, int* info, std::size_t, std::size_t);
+#define ADAPTK_SYEVR(name, Real)                                                                                      \
+    void name(const char* jobz, const char* range, const char* uplo, const int* n, Real* a, const int* lda,         \
+              const Real* vl, const Real* vu, const int* il, const int* iu, const Real* abstol, int* m, Real* w,    \
+              Real* z, const int* ldz, int* isuppz, Real* work, const int* lwork, int* iwork, const int* liwork,    \
+              int* info, std::size_t, std::size_t, std::size_t);
+ADAPTK_SYEVD(dsyevd_, double)
+ADAPTK_SYEVD(ssyevd_, float)
+ADAPTK_SYEVD(dsyevd_2stage_, double)
+ADAPTK_SYEVD(ssyevd_2stage_, float)
+ADAPTK_SYEVR(dsyevr_, double)
+ADAPTK_SYEVR(ssyevr_, float)
+#undef ADAPTK_SYEVD
+#undef ADAPTK_SYEVR
 #if defined(ADAPTK_OPENBLAS_THREADS)
 // OpenBLAS's thread control; src/meson.build defines ADAPTK_OPENBLAS_THREADS
 // when the BLAS found at configure time exports it.
@@ -50,21 +60,65 @@ void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, do
     dsyrk_("U", "N", &rows, &vectors, &one, x, &rows, &beta, c, &rows, 1, 1);
 }
 
-int eigenvalues_symmetric(double* a, std::size_t n, double* w) {
-    const int order = static_cast<int>(n);
-    int info = 0;
+namespace {
+
+// A LAPACK call with the workspace query first: `call(work, lwork, iwork,
+// liwork)` once with lwork = liwork = −1, then with the sizes it asked for.
+template <class Real, class Call>
+int with_workspace(Call call) {
     int lwork = -1;
     int liwork = -1;
-    double work_size = 0;
+    Real work_size = 0;
     int iwork_size = 0;
-    dsyevd_("N", "U", &order, a, &order, w, &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1);
+    const int info = call(&work_size, &lwork, &iwork_size, &liwork);
     if (info != 0) return info;
     lwork = static_cast<int>(work_size);
     liwork = std::max(iwork_size, 1);
-    std::vector<double> work(static_cast<std::size_t>(lwork));
+    std::vector<Real> work(static_cast<std::size_t>(lwork));
     std::vector<int> iwork(static_cast<std::size_t>(liwork));
-    dsyevd_("N", "U", &order, a, &order, w, work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
-    return info;
+    return call(work.data(), &lwork, iwork.data(), &liwork);
+}
+
+template <class Real, class Syevd, class Syevd2, class Syevr>
+int eigenvalues_with(Syevd syevd, Syevd2 syevd_2stage, Syevr syevr, Real* a, std::size_t n, Real* w,
+                     eigen_driver driver) {
+    const int order = static_cast<int>(n);
+    int info = 0;
+    if (driver == eigen_driver::mrrr) {
+        const Real unused = 0;
+        const int none = 0;
+        int found = 0;
+        std::vector<int> support(2 * std::max<std::size_t>(n, 1));
+        return with_workspace<Real>([&](Real* work, int* lwork, int* iwork, int* liwork) {
+            syevr("N", "A", "U", &order, a, &order, &unused, &unused, &none, &none, &unused, &found, w, nullptr, &order,
+                  support.data(), work, lwork, iwork, liwork, &info, 1, 1, 1);
+            return info;
+        });
+    }
+    const auto solver = driver == eigen_driver::two_stage ? syevd_2stage : syevd;
+    return with_workspace<Real>([&](Real* work, int* lwork, int* iwork, int* liwork) {
+        solver("N", "U", &order, a, &order, w, work, lwork, iwork, liwork, &info, 1, 1);
+        return info;
+    });
+}
+
+}  // namespace
+
+std::string_view driver_name(eigen_driver driver, bool single) noexcept {
+    switch (driver) {
+    case eigen_driver::mrrr: return single ? "ssyevr" : "dsyevr";
+    case eigen_driver::two_stage: return single ? "ssyevd_2stage" : "dsyevd_2stage";
+    case eigen_driver::divide_conquer: break;
+    }
+    return single ? "ssyevd" : "dsyevd";
+}
+
+int eigenvalues_symmetric(double* a, std::size_t n, double* w, eigen_driver driver) {
+    return eigenvalues_with(dsyevd_, dsyevd_2stage_, dsyevr_, a, n, w, driver);
+}
+
+int eigenvalues_symmetric(float* a, std::size_t n, float* w, eigen_driver driver) {
+    return eigenvalues_with(ssyevd_, ssyevd_2stage_, ssyevr_, a, n, w, driver);
 }
 
 int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w, double* z) {
@@ -79,19 +133,11 @@ int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w,
     // (dstebz writes past k: valgrind, d = 37, k = 32); `w` holds k.
     std::vector<double> values(n);
     std::vector<int> support(2 * std::max<std::size_t>(k, 1));
-    int lwork = -1;
-    int liwork = -1;
-    double work_size = 0;
-    int iwork_size = 0;
-    dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, values.data(), z, &order,
-            support.data(), &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1, 1);
-    if (info != 0) return info;
-    lwork = static_cast<int>(work_size);
-    liwork = iwork_size;
-    std::vector<double> work(static_cast<std::size_t>(lwork));
-    std::vector<int> iwork(static_cast<std::size_t>(liwork));
-    dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, values.data(), z, &order,
-            support.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1, 1);
+    info = with_workspace<double>([&](double* work, int* lwork, int* iwork, int* liwork) {
+        dsyevr_("V", "I", "U", &order, a, &order, &unused, &unused, &first, &last, &abstol, &found, values.data(), z,
+                &order, support.data(), work, lwork, iwork, liwork, &info, 1, 1, 1);
+        return info;
+    });
     if (info == 0 && found != static_cast<int>(k)) return -1000 - found;
     std::copy_n(values.begin(), k, w);
     return info;

@@ -4,6 +4,7 @@
 // meet Armadillo's own declarations of the same symbols. Column-major, lda = n.
 
 #include <cstddef>
+#include <string_view>
 
 namespace adaptk::detail {
 
@@ -15,9 +16,18 @@ void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, do
 void syrk_panel(const float* x, std::size_t n, std::size_t count, std::size_t first, std::size_t rows,
                 float* c) noexcept;
 
+/// LAPACK's drivers for all eigenvalues: ?syevd (divide and conquer; QL/QR
+/// when no vectors are wanted), ?syevr (MRRR) and ?syevd_2stage (band
+/// reduction first). The analysis uses divide_conquer; tools/eigen_bench.cpp
+/// measures the others against it.
+enum class eigen_driver { divide_conquer, mrrr, two_stage };
+std::string_view driver_name(eigen_driver driver, bool single) noexcept;  ///< "dsyevd", "ssyevr", ...
+
 /// All eigenvalues of the symmetric n×n matrix `a` (upper triangle read,
-/// destroyed), ascending into `w` (dsyevd, no vectors). Returns LAPACK's info.
-int eigenvalues_symmetric(double* a, std::size_t n, double* w);
+/// destroyed), ascending into `w`, no vectors. Returns LAPACK's info.
+int eigenvalues_symmetric(double* a, std::size_t n, double* w, eigen_driver driver = eigen_driver::divide_conquer);
+/// The same in float32: half the memory traffic of the reduction.
+int eigenvalues_symmetric(float* a, std::size_t n, float* w, eigen_driver driver = eigen_driver::divide_conquer);
 
 /// The `k` largest eigenpairs of the symmetric n×n matrix `a` (upper triangle
 /// read, destroyed): values ascending into `w` (k), vectors into `z` (n×k)

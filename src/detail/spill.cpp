@@ -93,4 +93,15 @@ arma::mat spill_file::read(std::size_t slot) const {
     return m;
 }
 
+arma::fmat spill_file::read_float(std::size_t slot) const {
+    arma::fmat m(n_, n_);
+    arma::mat chunk(n_, std::min(float_chunk_columns, n_));
+    for (std::size_t first = 0; first < n_; first += float_chunk_columns) {
+        const std::size_t count = std::min(float_chunk_columns, n_ - first);
+        read_columns(slot, first, count, chunk.memptr());
+        m.cols(first, first + count - 1) = arma::conv_to<arma::fmat>::from(chunk.head_cols(count));
+    }
+    return m;
+}
+
 }  // namespace adaptk::detail

@@ -33,6 +33,9 @@ public:
     void read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const;
     /// The whole matrix in slot.
     arma::mat read(std::size_t slot) const;
+    /// The whole matrix in slot rounded to float32, read float_chunk_columns
+    /// at a time: no float64 copy beside it.
+    arma::fmat read_float(std::size_t slot) const;
 
     /// File offset of column `first` of `slot` for n×n matrices, in 64 bits:
     /// the slots of 9 types at n = 8192 span 4.5 GiB, past any 32-bit size_t.
@@ -41,6 +44,8 @@ public:
     /// Columns moved per chunk by add() and by callers reading in chunks:
     /// n×256 doubles (4 MiB at n = 2048).
     static constexpr std::size_t chunk_columns = 256;
+    /// Columns per float64 read in read_float(): n×32 doubles (512 KiB at n = 2048).
+    static constexpr std::size_t float_chunk_columns = 32;
 
 private:
     void write_columns(std::size_t slot, std::size_t first, std::size_t count, const double* in);
