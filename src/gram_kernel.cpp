@@ -104,8 +104,11 @@ gram_kernel active_gram_kernel() {
 
 namespace detail {
 
-void bf16_syrk_upper(gram_kernel kernel, const std::uint16_t* x, std::size_t d, std::size_t count, float* panels,
-                     const panel_sink& finished, std::vector<std::uint32_t>& pack, int threads) {
+// The arguments go unused on a target with no BF16 kernel at all (armhf).
+void bf16_syrk_upper(gram_kernel kernel, [[maybe_unused]] const std::uint16_t* x, [[maybe_unused]] std::size_t d,
+                     [[maybe_unused]] std::size_t count, [[maybe_unused]] float* panels,
+                     [[maybe_unused]] const panel_sink& finished, [[maybe_unused]] std::vector<std::uint32_t>& pack,
+                     [[maybe_unused]] int threads) {
     switch (kernel) {
 #if defined(ADAPTK_AVX512_BF16_KERNEL)
     case gram_kernel::avx512_bf16: avx512_bf16_syrk_upper(x, d, count, panels, finished, pack, threads); return;

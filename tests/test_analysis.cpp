@@ -651,7 +651,8 @@ void write_behind_a_hole(const std::filesystem::path& compact, const std::filesy
 // 32-bit targets read files past 4 GiB through windows and 64-bit offsets:
 // the analysed matrices (rows and down_proj's columns) all lie beyond the
 // 4 GiB mark, and every table number equals the compact file's.
-BOOST_AUTO_TEST_CASE(matrices_past_4_gib_in_a_sparse_file_give_the_compact_files_results) {
+BOOST_AUTO_TEST_CASE(matrices_past_4_gib_in_a_sparse_file_give_the_compact_files_results,
+                     *boost::unit_test::precondition(adaptk::test::mmap_reaches_past_4_gib)) {
     constexpr std::size_t d = 37;
     adaptk::test::temp_dir dir;
     adaptk::test::write_model(dir / "compact", d, odd_model(d), dtype::bf16);

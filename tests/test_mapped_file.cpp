@@ -309,7 +309,8 @@ BOOST_AUTO_TEST_CASE(reading_a_file_that_shrank_since_open_throws_naming_it) {
 
 // Past 4 GiB: a sparse file (a hole, no disk blocks) whose last bytes sit
 // beyond every 32-bit offset; the size, a window and a read reach them.
-BOOST_AUTO_TEST_CASE(offsets_past_4_gib_reach_the_end_of_a_sparse_file) {
+BOOST_AUTO_TEST_CASE(offsets_past_4_gib_reach_the_end_of_a_sparse_file,
+                     *boost::unit_test::precondition(adaptk::test::mmap_reaches_past_4_gib)) {
     temp_dir dir;
     const auto path = dir / "sparse.bin";
     const std::uint64_t tail_at = (std::uint64_t{1} << 32) + 3 * page_size() + 17;

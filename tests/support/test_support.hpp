@@ -1,8 +1,11 @@
 #pragma once
 // Fixture helpers shared by the unit tests: a temporary directory that cleans
 // up after itself, raw file writers, a byte-image builder for hand-made
-// safetensors files, and the path of the real test data.
+// safetensors files, the path of the real test data, and preconditions on
+// the platform the tests run on.
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +23,8 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include <boost/test/unit_test.hpp>
 
 #include "adaptk/dtype.hpp"
 #include "adaptk/tensor_file.hpp"
@@ -160,6 +165,31 @@ inline std::vector<std::byte> stored_bytes(const adaptk::tensor_file& file, cons
     std::vector<std::byte> bytes(tensor.bytes());
     file.source().read(file.file_offset(tensor), bytes.size(), bytes.data());
     return bytes;
+}
+
+/// Precondition: whether mmap reaches file offsets past 4 GiB here. Debian
+/// 12's qemu-user (7.2) cuts a 32-bit guest's mmap offset to 32 bits and maps
+/// the wrong page (pread is right); a real armhf kernel maps the right one.
+/// Checked on a sparse file: the byte written past 4 GiB must be the one mapped.
+inline boost::test_tools::assertion_result mmap_reaches_past_4_gib(boost::unit_test::test_unit_id) {
+    const temp_dir dir;
+    const fs::path path = dir / "past-4-gib.bin";
+    const off_t at = (off_t{1} << 32) + 4 * ::sysconf(_SC_PAGESIZE);
+    bool right_page = false;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        const char mark = 'M';
+        if (::pwrite(fd, &mark, 1, at) == 1) {
+            void* page = ::mmap(nullptr, 1, PROT_READ, MAP_PRIVATE, fd, at);
+            right_page = page != MAP_FAILED && *static_cast<const char*>(page) == mark;
+            if (page != MAP_FAILED) ::munmap(page, 1);
+        }
+        ::close(fd);
+    }
+    boost::test_tools::assertion_result reaches = right_page;
+    reaches.message() << "mmap at an offset past 4 GiB returned another page (qemu-user before 8.1 truncates "
+                         "a 32-bit guest's mmap offsets; pread reads right)";
+    return reaches;
 }
 
 }  // namespace adaptk::test
