@@ -14,6 +14,7 @@
 #include "adaptk/tensor_info.hpp"
 #include "adaptk/vectors.hpp"
 #include "detail/eigen_pool.hpp"
+#include "detail/linalg.hpp"
 #include "detail/spill.hpp"
 
 namespace adaptk {
@@ -470,7 +471,13 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept {
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     // Measured: the program and OpenBLAS's buffers, stories260K profile: 7.3 MiB
     // peak RSS; the 1.1B profile (d = 2048) peaked 1.7 MiB above a plan with 8.
+    // Linked with OpenMPI every run holds 1.5 MiB more of its libraries'
+    // pages, mpirun or not (`--version`: 8.7 against 7.3 MiB).
+#if defined(ADAPTK_WITH_MPI)
+    constexpr std::uint64_t runtime = (10ull << 20) + (3ull << 19);
+#else
     constexpr std::uint64_t runtime = 10ull << 20;
+#endif
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
     // File pages in flight: a block's stored rows, mapped; a column block is
@@ -496,7 +503,12 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
         const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || options.per_matrix ? 4 : 0) +
                                                   (any_bf16 ? (bf16_kernel ? 4 : 6) : 0);
-        const std::uint64_t accumulate = accumulator_bytes(d) + d * b * block_element_bytes;
+        // ssyrk/dsyrk blocks (anything but BF16 on a BF16 kernel) touch
+        // OpenBLAS's packing buffers: 1.5 MiB per BLAS thread (1.1B profile on
+        // the fp32 kernel: 62.0 MiB peak with one thread, 63.4 with two).
+        const bool blas_blocks = any_f64 || any_float || (any_bf16 && !bf16_kernel);
+        const std::uint64_t blas_buffers = blas_blocks ? (3ull << 19) * static_cast<std::uint64_t>(detail::blas_threads()) : 0;
+        const std::uint64_t accumulate = accumulator_bytes(d) + d * b * block_element_bytes + blas_buffers;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's work.
         const std::uint64_t universal =
             8 * d * d + 8 * d * spill_chunk_columns + 8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d;

@@ -156,6 +156,7 @@ public:
     arma::mat project(const arma::mat& y) const {
         if (!single_storage_) return twice_.t() * y;
         arma::mat out(cols(), y.n_cols, arma::fill::zeros);
+        if (y.n_cols == 0) return out;  // no empty row views (Armadillo binds a null pointer)
         for_each_chunk([&](std::size_t first, std::size_t last, const arma::mat& k) { out += k.t() * y.rows(first, last); });
         return out;
     }
@@ -163,6 +164,7 @@ public:
     arma::mat expand(const arma::mat& c) const {
         if (!single_storage_) return twice_ * c;
         arma::mat out(rows_, c.n_cols);
+        if (c.n_cols == 0) return out;
         for_each_chunk([&](std::size_t first, std::size_t last, const arma::mat& k) { out.rows(first, last) = k * c; });
         return out;
     }

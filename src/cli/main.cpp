@@ -398,6 +398,9 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
         ranks.share(matrices, settings);
     }
     settings.spill_directory = o.spill_dir;
+    // Said every run, so a peak RSS can be read against it (BENCHMARKS.md).
+    notes.lines.push_back("the " + std::string(method_name(settings.how)) + " method plans " +
+                          mebibytes(planned_bytes(matrices, d, settings)) + " of memory (--max-memory is checked against it)");
     if (const std::uint64_t spill = spill_bytes(matrices, d, settings); spill > 0)
         notes.lines.push_back("the exact method parks its type Grams (" + mebibytes(spill) +
                               ") in a temporary file in " + spill_directory(settings).string() + " (--spill-dir)");
