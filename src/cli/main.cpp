@@ -369,8 +369,8 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
     clamp_to_hidden_size(o, d, notes);
     analysis_options settings;
     // Before choose_method: the plan counts the per-matrix projection's block.
-    settings.per_matrix = o.what == cli::command::layers || o.what == cli::command::report ||
-                          (o.what == cli::command::allocate && o.allocate_per_matrix);
+    settings.per_matrix = !states && (o.what == cli::command::layers || o.what == cli::command::report ||
+                                      (o.what == cli::command::allocate && o.allocate_per_matrix));
     settings.matrix_precision = o.matrix_precision;
     // A solver thread per BLAS thread; with one, solves stay on the streaming thread.
     settings.solver_threads = detail::blas_threads() > 1 ? static_cast<std::size_t>(detail::blas_threads()) : 0;
@@ -384,7 +384,7 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
     if (o.what == cli::command::allocate && o.allocate_per_matrix && settings.how != method::exact)
         throw std::runtime_error("allocate --per matrix needs the exact per-matrix spectra, and --method auto chose "
                                  "rsvd to fit --max-memory");
-    settings.per_matrix = settings.per_matrix && settings.how == method::exact && !states;
+    settings.per_matrix = settings.per_matrix && settings.how == method::exact;
     if (states) {
         settings.reads = [](std::size_t) { return false; };
         settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
