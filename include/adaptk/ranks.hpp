@@ -12,6 +12,13 @@
 // which alone holds the whole result and writes. Started any other way (or
 // built without MPI) the group has one rank and changes nothing.
 //
+// Two programs: adaptk-stream links the group of one (ranks_single.cpp) and
+// never loads MPI's libraries (1.5 MiB of resident pages, which the smallest
+// --max-memory plans cannot spare); adaptk-stream-mpi, built when MPI is
+// found, links ranks_mpi.cpp. Started by mpirun, adaptk-stream replaces
+// itself with adaptk-stream-mpi from its own directory (execv, before
+// MPI_Init, so mpirun never sees the difference).
+//
 // Failures: a rank that fails (bad input, refused --max-memory, I/O) calls
 // agree(); the others learn of it at their next agreement (before the split,
 // before each type's reduction, and at the end): every collective step starts
@@ -55,9 +62,15 @@ struct rank_traffic {
     std::uint64_t types = 0;
 };
 
+/// True in a process mpirun (Open MPI's, or a PMIx launcher) started.
+bool started_by_mpirun();
+
 class rank_group {
 public:
-    /// Joins the run (MPI_Init when started by mpirun and built with MPI).
+    /// Joins the run: MPI_Init when started by mpirun (adaptk-stream-mpi);
+    /// without MPI, under mpirun, execv of adaptk-stream-mpi beside the
+    /// running program, or a refusal when there are several ranks and no
+    /// such program.
     rank_group(int& argc, char**& argv);
     ~rank_group();
     rank_group(const rank_group&) = delete;
@@ -65,6 +78,10 @@ public:
 
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
+
+    /// Resident pages the transport's libraries add to every run, for
+    /// analysis_options::linked_library_bytes.
+    static std::uint64_t library_bytes() noexcept;
 
     /// Points options.reads at this rank's share of `matrices`, options.combine
     /// and options.owners at the collective steps above (nothing for one

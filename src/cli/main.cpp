@@ -368,6 +368,7 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
                                    const std::optional<state_set>& states, rank_group& ranks, note_log& notes) {
     clamp_to_hidden_size(o, d, notes);
     analysis_options settings;
+    settings.linked_library_bytes = rank_group::library_bytes();
     // Before choose_method: the plan counts the per-matrix projection's block.
     settings.per_matrix = !states && (o.what == cli::command::layers || o.what == cli::command::report ||
                                       (o.what == cli::command::allocate && o.allocate_per_matrix));
