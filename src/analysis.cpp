@@ -433,11 +433,16 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     settings.k = result.k;
     settings.trace_weighting = options.trace_weighting;
     block_buffers buffers;
-    const rsvd_result eigen = randomized_eigen(result.dim, result.types.size(), {}, settings, [&](block_visitor& visit) {
-        for (std::size_t m = 0; m < matrices.size(); ++m)
+    auto run_pass = [&](block_visitor& visit) {
+        for (std::size_t m = 0; m < matrices.size(); ++m) {
+            if (!streams_here(options, m)) continue;
             stream_matrix(matrices[m], options.block_vectors, buffers, meter,
                           [&](const auto* block, std::size_t count) { visit(group_of_matrix[m], block, count); });
-    });
+            visit.end_run();  // float32 runs end with the matrix: the same sums however the matrices are split
+        }
+    };
+    const rsvd_result eigen =
+        randomized_eigen(result.dim, result.types.size(), {}, settings, run_pass, options.combine_sketches);
     for (std::size_t t = 0; t < result.types.size(); ++t) {
         type_spectrum& spectrum = result.types[t];
         const rsvd_group_result& group = eigen.groups[t];
@@ -535,7 +540,10 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // Measured, 1.1B BF16 profile with blocks of 128: peak RSS 0.35 MiB above
     // this sum; 1 MiB more of runtime than the exact path (not yet traced).
     constexpr std::uint64_t randomized_runtime = 1ull << 20;
-    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes;
+    // Over MPI ranks each partial sum is received into a buffer of its size
+    // (ranks.hpp): at most one product, d×(ℓ + r) float64, at a time.
+    const std::uint64_t combine_buffer = options.combine_sketches ? 8 * d * (ell + r) : 0;
+    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + combine_buffer;
 }
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
@@ -629,8 +637,11 @@ void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t 
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     check_arguments(matrices, d);
-    if ((options.reads || options.combine || options.owners.owns) && (options.per_matrix || options.how == method::rsvd))
-        throw std::invalid_argument("analyse: a partitioned run needs the exact method without per-matrix statistics");
+    if ((options.reads || options.combine || options.owners.owns) && options.per_matrix)
+        throw std::invalid_argument("analyse: a partitioned run cannot have per-matrix statistics");
+    if (options.how == method::rsvd &&
+        (options.combine || options.owners.owns || bool(options.reads) != bool(options.combine_sketches)))
+        throw std::invalid_argument("analyse: a partitioned rsvd run takes reads with combine_sketches, nothing else");
 
     analysis_result result;
     result.dim = d;

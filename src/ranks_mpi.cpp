@@ -60,6 +60,15 @@ gram_accumulator unpack(std::size_t dim, bool track_sum, std::vector<double> buf
     return gram_accumulator::from_state(dim, std::move(state));
 }
 
+// Collective: whether every rank passed the same text (compared by hash).
+bool same_everywhere(const std::string& text) {
+    const std::uint64_t mine = std::hash<std::string>{}(text);
+    std::uint64_t lowest = 0, highest = 0;
+    check(MPI_Allreduce(&mine, &lowest, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    check(MPI_Allreduce(&mine, &highest, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    return lowest == highest;
+}
+
 }  // namespace
 
 rank_group::rank_group(int& argc, char**& argv) {
@@ -80,17 +89,30 @@ void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_opti
     if (size_ == 1) return;
     // A rank that failed before its share (bad input, --max-memory) is in agree() already.
     if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
-    // Every rank must split the same list (mpirun's MPMD form can start ranks on different models).
+    // Every rank must split the same list and run the same analysis (mpirun's
+    // MPMD form can start ranks on different models or options; rsvd's
+    // sketches must start from the same random matrix everywhere).
     std::string names;
     for (const auto& m : matrices) names += m.name + ':' + std::to_string(m.rows) + 'x' + std::to_string(m.cols) + ';';
-    const std::uint64_t mine = std::hash<std::string>{}(names);
-    std::uint64_t lowest = 0, highest = 0;
-    check(MPI_Allreduce(&mine, &lowest, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
-    check(MPI_Allreduce(&mine, &highest, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-    if (lowest != highest) throw std::runtime_error("the MPI ranks were given models with different weight matrices");
+    if (!same_everywhere(names)) throw std::runtime_error("the MPI ranks were given models with different weight matrices");
+    const rsvd_options& r = options.randomized;
+    std::string settings;
+    for (const std::uint64_t value : {std::uint64_t{options.how == method::rsvd}, std::uint64_t{options.k},
+                                      std::uint64_t{options.universal_k}, std::uint64_t{options.center},
+                                      std::uint64_t{options.trace_weighting}, std::uint64_t{options.block_vectors},
+                                      std::uint64_t{r.oversample}, std::uint64_t{r.power_iterations},
+                                      std::uint64_t{r.error_probes}, r.seed})
+        settings += std::to_string(value) + ';';
+    if (!same_everywhere(settings))
+        throw std::runtime_error("the MPI ranks were given different analysis options (method, K, --center, weighting, "
+                                 "block size or rsvd settings)");
     options.reads = [part_of = split_by_bytes(matrices, static_cast<std::size_t>(size_)), this](std::size_t m) {
         return part_of[m] == static_cast<std::size_t>(rank_);
     };
+    if (options.how == method::rsvd) {
+        options.combine_sketches = [this](std::span<double> values, combine_op op) { combine_sketch(values, op); };
+        return;
+    }
     options.combine = [this](std::size_t type_index, gram_accumulator& gram) { combine(type_index, gram); };
     options.owners.owns = [this](std::size_t type_index) { return owner(type_index) == rank_; };
     options.owners.meet = [this](arma::mat& universal) { return meet(universal); };
@@ -199,17 +221,39 @@ void rank_group::share_basis(eigenpairs& top) {
         top.values.set_size(shape[1]);
         top.vectors.set_size(shape[0], shape[1]);
     }
-    // MPI counts are ints: d·k doubles go in pieces, like the states.
-    for (arma::uword first = 0; first < top.vectors.n_elem; first += piece_values) {
-        const int count = static_cast<int>(std::min<std::size_t>(piece_values, top.vectors.n_elem - first));
-        check(MPI_Bcast(top.vectors.memptr() + first, count, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    broadcast({top.vectors.memptr(), top.vectors.n_elem});
+    broadcast({top.values.memptr(), top.values.n_elem});
+}
+
+void rank_group::broadcast(std::span<double> values) {
+    // MPI counts are ints: large spans go in pieces, like the states.
+    for (std::size_t first = 0; first < values.size(); first += piece_values) {
+        const int count = static_cast<int>(std::min(piece_values, values.size() - first));
+        check(MPI_Bcast(values.data() + first, count, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
     }
-    check(MPI_Bcast(top.values.memptr(), static_cast<int>(top.values.n_elem), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    const std::uint64_t bytes = (top.vectors.n_elem + top.values.n_elem) * sizeof(double);
+    const std::uint64_t bytes = values.size() * sizeof(double);
     if (rank_ == 0)
         traffic_.sent += bytes * static_cast<std::uint64_t>(size_ - 1);
     else
         traffic_.received += bytes;
+}
+
+// One of a pass's partial sums (rsvd.hpp's pass_combiner): reduced onto rank
+// 0 in the tree's fixed order, then broadcast, so every rank continues from
+// the same bits.
+void rank_group::combine_sketch(std::span<double> values, combine_op op) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    std::vector<double> part;
+    reduce_onto(
+        0, rank_, size_,
+        [&](int from) {
+            part.resize(values.size());
+            receive(part, from);
+            for (std::size_t i = 0; i < values.size(); ++i)
+                values[i] = op == combine_op::sum ? values[i] + part[i] : std::max(values[i], part[i]);
+        },
+        [&](int to) { send(values, to); });
+    broadcast(values);
 }
 
 // A type's spectrum as one message: energy, the two rounding figures, the d

@@ -156,6 +156,30 @@ BOOST_DATA_TEST_CASE(every_table_equals_the_single_process_run, bdata::make({1, 
     }
 }
 
+// rsvd: each pass's sketches are summed over the ranks before the next, so
+// every table equals the single-process rsvd run up to float64 summation
+// order (the float32 runs end with each matrix in both), the error columns too.
+BOOST_DATA_TEST_CASE(rsvd_tables_equal_the_single_process_run, bdata::make({1, 2, 3, 4}), ranks) {
+    const temp_dir dir;
+    // One BLAS thread in both: sgemm's float32 sums depend on the thread count.
+    const std::vector<std::string> rsvd{"--method", "rsvd", "--k", "8", "--threads", "1"};
+    std::vector<std::string> args{"report", stories_f32(), "--out", (dir / "out").string()};
+    args.insert(args.end(), rsvd.begin(), rsvd.end());
+    const run_result r = mpirun(ranks, args);
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    for (const std::string command : {"profile", "groups", "frontier", "spectrum"}) {
+        std::vector<std::string> single{command, stories_f32()};
+        single.insert(single.end(), rsvd.begin(), rsvd.end());
+        check_csv_close(read_text(dir / "out" / (command + ".csv")), single_process(single), command);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(ranks_given_different_options_are_refused) {
+    check_failure(mpirun({{1, {"profile", stories_f32(), "-q", "--method", "rsvd"}},
+                          {1, {"profile", stories_f32(), "-q", "--method", "rsvd", "--seed", "7"}}}),
+                  {"the MPI ranks were given different analysis options"});
+}
+
 BOOST_AUTO_TEST_CASE(only_rank_0_prints_the_table) {
     const run_result r = mpirun(3, {"spectrum", stories_f32(), "--threads", "1"});
     BOOST_TEST_REQUIRE(r.status == 0, r.err);
@@ -182,8 +206,11 @@ BOOST_AUTO_TEST_CASE(a_bad_tensor_on_one_rank_ends_every_rank_with_one_message) 
     // Shard 2's header claims a longer data section than the file holds.
     const fs::path shard = bad / "model-00002-of-00003.safetensors";
     fs::resize_file(shard, fs::file_size(shard) - 64);
-    const run_result r = mpirun({{1, {"profile", stories_f32(), "-q"}}, {1, {"profile", bad.string(), "-q"}}});
-    check_failure(r, {"model-00002-of-00003.safetensors", "tensor '"});
+    for (const std::string method : {"exact", "rsvd"}) {
+        const run_result r = mpirun({{1, {"profile", stories_f32(), "-q", "--method", method}},
+                                     {1, {"profile", bad.string(), "-q", "--method", method}}});
+        check_failure(r, {"model-00002-of-00003.safetensors", "tensor '"});
+    }
 }
 
 BOOST_AUTO_TEST_CASE(an_unreadable_shard_on_one_rank_ends_every_rank_with_one_message) {
@@ -203,7 +230,6 @@ BOOST_AUTO_TEST_CASE(a_refused_max_memory_on_one_rank_ends_every_rank_with_one_m
 
 BOOST_AUTO_TEST_CASE(what_does_not_run_over_ranks_is_refused_once) {
     check_failure(mpirun(2, {"layers", stories_f32(), "-q"}), {"layers does not run over MPI ranks yet"});
-    check_failure(mpirun(2, {"profile", stories_f32(), "-q", "--method", "rsvd"}), {"--method rsvd does not run over MPI ranks"});
     check_failure(mpirun(2, {"accumulate", stories_f32(), "-q", "--part", "1/2", "--state", "x"}), {"not under mpirun"});
     check_failure(mpirun(2, {"compare", stories_f32(), stories_f32(), "-q"}), {"compare does not run over MPI ranks yet"});
 }

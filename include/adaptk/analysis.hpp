@@ -100,6 +100,9 @@ struct analysis_options {
         /// meet() chose (result.types there is complete afterwards).
         std::function<void(std::vector<type_spectrum>& types)> gather;
     } owners;
+    /// The randomized method over several processes (MPI ranks; with `reads`):
+    /// each pass's sketches summed over them before the next (rsvd.hpp).
+    pass_combiner combine_sketches;
 };
 
 struct type_spectrum {
@@ -200,8 +203,9 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
 
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws
-/// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd, or
-/// reads / combine with per_matrix or rsvd (not partitioned yet),
+/// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd,
+/// reads / combine with per_matrix (not partitioned yet), combine or owners
+/// with rsvd, reads without combine_sketches with rsvd or the reverse,
 /// numerical_error if LAPACK fails, std::system_error on spill-file failure.
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 

@@ -9,8 +9,12 @@
 // owners' shares of C_u meet on rank 0 (a binomial-tree reduction of d²
 // doubles), which finds the universal eigenpairs and broadcasts them (d·k);
 // each owner computes its types' capture and sends its spectra to rank 0,
-// which alone holds the whole result and writes. Started any other way (or
-// built without MPI) the group has one rank and changes nothing.
+// which alone holds the whole result and writes. The randomized method sums
+// each pass's sketches over the ranks (combine_sketch: a binomial-tree
+// reduction onto rank 0, then a broadcast, so every rank has the same bits),
+// and every rank then grows the same Krylov bases for its next pass.
+// Started any other way (or built without MPI) the group has one rank and
+// changes nothing.
 //
 // Failures: a rank that fails (bad input, refused --max-memory, I/O) calls
 // agree(); the others learn of it at their next agreement (before the split,
@@ -66,9 +70,10 @@ public:
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
 
-    /// Points options.reads at this rank's share of `matrices`, options.combine
-    /// and options.owners at the collective steps above (nothing for one
-    /// rank). The group must outlive the analysis.
+    /// Points options.reads at this rank's share of `matrices`, and by
+    /// options.how options.combine and options.owners (exact) or
+    /// options.combine_sketches (rsvd) at the collective steps above (nothing
+    /// for one rank). The group must outlive the analysis.
     void share(const std::vector<weight_matrix>& matrices, analysis_options& options);
 
     /// Collective: every rank passes its outcome (status 0: fine); all get
@@ -85,6 +90,9 @@ private:
     bool meet(arma::mat& universal);
     void share_basis(eigenpairs& top);
     void gather(std::vector<type_spectrum>& types);
+    void combine_sketch(std::span<double> values, combine_op op);
+    /// From rank 0 to every rank, counted like sends to each.
+    void broadcast(std::span<double> values);
     /// Point-to-point doubles, counted in traffic_ (sizes above INT_MAX go in pieces).
     void send(std::span<const double> values, int to);
     void receive(std::span<double> values, int from);

@@ -390,7 +390,6 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
         settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
     }
     if (ranks.size() > 1) {
-        if (settings.how != method::exact) throw usage_error("--method rsvd does not run over MPI ranks yet (use --method exact)");
         if (o.what == cli::command::layers || (o.what == cli::command::allocate && o.allocate_per_matrix))
             throw usage_error(std::string(o.what == cli::command::layers ? "layers" : "allocate --per matrix") +
                               " does not run over MPI ranks yet: per-matrix statistics need one process");
