@@ -106,9 +106,8 @@ void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_opti
     if (!same_everywhere(settings))
         throw std::runtime_error("the MPI ranks were given different analysis options (method, K, --center, weighting, "
                                  "block size or rsvd settings)");
-    options.reads = [part_of = split_by_bytes(matrices, static_cast<std::size_t>(size_)), this](std::size_t m) {
-        return part_of[m] == static_cast<std::size_t>(rank_);
-    };
+    part_of_ = split_by_bytes(matrices, static_cast<std::size_t>(size_));
+    options.reads = [this](std::size_t m) { return part_of_[m] == static_cast<std::size_t>(rank_); };
     if (options.how == method::rsvd) {
         options.combine_sketches = [this](std::span<double> values, combine_op op) { combine_sketch(values, op); };
         return;
@@ -118,6 +117,8 @@ void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_opti
     options.owners.meet = [this](arma::mat& universal) { return meet(universal); };
     options.owners.share_basis = [this](eigenpairs& top) { share_basis(top); };
     options.owners.gather = [this](std::vector<type_spectrum>& types) { gather(types); };
+    options.owners.share_type_basis = [this](std::size_t type_index, arma::mat& basis) { share_type_basis(type_index, basis); };
+    options.owners.gather_matrices = [this](std::vector<matrix_spectrum>& rows) { gather_matrices(rows); };
 }
 
 rank_outcome rank_group::agree(const rank_outcome& mine) {
@@ -225,17 +226,54 @@ void rank_group::share_basis(eigenpairs& top) {
     broadcast({top.values.memptr(), top.values.n_elem});
 }
 
-void rank_group::broadcast(std::span<double> values) {
+void rank_group::broadcast(std::span<double> values, int root) {
     // MPI counts are ints: large spans go in pieces, like the states.
     for (std::size_t first = 0; first < values.size(); first += piece_values) {
         const int count = static_cast<int>(std::min(piece_values, values.size() - first));
-        check(MPI_Bcast(values.data() + first, count, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+        check(MPI_Bcast(values.data() + first, count, MPI_DOUBLE, root, MPI_COMM_WORLD), "MPI_Bcast");
     }
     const std::uint64_t bytes = values.size() * sizeof(double);
-    if (rank_ == 0)
+    if (rank_ == root)
         traffic_.sent += bytes * static_cast<std::uint64_t>(size_ - 1);
     else
         traffic_.received += bytes;
+}
+
+// Type t's top-k eigenvectors, from its owner to every rank (each projects its own matrices on them).
+void rank_group::share_type_basis(std::size_t type_index, arma::mat& basis) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    const int from = owner(type_index);
+    std::uint64_t shape[2] = {basis.n_rows, basis.n_cols};
+    check(MPI_Bcast(shape, 2, MPI_UINT64_T, from, MPI_COMM_WORLD), "MPI_Bcast");
+    if (rank_ != from) basis.set_size(shape[0], shape[1]);
+    broadcast({basis.memptr(), basis.n_elem}, from);
+}
+
+// A matrix's row as one message from its reader to rank 0: r2_type,
+// r2_universal and its eigenvalues (d, or N for a short matrix).
+void rank_group::gather_matrices(std::vector<matrix_spectrum>& matrices) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    for (std::size_t m = 0; m < matrices.size(); ++m) {
+        const int from = static_cast<int>(part_of_[m]);
+        if (from == 0 || (rank_ != 0 && rank_ != from)) continue;
+        matrix_spectrum& row = matrices[m];
+        std::uint64_t values = row.eigenvalues.n_elem;
+        if (rank_ == from) {
+            std::vector<double> message{row.r2_type, row.r2_universal};
+            message.insert(message.end(), row.eigenvalues.begin(), row.eigenvalues.end());
+            check(MPI_Send(&values, 1, MPI_UINT64_T, 0, state_tag, MPI_COMM_WORLD), "MPI_Send");
+            traffic_.sent += sizeof values;
+            send(message, 0);
+            continue;
+        }
+        check(MPI_Recv(&values, 1, MPI_UINT64_T, from, state_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+        traffic_.received += sizeof values;
+        std::vector<double> message(2 + values);
+        receive(message, from);
+        row.r2_type = message[0];
+        row.r2_universal = message[1];
+        row.eigenvalues = arma::vec(message.data() + 2, values);
+    }
 }
 
 // One of a pass's partial sums (rsvd.hpp's pass_combiner): reduced onto rank

@@ -40,6 +40,7 @@ enum class method { exact, rsvd };
 std::string_view method_name(method m) noexcept;  ///< "exact", "rsvd"
 
 struct type_spectrum;
+struct matrix_spectrum;
 
 /// Precision of the per-matrix eigenvalue solves (--eig-precision). The Gram
 /// itself is a float64 sum of float32 products (gram.hpp) either way; single
@@ -99,6 +100,12 @@ struct analysis_options {
         /// Collective: each type's spectrum, from its owner onto the process
         /// meet() chose (result.types there is complete afterwards).
         std::function<void(std::vector<type_spectrum>& types)> gather;
+        /// Collective, per-matrix statistics: type `type_index`'s top-k
+        /// eigenvectors (d×k), from its owner to every process.
+        std::function<void(std::size_t type_index, arma::mat& basis)> share_type_basis;
+        /// Collective, per-matrix statistics: each matrix's row (eigenvalues,
+        /// r2s), from the process that read it onto the one meet() chose.
+        std::function<void(std::vector<matrix_spectrum>& matrices)> gather_matrices;
     } owners;
     /// The randomized method over several processes (MPI ranks; with `reads`):
     /// each pass's sketches summed over them before the next (rsvd.hpp).
@@ -204,7 +211,8 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws
 /// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd,
-/// reads / combine with per_matrix (not partitioned yet), combine or owners
+/// reads / combine with per_matrix but without the owners' share_type_basis
+/// and gather_matrices (MPI ranks have them, state files not), combine or owners
 /// with rsvd, reads without combine_sketches with rsvd or the reverse,
 /// numerical_error if LAPACK fails, std::system_error on spill-file failure.
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);

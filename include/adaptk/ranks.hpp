@@ -9,7 +9,10 @@
 // owners' shares of C_u meet on rank 0 (a binomial-tree reduction of d²
 // doubles), which finds the universal eigenpairs and broadcasts them (d·k);
 // each owner computes its types' capture and sends its spectra to rank 0,
-// which alone holds the whole result and writes. The randomized method sums
+// which alone holds the whole result and writes. With per-matrix statistics
+// (layers) each matrix is decomposed and projected on the rank that read it:
+// the owners broadcast their types' top-k bases (d·k each) and the rows are
+// gathered onto rank 0 (d + 2 doubles a matrix). The randomized method sums
 // each pass's sketches over the ranks (combine_sketch: a binomial-tree
 // reduction onto rank 0, then a broadcast, so every rank has the same bits),
 // and every rank then grows the same Krylov bases for its next pass.
@@ -90,9 +93,11 @@ private:
     bool meet(arma::mat& universal);
     void share_basis(eigenpairs& top);
     void gather(std::vector<type_spectrum>& types);
+    void share_type_basis(std::size_t type_index, arma::mat& basis);
+    void gather_matrices(std::vector<matrix_spectrum>& matrices);
     void combine_sketch(std::span<double> values, combine_op op);
-    /// From rank 0 to every rank, counted like sends to each.
-    void broadcast(std::span<double> values);
+    /// From `root` to every rank, counted like sends to each.
+    void broadcast(std::span<double> values, int root = 0);
     /// Point-to-point doubles, counted in traffic_ (sizes above INT_MAX go in pieces).
     void send(std::span<const double> values, int to);
     void receive(std::span<double> values, int from);
@@ -100,6 +105,7 @@ private:
     int rank_ = 0;
     int size_ = 1;
     bool joined_ = false;  ///< MPI_Init was called
+    std::vector<std::size_t> part_of_;  ///< the rank that reads each matrix
     rank_traffic traffic_;
 };
 

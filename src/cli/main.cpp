@@ -390,10 +390,6 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
         settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
     }
     if (ranks.size() > 1) {
-        if (o.what == cli::command::layers || (o.what == cli::command::allocate && o.allocate_per_matrix))
-            throw usage_error(std::string(o.what == cli::command::layers ? "layers" : "allocate --per matrix") +
-                              " does not run over MPI ranks yet: per-matrix statistics need one process");
-        settings.per_matrix = false;
         ranks.share(matrices, settings);
     }
     settings.spill_directory = o.spill_dir;
@@ -408,8 +404,8 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
 
 // Every table, summary.json and the SVGs into the staging directory, then
 // swapped in whole: the report appears complete or not at all.
-// `no_layers` says why layers.csv is missing from an exact run (state files,
-// MPI ranks), empty when per-matrix statistics ran.
+// `no_layers` says why layers.csv is missing from an exact run (state files),
+// empty when per-matrix statistics ran.
 void write_report(const cli::options& o, const analysis_result& result, const std::string& no_layers, note_log& notes,
                   const messages& say, atomic_directory& out) {
     std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
@@ -539,8 +535,6 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
         std::string no_layers;
         if (states)
             no_layers = "layers.csv needs per-matrix statistics, which state files do not hold: not written";
-        else if (ranks.size() > 1)
-            no_layers = "layers.csv: per-matrix statistics do not run over MPI ranks yet: not written";
         write_report(o, result, no_layers, notes, say, *report_dir);
     } else {
         emit_command_table(o, result, matrices, say);
