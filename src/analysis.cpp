@@ -636,13 +636,15 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
                                                  const analysis_options& options) {
     const auto partners = namesakes(a, model_a, b, model_b);
     std::uint64_t total_bytes = 0;
-    for (std::size_t m = 0; m < a.size(); ++m) total_bytes += a[m].vector_bytes() + partners[m]->vector_bytes();
+    for (std::size_t m = 0; m < a.size(); ++m)
+        if (streams_here(options, m)) total_bytes += a[m].vector_bytes() + partners[m]->vector_bytes();
     progress_meter meter(options, total_bytes);
     std::vector<type_difference> differences;
     arma::mat block_a, block_b;
     for (const auto [first, last] : type_runs(a)) {
         type_difference difference{a[first].kind.type, last - first, 0, 0};
         for (std::size_t m = first; m < last; ++m) {
+            if (!streams_here(options, m)) continue;  // another process's pair
             vector_stream<double> stream_a(a[m], options.block_vectors), stream_b(*partners[m], options.block_vectors);
             block_a.set_size(stream_a.dim(), options.block_vectors);
             block_b.set_size(stream_b.dim(), options.block_vectors);

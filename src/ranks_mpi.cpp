@@ -121,6 +121,10 @@ void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_opti
     options.owners.gather_matrices = [this](std::vector<matrix_spectrum>& rows) { gather_matrices(rows); };
 }
 
+void rank_group::sum(std::span<double> values) {
+    if (size_ > 1) combine_sketch(values, combine_op::sum);
+}
+
 rank_outcome rank_group::agree(const rank_outcome& mine) {
     if (size_ == 1) return mine;
     // The lowest failing rank speaks for all.

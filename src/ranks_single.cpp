@@ -9,6 +9,8 @@ rank_group::~rank_group() = default;
 
 void rank_group::share(const std::vector<weight_matrix>&, analysis_options&) {}
 
+void rank_group::sum(std::span<double>) {}
+
 rank_outcome rank_group::agree(const rank_outcome& mine) { return mine; }
 
 std::vector<rank_traffic> rank_group::traffic() { return {traffic_}; }

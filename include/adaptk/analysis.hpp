@@ -198,9 +198,10 @@ struct type_difference {
     double difference_energy = 0;
 };
 
-/// Streams every matrix of `a` together with the one of `b` of the same name,
-/// block by block (both mapped; RAM two d×block_vectors float64 buffers), and
-/// returns per type, in `a`'s order, the energies of type_difference.
+/// Streams every matrix of `a` (that options.reads selects) together with the
+/// one of `b` of the same name, block by block (both mapped; RAM two
+/// d×block_vectors float64 buffers), and returns per type, in `a`'s order, the
+/// energies of type_difference (over the pairs streamed here).
 /// `model_a` and `model_b` name the checkpoints in messages: throws
 /// format_error naming the model and tensor when a matrix of one has no
 /// namesake in the other or their shapes differ.

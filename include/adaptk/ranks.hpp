@@ -79,6 +79,10 @@ public:
     /// for one rank). The group must outlive the analysis.
     void share(const std::vector<weight_matrix>& matrices, analysis_options& options);
 
+    /// Collective: `values` replaced by their elementwise sum over the ranks,
+    /// the same bits on every rank (nothing for one rank).
+    void sum(std::span<double> values);
+
     /// Collective: every rank passes its outcome (status 0: fine); all get
     /// the same one.
     rank_outcome agree(const rank_outcome& mine);

@@ -544,8 +544,9 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
 
 // compare: A and B analysed alike at A's hidden size, after a first pass that
 // streams both for the difference energies (and refuses unlike names early).
+// Over MPI ranks each rank streams the pairs of its share of A, the energies
+// are summed, and B is split on its own for its analysis.
 int compare_and_write(cli::options o, const messages& say, rank_group& ranks, note_log& notes) {
-    if (ranks.size() > 1) throw usage_error("compare does not run over MPI ranks yet: start it without mpirun");
     const checkpoint model_a = open_model(o, o.model);
     const checkpoint model_b = open_model(o, o.model_b);
     notes.lines = model_a.notes();
@@ -560,9 +561,18 @@ int compare_and_write(cli::options o, const messages& say, rank_group& ranks, no
     notes.print(say);
     progress_line progress(!say.quiet());
     settings.progress = std::ref(progress);
-    const auto differences = difference_energies(matrices_a, o.model.string(), matrices_b, o.model_b.string(), settings);
+    auto differences = difference_energies(matrices_a, o.model.string(), matrices_b, o.model_b.string(), settings);
+    std::vector<double> energies;
+    for (const auto& difference : differences) energies.insert(energies.end(), {difference.energy_a, difference.difference_energy});
+    ranks.sum(energies);
+    for (std::size_t t = 0; t < differences.size(); ++t) {
+        differences[t].energy_a = energies[2 * t];
+        differences[t].difference_energy = energies[2 * t + 1];
+    }
     const analysis_result result_a = analyse(matrices_a, d, settings);
+    if (ranks.size() > 1) ranks.share(matrices_b, settings);  // B's own split: its matrices may be ordered otherwise
     const analysis_result result_b = analyse(matrices_b, d, settings);
+    if (ranks.rank() != 0) return 0;  // only rank 0 writes
     emit(compare_table(result_a, result_b, differences, o.thresholds), o.format);
     return 0;
 }
