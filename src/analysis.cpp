@@ -186,6 +186,47 @@ void stream_share(const std::vector<weight_matrix>& matrices, std::size_t first,
     }
 }
 
+// One matrix's vectors into `gram` (reset first). A matrix with fewer
+// vectors than dimensions, all in one block, is decomposed through its small
+// XᵀX (N×N) as it streams: the d×d Gram's nonzero eigenvalues at (N/d)³ the
+// cost, into `own`. Returns whether it was.
+bool stream_own_gram(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options,
+                     block_buffers& buffers, progress_meter& meter, gram_accumulator& gram, arma::vec& own) {
+    const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
+    gram.reset();
+    stream_matrix<true>(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
+        gram.add(block, count);
+        if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
+    });
+    return short_side;
+}
+
+// An F64 file's Gram holds float64 products: float32 would lose precision it has.
+bool float32_solve(const weight_matrix& matrix, const analysis_options& options) {
+    return options.matrix_precision == eig_precision::float32 && matrix.type != dtype::f64;
+}
+
+arma::vec own_eigenvalues(arma::mat own_gram, bool single) {
+    return single ? eigenvalues_descending(arma::conv_to<arma::fmat>::from(own_gram)) : eigenvalues_descending(std::move(own_gram));
+}
+
+// A partitioned per-matrix run: each matrix of [first, last) read here is
+// accumulated on its own, decomposed now on this thread, and added to the
+// type's `gram` (two d×d accumulators, planned_bytes counts both). Only its
+// float64 addition order differs from stream_share's.
+void stream_share_spectra(const std::vector<weight_matrix>& matrices, std::size_t first, std::size_t last,
+                          const analysis_options& options, block_buffers& buffers, progress_meter& meter,
+                          gram_accumulator& gram, std::vector<arma::vec>& matrix_values) {
+    gram_accumulator own(gram.dim(), gram.tracks_sum());
+    if (options.kernel) own.use_kernel(*options.kernel);
+    for (std::size_t m = first; m < last; ++m) {
+        if (!streams_here(options, m)) continue;
+        const bool short_side = stream_own_gram(matrices[m], gram.dim(), options, buffers, meter, own, matrix_values[m]);
+        gram += own;
+        if (!short_side) matrix_values[m] = own_eigenvalues(own.take(false), float32_solve(matrices[m], options));
+    }
+}
+
 // Weight bytes this process streams in one pass.
 std::uint64_t share_bytes(const std::vector<weight_matrix>& matrices, const analysis_options& options) {
     std::uint64_t total = 0;
@@ -270,16 +311,10 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             spectrum.vectors += matrix.vector_count();
             spectrum.parameters += matrix.rows * matrix.cols;
             if (!options.per_matrix) continue;
-            // A matrix with fewer vectors than dimensions, all in one block, is
-            // decomposed through its small XᵀX (N×N): the d×d Gram's nonzero
-            // eigenvalues at (N/d)³ the cost.
-            const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
+            if (options.reads) continue;  // a partitioned run: decomposed where it is read (stream_share_spectra)
             arma::vec& own = matrix_values[m];  // the matrix's own Gram eigenvalues
-            gram.reset();
-            stream_matrix<true>(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
-                gram.add(block, count);
-                if (short_side) own = eigenvalues_descending(vector_products(block, d, count));
-            });
+            const bool short_side = stream_own_gram(matrix, d, options, buffers, meter, gram, own);
             if (options.center) type_sum += gram.sum();
             const gram_rounding own_rounding = gram.rounding();
             rounding.bound += own_rounding.bound;
@@ -290,15 +325,10 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 spill.add(*slot, own_gram);
             else
                 slot = spill.write(own_gram);
-            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
             if (short_side) continue;
-            // An F64 file's Gram holds float64 products: float32 would lose precision it has.
-            const bool float32_solve = options.matrix_precision == eig_precision::float32 && matrix.type != dtype::f64;
+            const bool single = float32_solve(matrix, options);
             if (solvers.workers() == 0) {  // solved now, on this thread
-                if (float32_solve)
-                    own = eigenvalues_descending(arma::conv_to<arma::fmat>::from(own_gram));
-                else
-                    own = eigenvalues_descending(std::move(own_gram));
+                own = own_eigenvalues(std::move(own_gram), single);
                 continue;
             }
             if (parked == parking.size())
@@ -306,16 +336,19 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             else
                 spill.overwrite(parking[parked], own_gram);
             own_gram.reset();
-            const std::uint64_t bytes = float32_solve ? float_solve_bytes(d) : gram_bytes;
-            solvers.submit(bytes, [&own, &spill, at = parking[parked], float32_solve] {
-                own = float32_solve ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
+            const std::uint64_t bytes = single ? float_solve_bytes(d) : gram_bytes;
+            solvers.submit(bytes, [&own, &spill, at = parking[parked], single] {
+                own = single ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
             });
             if (!type_solves.empty()) submit_type_solve();
             if (++parked == solvers.workers()) solve_queued();
         }
         arma::mat type_gram;
-        if (!options.per_matrix) {
-            stream_share(matrices, first, last, options, buffers, meter, gram);
+        if (!options.per_matrix || options.reads) {
+            if (options.per_matrix)
+                stream_share_spectra(matrices, first, last, options, buffers, meter, gram, matrix_values);
+            else
+                stream_share(matrices, first, last, options, buffers, meter, gram);
             if (options.combine) options.combine(result.types.size(), gram);
             if (options.owners.owns && !options.owners.owns(result.types.size())) {
                 // Decomposed on the process its Gram was combined on; gathered later.
@@ -405,12 +438,14 @@ void project_matrices(const std::vector<weight_matrix>& matrices, const analysis
     const auto runs = type_runs(matrices);
     for (std::size_t t = 0; t < runs.size(); ++t)
         for (std::size_t m = runs[t].first; m < runs[t].last; ++m) {
+            if (!streams_here(options, m)) continue;  // projected where it is read, gathered below
             projected_energy energy(type_bases[t], universal);
             stream_matrix(matrices[m], options.block_vectors, buffers, meter,
                           [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
             result.matrices[m].r2_type = energy.type_fraction();
             result.matrices[m].r2_universal = energy.universal_fraction();
         }
+    if (options.owners.gather_matrices) options.owners.gather_matrices(result.matrices);
 }
 
 // The randomized method: one randomized_eigen over all types, each of its
@@ -433,11 +468,16 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     settings.k = result.k;
     settings.trace_weighting = options.trace_weighting;
     block_buffers buffers;
-    const rsvd_result eigen = randomized_eigen(result.dim, result.types.size(), {}, settings, [&](block_visitor& visit) {
-        for (std::size_t m = 0; m < matrices.size(); ++m)
+    auto run_pass = [&](block_visitor& visit) {
+        for (std::size_t m = 0; m < matrices.size(); ++m) {
+            if (!streams_here(options, m)) continue;
             stream_matrix(matrices[m], options.block_vectors, buffers, meter,
                           [&](const auto* block, std::size_t count) { visit(group_of_matrix[m], block, count); });
-    });
+            visit.end_run();  // float32 runs end with the matrix: the same sums however the matrices are split
+        }
+    };
+    const rsvd_result eigen =
+        randomized_eigen(result.dim, result.types.size(), {}, settings, run_pass, options.combine_sketches);
     for (std::size_t t = 0; t < result.types.size(); ++t) {
         type_spectrum& spectrum = result.types[t];
         const rsvd_group_result& group = eigen.groups[t];
@@ -471,7 +511,7 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept {
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     // Measured: the program and OpenBLAS's buffers, stories260K profile: 7.3 MiB
     // peak RSS; the 1.1B profile (d = 2048) peaked 1.7 MiB above a plan with 8.
-    const std::uint64_t runtime = (10ull << 20) + options.linked_library_bytes;
+    const std::uint64_t runtime = (10ull << 20) + options.transport_bytes;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
     const std::uint64_t b = options.block_vectors;
     // File pages in flight: a block's stored rows, mapped; a column block is
@@ -502,7 +542,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         // the fp32 kernel: 62.0 MiB peak with one thread, 63.4 with two).
         const bool blas_blocks = any_f64 || any_float || (any_bf16 && !bf16_kernel);
         const std::uint64_t blas_buffers = blas_blocks ? (3ull << 19) * static_cast<std::uint64_t>(detail::blas_threads()) : 0;
-        const std::uint64_t accumulate = accumulator_bytes(d) + d * b * block_element_bytes + blas_buffers;
+        // A partitioned per-matrix run holds the matrix's accumulator beside the type's (stream_share_spectra).
+        const std::uint64_t accumulators = (options.per_matrix && options.reads ? 2 : 1) * accumulator_bytes(d);
+        const std::uint64_t accumulate = accumulators + d * b * block_element_bytes + blas_buffers;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's work.
         const std::uint64_t universal =
             8 * d * d + 8 * d * spill_chunk_columns + 8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d;
@@ -529,7 +571,10 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // Measured, 1.1B BF16 profile with blocks of 128: peak RSS 0.35 MiB above
     // this sum; 1 MiB more of runtime than the exact path (not yet traced).
     constexpr std::uint64_t randomized_runtime = 1ull << 20;
-    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes;
+    // Over MPI ranks each partial sum is received into a buffer of its size
+    // (ranks.hpp): at most one product, d×(ℓ + r) float64, at a time.
+    const std::uint64_t combine_buffer = options.combine_sketches ? 8 * d * (ell + r) : 0;
+    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + combine_buffer;
 }
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
@@ -581,13 +626,15 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
                                                  const analysis_options& options) {
     const auto partners = namesakes(a, model_a, b, model_b);
     std::uint64_t total_bytes = 0;
-    for (std::size_t m = 0; m < a.size(); ++m) total_bytes += a[m].vector_bytes() + partners[m]->vector_bytes();
+    for (std::size_t m = 0; m < a.size(); ++m)
+        if (streams_here(options, m)) total_bytes += a[m].vector_bytes() + partners[m]->vector_bytes();
     progress_meter meter(options, total_bytes);
     std::vector<type_difference> differences;
     arma::mat block_a, block_b;
     for (const auto [first, last] : type_runs(a)) {
         type_difference difference{a[first].kind.type, last - first, 0, 0};
         for (std::size_t m = first; m < last; ++m) {
+            if (!streams_here(options, m)) continue;  // another process's pair
             vector_stream<double> stream_a(a[m], options.block_vectors), stream_b(*partners[m], options.block_vectors);
             block_a.set_size(stream_a.dim(), options.block_vectors);
             block_b.set_size(stream_b.dim(), options.block_vectors);
@@ -623,8 +670,13 @@ void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t 
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     check_arguments(matrices, d);
-    if ((options.reads || options.combine || options.owners.owns) && (options.per_matrix || options.how == method::rsvd))
-        throw std::invalid_argument("analyse: a partitioned run needs the exact method without per-matrix statistics");
+    if ((options.reads || options.combine || options.owners.owns) && options.per_matrix &&
+        !(options.reads && options.owners.share_type_basis && options.owners.gather_matrices))
+        throw std::invalid_argument("analyse: a partitioned run with per-matrix statistics needs share_type_basis and "
+                                    "gather_matrices");
+    if (options.how == method::rsvd &&
+        (options.combine || options.owners.owns || bool(options.reads) != bool(options.combine_sketches)))
+        throw std::invalid_argument("analyse: a partitioned rsvd run takes reads with combine_sketches, nothing else");
 
     analysis_result result;
     result.dim = d;
@@ -650,6 +702,8 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     std::vector<std::optional<std::size_t>> slots;  // nullopt: a type decomposed on another process
     std::vector<arma::mat> type_bases;  // top-k eigenvectors per type, for the per-matrix pass
     accumulate_types(matrices, d, options, meter, spill, result, slots, type_bases);
+    if (options.per_matrix && options.owners.share_type_basis)
+        for (std::size_t t = 0; t < type_bases.size(); ++t) options.owners.share_type_basis(t, type_bases[t]);
     const eigenpairs universal = universal_basis(spill, slots, options, result);
     if (options.per_matrix)
         project_matrices(matrices, options, meter, type_bases, universal.vectors.head_cols(result.k), result);

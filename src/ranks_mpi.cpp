@@ -53,6 +53,15 @@ gram_accumulator unpack(std::size_t dim, bool track_sum, std::vector<double> buf
     return gram_accumulator::from_state(dim, std::move(state));
 }
 
+// Collective: whether every rank passed the same text (compared by hash).
+bool same_everywhere(const std::string& text) {
+    const std::uint64_t mine = std::hash<std::string>{}(text);
+    std::uint64_t lowest = 0, highest = 0;
+    check(MPI_Allreduce(&mine, &lowest, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    check(MPI_Allreduce(&mine, &highest, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    return lowest == highest;
+}
+
 }  // namespace
 
 rank_group::rank_group(int& argc, char**& argv) {
@@ -69,29 +78,49 @@ rank_group::~rank_group() {
     if (joined_) MPI_Finalize();
 }
 
-// Measured: `--version` peaks at 8.7 MiB linked with OpenMPI, 7.3 without.
-std::uint64_t rank_group::library_bytes() noexcept { return 3ull << 19; }
+// Measured: `--version` peaks at 8.7 MiB linked with OpenMPI, 7.3 without;
+// `mpirun -np 1` peaked 6.4 (exact) and 6.6 MiB (rsvd) above one process on
+// the 1.1B profile.
+std::uint64_t rank_group::transport_bytes() const noexcept { return (3ull << 19) + (joined_ ? 7ull << 20 : 0); }
 
 void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_options& options) {
     if (size_ == 1) return;
     // A rank that failed before its share (bad input, --max-memory) is in agree() already.
     if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
-    // Every rank must split the same list (mpirun's MPMD form can start ranks on different models).
+    // Every rank must split the same list and run the same analysis (mpirun's
+    // MPMD form can start ranks on different models or options; rsvd's
+    // sketches must start from the same random matrix everywhere).
     std::string names;
     for (const auto& m : matrices) names += m.name + ':' + std::to_string(m.rows) + 'x' + std::to_string(m.cols) + ';';
-    const std::uint64_t mine = std::hash<std::string>{}(names);
-    std::uint64_t lowest = 0, highest = 0;
-    check(MPI_Allreduce(&mine, &lowest, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
-    check(MPI_Allreduce(&mine, &highest, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-    if (lowest != highest) throw std::runtime_error("the MPI ranks were given models with different weight matrices");
-    options.reads = [part_of = split_by_bytes(matrices, static_cast<std::size_t>(size_)), this](std::size_t m) {
-        return part_of[m] == static_cast<std::size_t>(rank_);
-    };
+    if (!same_everywhere(names)) throw std::runtime_error("the MPI ranks were given models with different weight matrices");
+    const rsvd_options& r = options.randomized;
+    std::string settings;
+    for (const std::uint64_t value : {std::uint64_t{options.how == method::rsvd}, std::uint64_t{options.k},
+                                      std::uint64_t{options.universal_k}, std::uint64_t{options.center},
+                                      std::uint64_t{options.trace_weighting}, std::uint64_t{options.block_vectors},
+                                      std::uint64_t{r.oversample}, std::uint64_t{r.power_iterations},
+                                      std::uint64_t{r.error_probes}, r.seed})
+        settings += std::to_string(value) + ';';
+    if (!same_everywhere(settings))
+        throw std::runtime_error("the MPI ranks were given different analysis options (method, K, --center, weighting, "
+                                 "block size or rsvd settings)");
+    part_of_ = split_by_bytes(matrices, static_cast<std::size_t>(size_));
+    options.reads = [this](std::size_t m) { return part_of_[m] == static_cast<std::size_t>(rank_); };
+    if (options.how == method::rsvd) {
+        options.combine_sketches = [this](std::span<double> values, combine_op op) { combine_sketch(values, op); };
+        return;
+    }
     options.combine = [this](std::size_t type_index, gram_accumulator& gram) { combine(type_index, gram); };
     options.owners.owns = [this](std::size_t type_index) { return owner(type_index) == rank_; };
     options.owners.meet = [this](arma::mat& universal) { return meet(universal); };
     options.owners.share_basis = [this](eigenpairs& top) { share_basis(top); };
     options.owners.gather = [this](std::vector<type_spectrum>& types) { gather(types); };
+    options.owners.share_type_basis = [this](std::size_t type_index, arma::mat& basis) { share_type_basis(type_index, basis); };
+    options.owners.gather_matrices = [this](std::vector<matrix_spectrum>& rows) { gather_matrices(rows); };
+}
+
+void rank_group::sum(std::span<double> values) {
+    if (size_ > 1) combine_sketch(values, combine_op::sum);
 }
 
 rank_outcome rank_group::agree(const rank_outcome& mine) {
@@ -195,17 +224,76 @@ void rank_group::share_basis(eigenpairs& top) {
         top.values.set_size(shape[1]);
         top.vectors.set_size(shape[0], shape[1]);
     }
-    // MPI counts are ints: d·k doubles go in pieces, like the states.
-    for (arma::uword first = 0; first < top.vectors.n_elem; first += piece_values) {
-        const int count = static_cast<int>(std::min<std::size_t>(piece_values, top.vectors.n_elem - first));
-        check(MPI_Bcast(top.vectors.memptr() + first, count, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    broadcast({top.vectors.memptr(), top.vectors.n_elem});
+    broadcast({top.values.memptr(), top.values.n_elem});
+}
+
+void rank_group::broadcast(std::span<double> values, int root) {
+    // MPI counts are ints: large spans go in pieces, like the states.
+    for (std::size_t first = 0; first < values.size(); first += piece_values) {
+        const int count = static_cast<int>(std::min(piece_values, values.size() - first));
+        check(MPI_Bcast(values.data() + first, count, MPI_DOUBLE, root, MPI_COMM_WORLD), "MPI_Bcast");
     }
-    check(MPI_Bcast(top.values.memptr(), static_cast<int>(top.values.n_elem), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    const std::uint64_t bytes = (top.vectors.n_elem + top.values.n_elem) * sizeof(double);
-    if (rank_ == 0)
+    const std::uint64_t bytes = values.size() * sizeof(double);
+    if (rank_ == root)
         traffic_.sent += bytes * static_cast<std::uint64_t>(size_ - 1);
     else
         traffic_.received += bytes;
+}
+
+// Type t's top-k eigenvectors, from its owner to every rank (each projects its own matrices on them).
+void rank_group::share_type_basis(std::size_t type_index, arma::mat& basis) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    const int from = owner(type_index);
+    std::uint64_t shape[2] = {basis.n_rows, basis.n_cols};
+    check(MPI_Bcast(shape, 2, MPI_UINT64_T, from, MPI_COMM_WORLD), "MPI_Bcast");
+    if (rank_ != from) basis.set_size(shape[0], shape[1]);
+    broadcast({basis.memptr(), basis.n_elem}, from);
+}
+
+// A matrix's row as one message from its reader to rank 0: r2_type,
+// r2_universal and its eigenvalues (d, or N for a short matrix).
+void rank_group::gather_matrices(std::vector<matrix_spectrum>& matrices) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    for (std::size_t m = 0; m < matrices.size(); ++m) {
+        const int from = static_cast<int>(part_of_[m]);
+        if (from == 0 || (rank_ != 0 && rank_ != from)) continue;
+        matrix_spectrum& row = matrices[m];
+        std::uint64_t values = row.eigenvalues.n_elem;
+        if (rank_ == from) {
+            std::vector<double> message{row.r2_type, row.r2_universal};
+            message.insert(message.end(), row.eigenvalues.begin(), row.eigenvalues.end());
+            check(MPI_Send(&values, 1, MPI_UINT64_T, 0, state_tag, MPI_COMM_WORLD), "MPI_Send");
+            traffic_.sent += sizeof values;
+            send(message, 0);
+            continue;
+        }
+        check(MPI_Recv(&values, 1, MPI_UINT64_T, from, state_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+        traffic_.received += sizeof values;
+        std::vector<double> message(2 + values);
+        receive(message, from);
+        row.r2_type = message[0];
+        row.r2_universal = message[1];
+        row.eigenvalues = arma::vec(message.data() + 2, values);
+    }
+}
+
+// One of a pass's partial sums (rsvd.hpp's pass_combiner): reduced onto rank
+// 0 in the tree's fixed order, then broadcast, so every rank continues from
+// the same bits.
+void rank_group::combine_sketch(std::span<double> values, combine_op op) {
+    if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
+    std::vector<double> part;
+    reduce_onto(
+        0, rank_, size_,
+        [&](int from) {
+            part.resize(values.size());
+            receive(part, from);
+            for (std::size_t i = 0; i < values.size(); ++i)
+                values[i] = op == combine_op::sum ? values[i] + part[i] : std::max(values[i], part[i]);
+        },
+        [&](int to) { send(values, to); });
+    broadcast(values);
 }
 
 // A type's spectrum as one message: energy, the two rounding figures, the d

@@ -40,9 +40,11 @@ rank_group::rank_group(int&, char**& argv) {
 
 rank_group::~rank_group() = default;
 
-std::uint64_t rank_group::library_bytes() noexcept { return 0; }
+std::uint64_t rank_group::transport_bytes() const noexcept { return 0; }
 
 void rank_group::share(const std::vector<weight_matrix>&, analysis_options&) {}
+
+void rank_group::sum(std::span<double>) {}
 
 rank_outcome rank_group::agree(const rank_outcome& mine) { return mine; }
 

@@ -256,6 +256,7 @@ public:
 
     void operator()(std::size_t group, const float* block, std::size_t count) override { add(group, block, count); }
     void operator()(std::size_t group, const double* block, std::size_t count) override { add(group, block, count); }
+    void end_run() override { flush(); }
 
     /// Moves every pending sum into the float64 products; call after the pass.
     void flush() {
@@ -603,6 +604,31 @@ void prepare_pass(std::vector<group_state>& states, krylov_state& universal, boo
     if (!first) universal.product.zeros(dim, universal.streamed + probes);
 }
 
+// A split stream's pass: every process's partial products, counts and
+// traces added (float_run and double_blocks: their maxima), W_g's block
+// column of this pass too (earlier ones are whole already). Its message
+// sizes: per group d×(ℓ + r) and m×ℓ doubles, C_u's d×(ℓ + r), 4·groups more.
+void combine_pass(std::vector<group_state>& states, krylov_state& universal, bool first, const pass_combiner& combine) {
+    auto whole = [&](arma::mat& m) { combine({m.memptr(), m.n_elem}, combine_op::sum); };
+    std::vector<double> sums, maxima;
+    for (auto& g : states) {
+        whole(g.krylov.product);
+        const std::size_t m = universal.basis.cols(), width = universal.streamed;
+        if (!first && width > 0) combine({g.capture.colptr(m - width), m * width}, combine_op::sum);  // whole columns: contiguous
+        sums.insert(sums.end(), {static_cast<double>(g.count), g.trace});
+        maxima.insert(maxima.end(), {static_cast<double>(g.float_run), g.double_blocks ? 1.0 : 0.0});
+    }
+    if (!first) whole(universal.product);
+    combine(sums, combine_op::sum);
+    combine(maxima, combine_op::max);
+    for (std::size_t g = 0; g < states.size(); ++g) {
+        states[g].count = static_cast<std::uint64_t>(sums[2 * g]);  // exact below 2⁵³
+        if (first) states[g].trace = sums[2 * g + 1];               // summed on the first pass only
+        states[g].float_run = static_cast<std::size_t>(maxima[2 * g]);
+        states[g].double_blocks = maxima[2 * g + 1] != 0;
+    }
+}
+
 // After pass 1: each basis goes to float32 unless its Gram had a float64
 // block (C_u's: unless any had), and C_u·Q₀ = Σ w_g C_g·Q₀ comes from the
 // groups' products, W_g's first block Q₀ᵀ C_g Q₀ too (Q₀ is every basis so far).
@@ -666,7 +692,7 @@ void finish_all(std::vector<group_state>& states, const krylov_state& universal,
 }  // namespace
 
 rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vector<double>& universal_weights,
-                             const rsvd_options& options, const pass_runner& run_pass) {
+                             const rsvd_options& options, const pass_runner& run_pass, const pass_combiner& combine) {
     check_arguments(dim, groups, universal_weights, options, run_pass);
     const std::size_t k = std::min(options.k, dim);
     const std::size_t ell = k + std::min(options.oversample, dim - k);
@@ -713,6 +739,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         pass_visitor visitor(dim, states, part, result.weights, first, last);
         run_pass(visitor);
         visitor.flush();
+        if (combine) combine_pass(states, universal, first, combine);
 
         check_counts(states, first_counts, pass);
         if (first) {

@@ -2,10 +2,12 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <barrier>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adaptk/error.hpp"
@@ -430,6 +432,72 @@ BOOST_AUTO_TEST_CASE(mixed_float_and_double_blocks_in_one_group) {
     });
     check_bounds(r.groups[0], truth * truth.t(), "mixed");
     BOOST_TEST(r.groups[0].trace == arma::accu(arma::square(truth)), boost::test_tools::tolerance(1e-12));
+}
+
+// Two processes (here threads) each stream half of every group's "matrices"
+// (runs of 20 vectors, end_run after each) and sum their passes through the
+// combiner, as MPI ranks do: both get the one-stream result, up to float64
+// summation order, and its bounds hold against the dense reference.
+BOOST_AUTO_TEST_CASE(a_stream_split_over_processes_equals_the_whole_stream) {
+    constexpr std::size_t d = 24, matrix = 20;
+    const auto f = make_groups(d, 80, {power_decay(d, 0.5), power_decay(d, 1.0)}, 12);
+    const auto xf = f.as_float();
+    rsvd_options o = make_options(5, 2);
+    o.trace_weighting = true;
+    // Matrix j of every group is streamed by process j % 2 (`share`), or by the only process (share 2).
+    auto run_share = [&](std::size_t share) {
+        return [&, share](block_visitor& visit) {
+            for (std::size_t g = 0; g < xf.size(); ++g)
+                for (std::size_t first = 0, j = 0; first < xf[g].n_cols; first += matrix, ++j) {
+                    if (share != 2 && j % 2 != share) continue;
+                    visit(g, xf[g].colptr(first), matrix);
+                    visit.end_run();
+                }
+        };
+    };
+    const rsvd_result whole = randomized_eigen(d, 2, {}, o, run_share(2));
+
+    std::barrier<> meet(2);
+    std::span<double> posted[2];
+    std::size_t combines = 0;
+    auto combiner = [&](std::size_t me) {
+        return [&, me](std::span<double> values, combine_op op) {
+            posted[me] = values;
+            meet.arrive_and_wait();  // both posted
+            const std::span<double> other = posted[1 - me];
+            std::vector<double> out(values.size());
+            // Boost.Test asserts on the main thread only: a mismatch shows as unequal results.
+            for (std::size_t i = 0; i < std::min(values.size(), other.size()); ++i)
+                out[i] = op == combine_op::sum ? values[i] + other[i] : std::max(values[i], other[i]);
+            meet.arrive_and_wait();  // both read
+            std::copy(out.begin(), out.end(), values.begin());
+            if (me == 0) ++combines;
+        };
+    };
+    rsvd_result parts[2];
+    {
+        std::jthread second([&] { parts[1] = randomized_eigen(d, 2, {}, o, run_share(1), combiner(1)); });
+        parts[0] = randomized_eigen(d, 2, {}, o, run_share(0), combiner(0));
+    }
+    BOOST_TEST(combines > 0u);
+    auto close = [](const arma::mat& a, const arma::mat& b) {
+        return a.n_elem == b.n_elem && arma::norm(a - b, "inf") <= 1e-9 * std::max(arma::norm(b, "inf"), 1e-300);
+    };
+    for (const rsvd_result& part : parts) {
+        BOOST_TEST(part.passes == whole.passes);
+        for (std::size_t g = 0; g < 2; ++g) {
+            BOOST_TEST(part.groups[g].count == whole.groups[g].count);
+            BOOST_TEST(part.groups[g].trace == whole.groups[g].trace, boost::test_tools::tolerance(1e-12));
+            BOOST_TEST(close(part.groups[g].values, whole.groups[g].values));
+            BOOST_TEST(close(part.groups[g].value_errors, whole.groups[g].value_errors));
+            BOOST_TEST(close(part.universal_capture[g], whole.universal_capture[g]));
+            check_bounds(part.groups[g], f.gram(g), "group " + std::to_string(g));
+        }
+        BOOST_TEST(close(part.universal.values, whole.universal.values));
+    }
+    // The two processes hold the same bits.
+    BOOST_TEST(std::memcmp(parts[0].universal.values.memptr(), parts[1].universal.values.memptr(),
+                           parts[0].universal.values.n_elem * sizeof(double)) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(same_seed_same_bits_other_seed_other_bits) {

@@ -40,6 +40,7 @@ enum class method { exact, rsvd };
 std::string_view method_name(method m) noexcept;  ///< "exact", "rsvd"
 
 struct type_spectrum;
+struct matrix_spectrum;
 
 /// Precision of the per-matrix eigenvalue solves (--eig-precision). The Gram
 /// itself is a float64 sum of float32 products (gram.hpp) either way; single
@@ -71,9 +72,9 @@ struct analysis_options {
     std::filesystem::path spill_directory;
     /// The Gram kernel for BF16 tensors; unset: active_gram_kernel().
     std::optional<gram_kernel> kernel;
-    /// Resident pages of libraries the program links beside this one (an
-    /// MPI transport's: rank_group::library_bytes), counted in planned_bytes.
-    std::uint64_t linked_library_bytes = 0;
+    /// Resident memory of the ranks' transport beside the analysis (MPI's
+    /// libraries and runtime: rank_group::transport_bytes), counted in planned_bytes.
+    std::uint64_t transport_bytes = 0;
     /// With method::rsvd: oversample, power_iterations, error_probes, seed
     /// (k and trace weighting come from the fields above; k = this->k).
     rsvd_options randomized;
@@ -102,7 +103,16 @@ struct analysis_options {
         /// Collective: each type's spectrum, from its owner onto the process
         /// meet() chose (result.types there is complete afterwards).
         std::function<void(std::vector<type_spectrum>& types)> gather;
+        /// Collective, per-matrix statistics: type `type_index`'s top-k
+        /// eigenvectors (d×k), from its owner to every process.
+        std::function<void(std::size_t type_index, arma::mat& basis)> share_type_basis;
+        /// Collective, per-matrix statistics: each matrix's row (eigenvalues,
+        /// r2s), from the process that read it onto the one meet() chose.
+        std::function<void(std::vector<matrix_spectrum>& matrices)> gather_matrices;
     } owners;
+    /// The randomized method over several processes (MPI ranks; with `reads`):
+    /// each pass's sketches summed over them before the next (rsvd.hpp).
+    pass_combiner combine_sketches;
 };
 
 struct type_spectrum {
@@ -191,9 +201,10 @@ struct type_difference {
     double difference_energy = 0;
 };
 
-/// Streams every matrix of `a` together with the one of `b` of the same name,
-/// block by block (both mapped; RAM two d×block_vectors float64 buffers), and
-/// returns per type, in `a`'s order, the energies of type_difference.
+/// Streams every matrix of `a` (that options.reads selects) together with the
+/// one of `b` of the same name, block by block (both mapped; RAM two
+/// d×block_vectors float64 buffers), and returns per type, in `a`'s order, the
+/// energies of type_difference (over the pairs streamed here).
 /// `model_a` and `model_b` name the checkpoints in messages: throws
 /// format_error naming the model and tensor when a matrix of one has no
 /// namesake in the other or their shapes differ.
@@ -203,8 +214,10 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
 
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws
-/// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd, or
-/// reads / combine with per_matrix or rsvd (not partitioned yet),
+/// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd,
+/// reads / combine with per_matrix but without the owners' share_type_basis
+/// and gather_matrices (MPI ranks have them, state files not), combine or owners
+/// with rsvd, reads without combine_sketches with rsvd or the reverse,
 /// numerical_error if LAPACK fails, std::system_error on spill-file failure.
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 

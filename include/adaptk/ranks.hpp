@@ -9,8 +9,15 @@
 // owners' shares of C_u meet on rank 0 (a binomial-tree reduction of d²
 // doubles), which finds the universal eigenpairs and broadcasts them (d·k);
 // each owner computes its types' capture and sends its spectra to rank 0,
-// which alone holds the whole result and writes. Started any other way (or
-// built without MPI) the group has one rank and changes nothing.
+// which alone holds the whole result and writes. With per-matrix statistics
+// (layers) each matrix is decomposed and projected on the rank that read it:
+// the owners broadcast their types' top-k bases (d·k each) and the rows are
+// gathered onto rank 0 (d + 2 doubles a matrix). The randomized method sums
+// each pass's sketches over the ranks (combine_sketch: a binomial-tree
+// reduction onto rank 0, then a broadcast, so every rank has the same bits),
+// and every rank then grows the same Krylov bases for its next pass.
+// Started any other way (or built without MPI) the group has one rank and
+// changes nothing.
 //
 // Two programs: adaptk-stream links the group of one (ranks_single.cpp) and
 // never loads MPI's libraries (1.5 MiB of resident pages, which the smallest
@@ -79,14 +86,19 @@ public:
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
 
-    /// Resident pages the transport's libraries add to every run, for
-    /// analysis_options::linked_library_bytes.
-    static std::uint64_t library_bytes() noexcept;
+    /// Resident memory the transport adds to the run (its libraries' pages,
+    /// and MPI_Init's runtime once joined), for analysis_options::transport_bytes.
+    std::uint64_t transport_bytes() const noexcept;
 
-    /// Points options.reads at this rank's share of `matrices`, options.combine
-    /// and options.owners at the collective steps above (nothing for one
-    /// rank). The group must outlive the analysis.
+    /// Points options.reads at this rank's share of `matrices`, and by
+    /// options.how options.combine and options.owners (exact) or
+    /// options.combine_sketches (rsvd) at the collective steps above (nothing
+    /// for one rank). The group must outlive the analysis.
     void share(const std::vector<weight_matrix>& matrices, analysis_options& options);
+
+    /// Collective: `values` replaced by their elementwise sum over the ranks,
+    /// the same bits on every rank (nothing for one rank).
+    void sum(std::span<double> values);
 
     /// Collective: every rank passes its outcome (status 0: fine); all get
     /// the same one.
@@ -102,6 +114,11 @@ private:
     bool meet(arma::mat& universal);
     void share_basis(eigenpairs& top);
     void gather(std::vector<type_spectrum>& types);
+    void share_type_basis(std::size_t type_index, arma::mat& basis);
+    void gather_matrices(std::vector<matrix_spectrum>& matrices);
+    void combine_sketch(std::span<double> values, combine_op op);
+    /// From `root` to every rank, counted like sends to each.
+    void broadcast(std::span<double> values, int root = 0);
     /// Point-to-point doubles, counted in traffic_ (sizes above INT_MAX go in pieces).
     void send(std::span<const double> values, int to);
     void receive(std::span<double> values, int from);
@@ -109,6 +126,7 @@ private:
     int rank_ = 0;
     int size_ = 1;
     bool joined_ = false;  ///< MPI_Init was called
+    std::vector<std::size_t> part_of_;  ///< the rank that reads each matrix
     rank_traffic traffic_;
 };
 

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include <armadillo>
@@ -46,6 +47,10 @@ class block_visitor {
 public:
     virtual void operator()(std::size_t group, const float* block, std::size_t count) = 0;
     virtual void operator()(std::size_t group, const double* block, std::size_t count) = 0;
+    /// Ends a float32 run: its partial sums go to float64 now. Called after
+    /// each matrix, it makes the sums independent of which matrices share a
+    /// process (a partitioned run adds the same float32 sums as one process).
+    virtual void end_run() = 0;
 
 protected:
     ~block_visitor() = default;
@@ -53,6 +58,14 @@ protected:
 
 /// Streams all vectors of all groups once into the visitor. Called at most q + 2 times.
 using pass_runner = std::function<void(block_visitor&)>;
+
+enum class combine_op { sum, max };
+/// A stream split over several processes (MPI ranks), each passing its share
+/// to run_pass: called after every pass with each partial result (products,
+/// counts, traces); replaces `values` in place by their elementwise sum (or
+/// maximum) over all processes, every process getting the same bits. The
+/// processes then carry on with identical states.
+using pass_combiner = std::function<void(std::span<double> values, combine_op op)>;
 
 /// The top-k eigenpairs of one Gram matrix C and how far they can be off.
 ///
@@ -109,8 +122,12 @@ struct rsvd_result {
 /// outside [1, 64], bad weights, an empty run_pass, or a pass that streams a
 /// different number of vectors than the first; numerical_error if LAPACK
 /// fails or the data hold NaN/Inf. Cost: (q + 2) passes, see the file comment,
-/// plus O(groups·d·ℓ²) for the QR factorizations and Ritz problems.
+/// plus O(groups·d·ℓ²) for the QR factorizations and Ritz problems, which
+/// with `combine` run on every process alike (each needs the new bases for
+/// its next pass; sending them would cost as many bytes as the products).
+/// With `combine`, every process gets the result of the whole stream.
 rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vector<double>& universal_weights,
-                             const rsvd_options& options, const pass_runner& run_pass);
+                             const rsvd_options& options, const pass_runner& run_pass,
+                             const pass_combiner& combine = {});
 
 }  // namespace adaptk

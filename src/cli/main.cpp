@@ -368,7 +368,7 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
                                    const std::optional<state_set>& states, rank_group& ranks, note_log& notes) {
     clamp_to_hidden_size(o, d, notes);
     analysis_options settings;
-    settings.linked_library_bytes = rank_group::library_bytes();
+    settings.transport_bytes = ranks.transport_bytes();
     // Before choose_method: the plan counts the per-matrix projection's block.
     settings.per_matrix = !states && (o.what == cli::command::layers || o.what == cli::command::report ||
                                       (o.what == cli::command::allocate && o.allocate_per_matrix));
@@ -391,11 +391,6 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
         settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
     }
     if (ranks.size() > 1) {
-        if (settings.how != method::exact) throw usage_error("--method rsvd does not run over MPI ranks yet (use --method exact)");
-        if (o.what == cli::command::layers || (o.what == cli::command::allocate && o.allocate_per_matrix))
-            throw usage_error(std::string(o.what == cli::command::layers ? "layers" : "allocate --per matrix") +
-                              " does not run over MPI ranks yet: per-matrix statistics need one process");
-        settings.per_matrix = false;
         ranks.share(matrices, settings);
     }
     settings.spill_directory = o.spill_dir;
@@ -410,8 +405,8 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
 
 // Every table, summary.json and the SVGs into the staging directory, then
 // swapped in whole: the report appears complete or not at all.
-// `no_layers` says why layers.csv is missing from an exact run (state files,
-// MPI ranks), empty when per-matrix statistics ran.
+// `no_layers` says why layers.csv is missing from an exact run (state files),
+// empty when per-matrix statistics ran.
 void write_report(const cli::options& o, const analysis_result& result, const std::string& no_layers, note_log& notes,
                   const messages& say, atomic_directory& out) {
     std::vector<table> tables{profile_table(result, o.thresholds), groups_table(result),
@@ -541,8 +536,6 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
         std::string no_layers;
         if (states)
             no_layers = "layers.csv needs per-matrix statistics, which state files do not hold: not written";
-        else if (ranks.size() > 1)
-            no_layers = "layers.csv: per-matrix statistics do not run over MPI ranks yet: not written";
         write_report(o, result, no_layers, notes, say, *report_dir);
     } else {
         emit_command_table(o, result, matrices, say);
@@ -552,8 +545,9 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
 
 // compare: A and B analysed alike at A's hidden size, after a first pass that
 // streams both for the difference energies (and refuses unlike names early).
+// Over MPI ranks each rank streams the pairs of its share of A, the energies
+// are summed, and B is split on its own for its analysis.
 int compare_and_write(cli::options o, const messages& say, rank_group& ranks, note_log& notes) {
-    if (ranks.size() > 1) throw usage_error("compare does not run over MPI ranks yet: start it without mpirun");
     const checkpoint model_a = open_model(o, o.model);
     const checkpoint model_b = open_model(o, o.model_b);
     notes.lines = model_a.notes();
@@ -568,9 +562,18 @@ int compare_and_write(cli::options o, const messages& say, rank_group& ranks, no
     notes.print(say);
     progress_line progress(!say.quiet());
     settings.progress = std::ref(progress);
-    const auto differences = difference_energies(matrices_a, o.model.string(), matrices_b, o.model_b.string(), settings);
+    auto differences = difference_energies(matrices_a, o.model.string(), matrices_b, o.model_b.string(), settings);
+    std::vector<double> energies;
+    for (const auto& difference : differences) energies.insert(energies.end(), {difference.energy_a, difference.difference_energy});
+    ranks.sum(energies);
+    for (std::size_t t = 0; t < differences.size(); ++t) {
+        differences[t].energy_a = energies[2 * t];
+        differences[t].difference_energy = energies[2 * t + 1];
+    }
     const analysis_result result_a = analyse(matrices_a, d, settings);
+    if (ranks.size() > 1) ranks.share(matrices_b, settings);  // B's own split: its matrices may be ordered otherwise
     const analysis_result result_b = analyse(matrices_b, d, settings);
+    if (ranks.rank() != 0) return 0;  // only rank 0 writes
     emit(compare_table(result_a, result_b, differences, o.thresholds), o.format);
     return 0;
 }
