@@ -519,7 +519,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // (float64 once a block is: any F64 tensor), the float64 product
     // d×(ℓ + r), the Ritz matrix and capture (m×m float64 each); the pass's
     // basis [Q_g | probes | Q_u | probes] and pending sum (d×2(ℓ + r)) and
-    // its Xᵀ·B (b×2(ℓ + r)) per block precision, a flush's float64 images of
+    // its Xᵀ·B (b×2(ℓ + r)) per block precision, with a pending sum per BLAS
+    // thread (a block is split between them), a flush's float64 images of
     // Q_u (d×ℓ) and their projection's row chunk (512×m); between passes
     // extend_basis's float64 d×ℓ blocks and one basis being grown.
     const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || any_bf16 ? 4 : 0);
@@ -530,7 +531,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t m = std::min<std::uint64_t>((options.randomized.power_iterations + 2) * ell, d);
     const std::uint64_t per_gram = basis_element_bytes * d * (m + r) + 8 * d * (ell + r) + 16 * m * m;
     const std::uint64_t pass_width = 2 * (ell + r);
-    const std::uint64_t pass = block_element_bytes * (d * b + (2 * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
+    const std::uint64_t workers = static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1));
+    const std::uint64_t pass =
+        block_element_bytes * (d * b + ((1 + workers) * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
     const std::uint64_t between_passes = 3 * 8 * d * ell + basis_element_bytes * d * m;
     // Measured, 1.1B BF16 profile with blocks of 128: peak RSS 0.35 MiB above
     // this sum; 1 MiB more of runtime than the exact path (not yet traced).
