@@ -22,6 +22,17 @@ namespace {
 
 constexpr std::size_t spill_chunk_columns = detail::spill_file::chunk_columns;
 
+// The randomized method's blocks: at most 2^20 values (4 MiB of float32),
+// its largest buffer after the Krylov bases at d ≥ 4096, and still 32 vectors
+// per thread at d = 16384, where its GEMMs run near their full rate. The
+// exact method's blocks stay at block_vectors: its BF16 kernel packs pairs.
+constexpr std::uint64_t randomized_block_values = 1 << 20;
+std::size_t stream_block_vectors(const analysis_options& options, std::uint64_t d) {
+    if (options.how == method::exact) return options.block_vectors;
+    return static_cast<std::size_t>(
+        std::max<std::uint64_t>(std::min<std::uint64_t>(options.block_vectors, randomized_block_values / d), 1));
+}
+
 // The matrices [first, last) of one type: checkpoint::matrices() returns them
 // grouped by type, in report order.
 struct type_run {
@@ -433,9 +444,10 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     settings.k = result.k;
     settings.trace_weighting = options.trace_weighting;
     block_buffers buffers;
+    const std::size_t block = stream_block_vectors(options, result.dim);
     const rsvd_result eigen = randomized_eigen(result.dim, result.types.size(), {}, settings, [&](block_visitor& visit) {
         for (std::size_t m = 0; m < matrices.size(); ++m)
-            stream_matrix(matrices[m], options.block_vectors, buffers, meter,
+            stream_matrix(matrices[m], block, buffers, meter,
                           [&](const auto* block, std::size_t count) { visit(group_of_matrix[m], block, count); });
     });
     for (std::size_t t = 0; t < result.types.size(); ++t) {
@@ -479,15 +491,16 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     constexpr std::uint64_t runtime = 10ull << 20;
 #endif
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
-    const std::uint64_t b = options.block_vectors;
-    // File pages in flight: a block's stored rows, mapped; a column block is
-    // read by row segments into a tile of 16 × b values, nothing mapped.
+    const std::uint64_t b = stream_block_vectors(options, d);
+    // Bytes read from the file in flight (nothing is mapped): decoded rows
+    // go through a staging buffer (row_staging_bytes, or one row when
+    // longer); a column block is read by row segments into a tile of 16 × b values.
     const std::uint64_t types = type_runs(matrices).size();
     std::uint64_t in_flight = 0;
     bool any_f64 = false, any_bf16 = false, any_float = false;
     for (const weight_matrix& matrix : matrices) {
         const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
-        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min(matrix.vector_count(), b) * row_bytes
+        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::max<std::uint64_t>(row_staging_bytes, row_bytes)
                                                                 : 16 * b * 8);
         any_f64 = any_f64 || matrix.type == dtype::f64;
         any_bf16 = any_bf16 || matrix.type == dtype::bf16;
