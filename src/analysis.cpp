@@ -22,6 +22,17 @@ namespace {
 
 constexpr std::size_t spill_chunk_columns = detail::spill_file::chunk_columns;
 
+// The randomized method's blocks: at most 2^20 values (4 MiB of float32),
+// its largest buffer after the Krylov bases at d ≥ 4096, and still 32 vectors
+// per thread at d = 16384, where its GEMMs run near their full rate. The
+// exact method's blocks stay at block_vectors: its BF16 kernel packs pairs.
+constexpr std::uint64_t randomized_block_values = 1 << 20;
+std::size_t stream_block_vectors(const analysis_options& options, std::uint64_t d) {
+    if (options.how == method::exact) return options.block_vectors;
+    return static_cast<std::size_t>(
+        std::max<std::uint64_t>(std::min<std::uint64_t>(options.block_vectors, randomized_block_values / d), 1));
+}
+
 // The matrices [first, last) of one type: checkpoint::matrices() returns them
 // grouped by type, in report order.
 struct type_run {
@@ -468,10 +479,11 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     settings.k = result.k;
     settings.trace_weighting = options.trace_weighting;
     block_buffers buffers;
+    const std::size_t block_size = stream_block_vectors(options, result.dim);
     auto run_pass = [&](block_visitor& visit) {
         for (std::size_t m = 0; m < matrices.size(); ++m) {
             if (!streams_here(options, m)) continue;
-            stream_matrix(matrices[m], options.block_vectors, buffers, meter,
+            stream_matrix(matrices[m], block_size, buffers, meter,
                           [&](const auto* block, std::size_t count) { visit(group_of_matrix[m], block, count); });
             visit.end_run();  // float32 runs end with the matrix: the same sums however the matrices are split
         }
@@ -513,15 +525,16 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // peak RSS; the 1.1B profile (d = 2048) peaked 1.7 MiB above a plan with 8.
     const std::uint64_t runtime = (10ull << 20) + options.transport_bytes;
     constexpr std::uint64_t fault_around = 128ull << 10;  // pages the kernel maps around a fault
-    const std::uint64_t b = options.block_vectors;
-    // File pages in flight: a block's stored rows, mapped; a column block is
-    // read by row segments into a tile of 16 × b values, nothing mapped.
+    const std::uint64_t b = stream_block_vectors(options, d);
+    // Bytes read from the file in flight (nothing is mapped): decoded rows
+    // go through a staging buffer (row_staging_bytes, or one row when
+    // longer); a column block is read by row segments into a tile of 16 × b values.
     const std::uint64_t types = type_runs(matrices).size();
     std::uint64_t in_flight = 0;
     bool any_f64 = false, any_bf16 = false, any_float = false;
     for (const weight_matrix& matrix : matrices) {
         const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
-        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::min(matrix.vector_count(), b) * row_bytes
+        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::max<std::uint64_t>(row_staging_bytes, row_bytes)
                                                                 : 16 * b * 8);
         any_f64 = any_f64 || matrix.type == dtype::f64;
         any_bf16 = any_bf16 || matrix.type == dtype::bf16;
@@ -555,7 +568,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // (float64 once a block is: any F64 tensor), the float64 product
     // d×(ℓ + r), the Ritz matrix and capture (m×m float64 each); the pass's
     // basis [Q_g | probes | Q_u | probes] and pending sum (d×2(ℓ + r)) and
-    // its Xᵀ·B (b×2(ℓ + r)) per block precision, a flush's float64 images of
+    // its Xᵀ·B (b×2(ℓ + r)) per block precision, with a pending sum per BLAS
+    // thread (a block is split between them), a flush's float64 images of
     // Q_u (d×ℓ) and their projection's row chunk (512×m); between passes
     // extend_basis's float64 d×ℓ blocks and one basis being grown.
     const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || any_bf16 ? 4 : 0);
@@ -566,7 +580,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t m = std::min<std::uint64_t>((options.randomized.power_iterations + 2) * ell, d);
     const std::uint64_t per_gram = basis_element_bytes * d * (m + r) + 8 * d * (ell + r) + 16 * m * m;
     const std::uint64_t pass_width = 2 * (ell + r);
-    const std::uint64_t pass = block_element_bytes * (d * b + (2 * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
+    const std::uint64_t workers = static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1));
+    const std::uint64_t pass =
+        block_element_bytes * (d * b + ((1 + workers) * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
     const std::uint64_t between_passes = 3 * 8 * d * ell + basis_element_bytes * d * m;
     // Measured, 1.1B BF16 profile with blocks of 128: peak RSS 0.35 MiB above
     // this sum; 1 MiB more of runtime than the exact path (not yet traced).

@@ -222,19 +222,5 @@ void mapped_file::unmap() noexcept {
     open_empty_ = false;
 }
 
-// The start is rounded down to its page (inside the mapping: it starts on a
-// page), the kernel rounds the end up. Nothing to do counts as success.
-bool mapped_file::populate(std::size_t offset, std::size_t length) const noexcept {
-    if (data_ == nullptr || offset >= size_) return true;
-    if (length > size_ - offset) length = size_ - offset;
-    const std::size_t begin = (lead_ + offset) / page_size() * page_size();
-    auto* base = const_cast<std::byte*>(data_ - lead_);
-    const std::size_t bytes = lead_ + offset + length - begin;
-#ifdef MADV_POPULATE_READ
-    if (::madvise(base + begin, bytes, MADV_POPULATE_READ) == 0) return true;
-    if (errno != EINVAL) return false;  // EINVAL: a kernel older than 5.14
-#endif
-    return ::madvise(base + begin, bytes, MADV_WILLNEED) == 0;
-}
 
 }  // namespace adaptk

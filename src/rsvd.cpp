@@ -76,16 +76,23 @@
 #include "adaptk/rsvd.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <numbers>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 
 #include "adaptk/error.hpp"
 #include "adaptk/gram.hpp"
 #include "detail/checked.hpp"
+#include "detail/linalg.hpp"
 
 namespace adaptk {
 namespace {
@@ -196,13 +203,19 @@ public:
     }
 
 private:
-    // float64 rows [first, last] of a float32 store, 512 at a time (512·m·8 bytes).
+    // float64 rows [first, last] of a float32 store, 512 at a time (512·m·8
+    // bytes), converted into one buffer: a fresh one per chunk cost a page
+    // fault per 4 KiB (measured: 8% of the passes' CPU time at d = 4096).
     template <class Visit>
     void for_each_chunk(Visit&& visit) const {
         constexpr std::size_t chunk_rows = 512;
+        arma::mat chunk(std::min(chunk_rows, rows_), cols());
         for (std::size_t first = 0; first < rows_; first += chunk_rows) {
             const std::size_t last = std::min(first + chunk_rows, rows_) - 1;
-            visit(first, last, arma::conv_to<arma::mat>::from(single_.rows(first, last)));
+            if (last - first + 1 != chunk.n_rows) chunk.set_size(last - first + 1, cols());
+            for (std::size_t j = 0; j < cols(); ++j)
+                std::copy(single_.colptr(j) + first, single_.colptr(j) + last + 1, chunk.colptr(j));
+            visit(first, last, chunk);
         }
     }
 
@@ -231,13 +244,104 @@ struct group_state {
     bool double_blocks = false;  // any float64 block: K stays float64
 };
 
+// Σ x_i² in float64 (products of float32 values are exact there), in eight
+// running sums so that the loop vectorizes.
+template <class Real>
+double squared_sum(const Real* x, std::size_t n) {
+    constexpr std::size_t lanes = 8;
+    std::array<double, lanes> sums{};
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t j = 0; j < lanes; ++j) sums[j] += static_cast<double>(x[i + j]) * x[i + j];
+    for (; i < n; ++i) sums[0] += static_cast<double>(x[i]) * x[i];
+    return ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
+}
+
+// Runs work(0) on the calling thread and work(1 .. parts − 1) on helper
+// threads kept for the pass (a thread started per block cost 4.7 system CPU
+// s in all with 256-vector blocks at d = 4096); rethrows the first failure
+// once all parts have finished.
+class part_runner {
+public:
+    explicit part_runner(std::size_t threads) {
+        for (std::size_t index = 1; index < threads; ++index) helpers_.emplace_back([this, index] { serve(index); });
+    }
+    ~part_runner() {
+        {
+            const std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+    }  // helpers joined
+    part_runner(const part_runner&) = delete;
+    part_runner& operator=(const part_runner&) = delete;
+
+    std::size_t threads() const { return helpers_.size() + 1; }
+
+    /// parts ≤ threads().
+    void run(std::size_t parts, const std::function<void(std::size_t)>& work) {
+        failures_.assign(parts, nullptr);
+        {
+            const std::lock_guard lock(mutex_);
+            work_ = &work;
+            parts_ = parts;
+            running_ = parts - 1;
+            ++generation_;
+        }
+        if (parts > 1) wake_.notify_all();
+        guarded(0);
+        std::unique_lock lock(mutex_);
+        finished_.wait(lock, [&] { return running_ == 0; });
+        work_ = nullptr;
+        lock.unlock();
+        for (const auto& failure : failures_)
+            if (failure) std::rethrow_exception(failure);
+    }
+
+private:
+    void guarded(std::size_t part) {
+        try {
+            (*work_)(part);
+        } catch (...) {
+            failures_[part] = std::current_exception();
+        }
+    }
+    void serve(std::size_t index) {
+        std::uint64_t seen = 0;
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+            if (stopping_) return;
+            seen = generation_;
+            if (index >= parts_) continue;  // not needed for this block
+            lock.unlock();
+            guarded(index);
+            lock.lock();
+            if (--running_ == 0) finished_.notify_one();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_, finished_;
+    const std::function<void(std::size_t)>* work_ = nullptr;
+    std::vector<std::exception_ptr> failures_;
+    std::size_t parts_ = 0, running_ = 0;
+    std::uint64_t generation_ = 0;
+    bool stopping_ = false;
+    std::vector<std::jthread> helpers_;  // last: joined before the members they use go
+};
+
 // One pass over the blocks. For group g the visitor projects a block X onto
 // B = [Q_g | probes_g | Q_u | probes_u] at once, P = XᵀB (one GEMM, X packed
 // once), and adds X·P (one GEMM) to a pending buffer of the current group, in
-// float32 for float blocks. Pending sums go to float64 every 4096 vectors and
-// whenever the group changes: the group's columns to its product, the
-// universal ones times w_g to C_u's, and K_uᵀ·(C_g Q_u) to the group's
-// capture W_g = K_uᵀ C_g K_u, block column by block column as T is built.
+// float32 for float blocks. A block is split by vectors between `workers`
+// threads, each with its own pending buffer and one-threaded BLAS: OpenBLAS's
+// own threads spin on sched_yield between these short calls (measured: a
+// quarter of the method's CPU time at d = 4096). Pending sums go to float64
+// every 4096 vectors and whenever the group changes: the group's columns to
+// its product, the universal ones times w_g to C_u's, and K_uᵀ·(C_g Q_u) to
+// the group's capture W_g = K_uᵀ C_g K_u, block column by block column as T
+// is built.
 class pass_visitor final : public block_visitor {
 public:
     struct universal_part {
@@ -246,13 +350,16 @@ public:
     };
 
     pass_visitor(std::size_t dim, std::vector<group_state>& groups, universal_part universal,
-                 const std::vector<double>& weights, bool first_pass, bool last_pass)
+                 const std::vector<double>& weights, bool first_pass, bool last_pass, std::size_t workers)
         : dim_(dim),
           groups_(groups),
           universal_(universal),
           weights_(weights),
           first_pass_(first_pass),
-          last_pass_(last_pass) {}
+          last_pass_(last_pass),
+          single_(workers),
+          double_(workers),
+          runner_(workers) {}
 
     void operator()(std::size_t group, const float* block, std::size_t count) override { add(group, block, count); }
     void operator()(std::size_t group, const double* block, std::size_t count) override { add(group, block, count); }
@@ -260,11 +367,24 @@ public:
 
     /// Moves every pending sum into the float64 products; call after the pass.
     void flush() {
-        flush_pending(pending_f_, pending_vectors_f_);
-        flush_pending(pending_d_, pending_vectors_d_);
+        flush_pending(single_);
+        flush_pending(double_);
     }
 
 private:
+    // Per block precision: the basis, and per worker Xᵀ·B and the X·P sum.
+    template <class Real>
+    struct precision_buffers {
+        explicit precision_buffers(std::size_t workers) : products(workers), pending(workers) {}
+        arma::Mat<Real> basis;
+        std::vector<arma::Mat<Real>> products, pending;
+        std::size_t vectors = 0;  // in the pending sums since the last flush
+        std::size_t parts = 0;    // pending sums in use since the last flush
+    };
+
+    // Below this many vectors per worker a block is not split (thread start-up ~ tens of µs).
+    static constexpr std::size_t min_worker_vectors = 32;
+
     template <class Real>
     void add(std::size_t group, const Real* block, std::size_t count) {
         if (group >= groups_.size())
@@ -277,32 +397,35 @@ private:
         if (group != current_) {
             flush();
             current_ = group;
-            basis_f_.reset();
-            basis_d_.reset();
+            single_.basis.reset();
+            double_.basis.reset();
         }
         group_state& g = groups_[group];
         g.count += count;
         g.double_blocks = g.double_blocks || std::is_same_v<Real, double>;
-        std::size_t& vectors = select<Real>(pending_vectors_f_, pending_vectors_d_);
+        precision_buffers<Real>& buffers = select<Real>(single_, double_);
         // As in gram_accumulator: a float32 run ends before a block that would
         // carry it past float_flush_vectors, so it spans at most that or one block.
-        if (std::is_same_v<Real, float> && vectors > 0 && vectors + count > float_flush_vectors) flush();
-        if (first_pass_) {
-            double sum = 0;  // float64 products of float32 values are exact: the trace is exact to float64 summation
-            for (std::size_t i = 0; i < dim_ * count; ++i) sum += static_cast<double>(block[i]) * block[i];
-            g.trace += sum;
-        }
-        const arma::Mat<Real> x(const_cast<Real*>(block), dim_, count, false, true);  // a view, no copy
+        if (std::is_same_v<Real, float> && buffers.vectors > 0 && buffers.vectors + count > float_flush_vectors) flush();
         const arma::Mat<Real>& b = basis<Real>();
-        arma::Mat<Real>& p = select<Real>(scratch_f_, scratch_d_);
-        p = x.t() * b;
-        arma::Mat<Real>& pending = select<Real>(pending_f_, pending_d_);
-        if (pending.n_rows != dim_ || pending.n_cols != b.n_cols) pending.zeros(dim_, b.n_cols);  // zero after every flush
-        pending += x * p;
-        vectors += count;
+        const std::size_t parts = std::clamp<std::size_t>(count / min_worker_vectors, 1, buffers.pending.size());
+        std::vector<double> traces(parts, 0.0);
+        runner_.run(parts, [&](std::size_t part) {
+            const std::size_t first = count * part / parts, vectors = count * (part + 1) / parts - first;
+            const Real* start = block + first * dim_;
+            if (first_pass_) traces[part] = squared_sum(start, dim_ * vectors);
+            const arma::Mat<Real> x(const_cast<Real*>(start), dim_, vectors, false, true);  // a view, no copy
+            arma::Mat<Real>& pending = buffers.pending[part];
+            if (pending.n_rows != dim_ || pending.n_cols != b.n_cols) pending.zeros(dim_, b.n_cols);  // zero after every flush
+            buffers.products[part] = x.t() * b;
+            pending += x * buffers.products[part];
+        });
+        for (const double trace : traces) g.trace += trace;  // in part order: the same bits every run
+        buffers.parts = std::max(buffers.parts, parts);
+        buffers.vectors += count;
         if constexpr (std::is_same_v<Real, float>) {
-            g.float_run = std::max(g.float_run, vectors);
-            if (vectors >= float_flush_vectors) flush();
+            g.float_run = std::max(g.float_run, buffers.vectors);
+            if (buffers.vectors >= float_flush_vectors) flush();
         }
     }
 
@@ -310,7 +433,7 @@ private:
     // first block of each precision.
     template <class Real>
     const arma::Mat<Real>& basis() {
-        arma::Mat<Real>& b = select<Real>(basis_f_, basis_d_);
+        arma::Mat<Real>& b = select<Real>(single_, double_).basis;
         if (b.n_elem > 0) return b;
         const group_state& g = groups_[current_];
         const krylov_state* u = universal_.state;
@@ -327,25 +450,31 @@ private:
         return b;
     }
 
-    template <class Matrix>
-    void flush_pending(Matrix& pending, std::size_t& vectors) {
-        if (vectors == 0) return;
+    template <class Real>
+    void flush_pending(precision_buffers<Real>& buffers) {
+        if (buffers.vectors == 0) return;
         group_state& g = groups_[current_];
-        // Column by column into the float64 sums: no float64 copy of the whole pending sum.
-        for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += arma::conv_to<arma::vec>::from(pending.col(j));
+        // The workers' pending columns [first, last], summed in float64: a
+        // column at a time, so no float64 copy of the whole pending sum.
+        auto sum = [&](std::size_t first, std::size_t last) {
+            arma::mat total = arma::conv_to<arma::mat>::from(buffers.pending[0].cols(first, last));
+            for (std::size_t part = 1; part < buffers.parts; ++part)
+                total += arma::conv_to<arma::mat>::from(buffers.pending[part].cols(first, last));
+            return total;
+        };
+        for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += sum(j, j);
         if (krylov_state* u = universal_.state) {
             const double weight = weights_[current_];
-            for (std::size_t j = group_columns_; j < pending.n_cols && weight != 0; ++j)
-                u->product.col(j - group_columns_) += weight * arma::conv_to<arma::vec>::from(pending.col(j));
+            const std::size_t width = buffers.pending[0].n_cols;
+            for (std::size_t j = group_columns_; j < width && weight != 0; ++j)
+                u->product.col(j - group_columns_) += weight * sum(j, j);
             // Block column of W_g for Q_u (the basis's last `streamed` columns): K_uᵀ·C_g·Q_u.
-            const std::size_t m = u->basis.cols(), width = u->streamed;
-            if (width > 0) {
-                const arma::mat images = arma::conv_to<arma::mat>::from(pending.cols(group_columns_, group_columns_ + width - 1));
-                g.capture.cols(m - width, m - 1) += u->basis.project(images);
-            }
+            const std::size_t m = u->basis.cols(), streamed = u->streamed;
+            if (streamed > 0) g.capture.cols(m - streamed, m - 1) += u->basis.project(sum(group_columns_, group_columns_ + streamed - 1));
         }
-        pending.zeros();
-        vectors = 0;
+        for (std::size_t part = 0; part < buffers.parts; ++part) buffers.pending[part].zeros();
+        buffers.vectors = 0;
+        buffers.parts = 0;
     }
 
     template <class Real, class F, class D>
@@ -363,9 +492,23 @@ private:
     bool first_pass_, last_pass_;
     std::size_t current_ = static_cast<std::size_t>(-1);
     std::size_t group_columns_ = 0;  // the current basis's group columns, then C_u's
-    arma::fmat basis_f_, scratch_f_, pending_f_;  // per precision: the basis, Xᵀ·B and the X·P sum
-    arma::mat basis_d_, scratch_d_, pending_d_;
-    std::size_t pending_vectors_f_ = 0, pending_vectors_d_ = 0;
+    precision_buffers<float> single_;
+    precision_buffers<double> double_;
+    part_runner runner_;
+};
+
+// While alive: BLAS on one thread, its thread count lent to the passes'
+// workers (restored on every exit).
+class blas_threads_lent {
+public:
+    blas_threads_lent() : threads_(std::max(detail::blas_threads(), 1)) { detail::set_blas_threads(1); }
+    ~blas_threads_lent() { detail::set_blas_threads(threads_); }
+    blas_threads_lent(const blas_threads_lent&) = delete;
+    blas_threads_lent& operator=(const blas_threads_lent&) = delete;
+    std::size_t workers() const { return static_cast<std::size_t>(threads_); }
+
+private:
+    int threads_;
 };
 
 // Q with orthonormal columns spanning (I − KKᵀ)Y, at most `width` of them:
@@ -704,6 +847,10 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         throw std::invalid_argument(who() + "dim " + std::to_string(dim) + " x " + std::to_string(passes) + " passes x " +
                                     std::to_string(ell) + " sketch columns of float64 overflows the address space");
 
+    // The algebra between passes is small (d×m at most): one-threaded too,
+    // so that OpenBLAS's threads never wake to spin.
+    const blas_threads_lent threads;
+
     // Everything random, up front: Ω, then the probes.
     std::mt19937_64 rng(options.seed);
     const arma::mat omega = gaussian_matrix(rng, dim, ell);
@@ -736,7 +883,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         prepare_pass(states, universal, first, last ? &raw_probes : nullptr, universal_probes);
         pass_visitor::universal_part part;
         if (!first) part = {&universal, last ? &universal_probes : nullptr};
-        pass_visitor visitor(dim, states, part, result.weights, first, last);
+        pass_visitor visitor(dim, states, part, result.weights, first, last, threads.workers());
         run_pass(visitor);
         visitor.flush();
         if (combine) combine_pass(states, universal, first, combine);

@@ -105,29 +105,33 @@ std::size_t vector_stream<Real>::next(Real* out) {
     return count;
 }
 
-// Rows: the stored rows from the block's first to its last (a fused part's
-// span also holds its siblings' rows) as one mapped window, only the block's
-// own runs populated; the window is unmapped on return.
+// Rows: each run of the block's stored rows read with pread, straight into
+// `out` for BF16 bit patterns, else staged row_staging_bytes at a time and
+// decoded. Nothing is mapped: no page faults and no window to unmap per block
+// (llama-3-8b preset with 1 layer, rsvd profile: user 38.1 → 33.4 s, system
+// 8.1 → 10.5 s as the copies now count there, peak RSS 98.8 → 93.6 MiB), and
+// the resident set holds the block and the staging buffer only.
 template <class Real>
 void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real* out) {
-    const std::uint64_t first_row = matrix_.part.stored_index(first);
     const std::size_t row_elements = matrix_.stored_cols();
-    mapped_file window;
-    const std::byte* rows = nullptr;
-    if (matrix_.file != nullptr) {
-        const std::uint64_t span = (matrix_.part.stored_index(first + count - 1) + 1 - first_row) * row_bytes_;
-        window = mapped_file(*matrix_.file, matrix_.file_offset + first_row * row_bytes_,
-                             addressable(span, matrix_, "the stored rows of one block"));
-        for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t, std::uint64_t n) {
-            window.populate((stored - first_row) * row_bytes_, n * row_bytes_);
-        });
-        rows = window.data();
-    } else {
-        rows = matrix_.bytes.data() + first_row * row_bytes_;
-    }
+    const std::size_t staged_rows = std::max<std::size_t>(row_staging_bytes / row_bytes_, 1);
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-        read_elements(matrix_.type, rows + (stored - first_row) * row_bytes_, n * row_elements, out + offset * dim_);
-        apply_scales(stored * row_elements, n * row_elements, out + offset * dim_);
+        Real* target = out + offset * dim_;
+        if (matrix_.file == nullptr) {
+            read_elements(matrix_.type, matrix_.bytes.data() + stored * row_bytes_, n * row_elements, target);
+        } else if constexpr (std::is_same_v<Real, std::uint16_t>) {
+            matrix_.file->read(matrix_.file_offset + stored * row_bytes_, n * row_bytes_,
+                               reinterpret_cast<std::byte*>(target));
+        } else {
+            segment_.resize(std::min<std::uint64_t>(n, staged_rows) * row_bytes_);
+            for (std::uint64_t done = 0; done < n; done += staged_rows) {
+                const auto rows = static_cast<std::size_t>(std::min<std::uint64_t>(staged_rows, n - done));
+                matrix_.file->read(matrix_.file_offset + (stored + done) * row_bytes_, rows * row_bytes_,
+                                   segment_.data());
+                read_elements(matrix_.type, segment_.data(), rows * row_elements, target + done * dim_);
+            }
+        }
+        apply_scales(stored * row_elements, n * row_elements, target);
     });
 }
 

@@ -1180,6 +1180,39 @@ BOOST_AUTO_TEST_CASE(max_memory_refuses_up_front_naming_what_it_needs) {
     BOOST_TEST(t.text(0, "method") == "exact");
 }
 
+// --method auto by planned time and memory. d = 512 with 8 vectors: exact's
+// two eigensolvers (c·d³ each) dwarf rsvd's passes (8·2d·334 multiply-adds),
+// so auto takes rsvd and says why; stories (d = 64, thousands of vectors):
+// exact's Gram is the cheaper, so auto stays exact; and a memory limit that
+// only rsvd fits takes rsvd, saying so.
+BOOST_AUTO_TEST_CASE(method_auto_picks_by_planned_time_and_memory) {
+    const temp_dir dir;
+    constexpr std::size_t wide = 512;
+    arma::arma_rng::set_seed(3);
+    adaptk::test::write_model(dir.path(), wide, {{"model.layers.0.self_attn.q_proj.weight", arma::randn(8, wide)}},
+                              adaptk::dtype::f32);
+    const run_result& cheap = run_once({"profile", dir.path().string(), "--method", "auto"});
+    BOOST_TEST_REQUIRE(cheap.status == 0, cheap.err);
+    BOOST_TEST(read_csv(cheap.out).text(0, "method") == "rsvd");
+    BOOST_TEST(cheap.err.find("--method auto: rsvd is planned at") != std::string::npos, cheap.err);
+    BOOST_TEST(read_csv(succeed({"profile", stories_f32(), "--method", "auto"}).out).text(0, "method") == "exact");
+
+    // Under a limit just below exact's plan, auto takes rsvd, with blocks shrunk as far as it needs.
+    adaptk::checkpoint model(dir.path());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(wide, notes);
+    adaptk::analysis_options options;
+    const std::uint64_t exact = adaptk::planned_bytes(matrices, wide, options);
+    options.how = adaptk::method::rsvd;
+    options.block_vectors = 64;
+    BOOST_TEST_REQUIRE(adaptk::planned_bytes(matrices, wide, options) < exact);
+    const run_result& tight = run_once({"profile", dir.path().string(), "--method", "auto", "--max-memory",
+                                        std::to_string(exact - 1)});
+    BOOST_TEST_REQUIRE(tight.status == 0, tight.err);
+    BOOST_TEST(read_csv(tight.out).text(0, "method") == "rsvd");
+    BOOST_TEST(tight.err.find("--method auto: exact would need") != std::string::npos, tight.err);
+}
+
 BOOST_AUTO_TEST_CASE(report_with_rsvd_writes_what_rsvd_computes) {
     const temp_dir dir;
     const fs::path out = dir / "report";

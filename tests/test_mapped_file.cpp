@@ -13,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -45,44 +44,6 @@ bool same_bytes(const mapped_file& file, const std::vector<std::byte>& expected)
     for (std::size_t i = 0; i < expected.size(); ++i)
         if (file.data()[i] != expected[i]) return false;
     return true;
-}
-
-// Resident kB of the mapping that contains `address`, from /proc/self/smaps:
-// the page-table view, which MADV_DONTNEED changes even though the page cache
-// keeps the data.
-long resident_kb(const void* address) {
-    std::ifstream smaps("/proc/self/smaps");
-    const auto target = reinterpret_cast<std::uintptr_t>(address);
-    std::string line;
-    bool inside = false;
-    while (std::getline(smaps, line)) {
-        const auto dash = line.find('-');
-        const auto space = line.find(' ');
-        if (dash != std::string::npos && space != std::string::npos && dash < space &&
-            line.find_first_not_of("0123456789abcdef") == dash) {
-            const auto begin = std::stoull(line.substr(0, dash), nullptr, 16);
-            const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
-            inside = begin <= target && target < end;
-        } else if (inside && line.rfind("Rss:", 0) == 0) {
-            std::istringstream fields(line.substr(4));
-            long kb = -1;
-            fields >> kb;
-            return kb;
-        }
-    }
-    return -1;
-}
-
-// Whether madvise can populate pages here, as smaps sees it: qemu-user treats
-// madvise as a no-op hint, so under emulation the residency case skips.
-boost::test_tools::assertion_result madvise_populates_pages(boost::unit_test::test_unit_id) {
-    const std::size_t bytes = 4 * page_size();
-    void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    boost::test_tools::assertion_result populates =
-        region != MAP_FAILED && ::madvise(region, bytes, MADV_POPULATE_WRITE) == 0 && resident_kb(region) > 0;
-    if (region != MAP_FAILED) ::munmap(region, bytes);
-    populates.message() << "madvise(MADV_POPULATE_WRITE) left no resident page (qemu-user ignores madvise)";
-    return populates;
 }
 
 // Four pages and a partial fifth.
@@ -196,7 +157,6 @@ BOOST_AUTO_TEST_CASE(empty_file_is_open_with_size_zero_and_no_data) {
     BOOST_TEST(file.is_open());
     BOOST_TEST(file.size() == 0u);
     BOOST_TEST(file.data() == nullptr);
-    BOOST_TEST(file.populate(0, 100));  // a hint on nothing succeeds trivially
 }
 
 BOOST_AUTO_TEST_CASE(missing_path_throws_system_error_naming_it) {
@@ -230,8 +190,6 @@ BOOST_DATA_TEST_CASE(a_window_at_any_offset_holds_the_files_bytes_from_there,
     const std::vector<std::byte> slice(fixture.bytes.begin() + static_cast<long>(offset),
                                        fixture.bytes.begin() + static_cast<long>(offset + expected));
     BOOST_TEST(same_bytes(window, slice));
-    BOOST_TEST(window.populate());
-    BOOST_TEST(same_bytes(window, slice));
 }
 
 BOOST_AUTO_TEST_CASE(a_window_to_npos_runs_to_the_end_and_one_past_it_is_empty) {
@@ -244,20 +202,6 @@ BOOST_AUTO_TEST_CASE(a_window_to_npos_runs_to_the_end_and_one_past_it_is_empty) 
     BOOST_TEST(past.is_open());
     BOOST_TEST(past.size() == 0u);
     BOOST_TEST(past.data() == nullptr);
-}
-
-// A window straddling page boundaries maps exactly the pages it touches, and
-// populate() faults them all in at once.
-BOOST_AUTO_TEST_CASE(populate_maps_every_page_a_straddling_window_touches,
-                     *boost::unit_test::precondition(madvise_populates_pages)) {
-    const paged_file fixture;
-    const read_only_file source(fixture.path);
-    const long page_kb = static_cast<long>(page_size() / 1024);
-    const mapped_file window(source, page_size() - 10, 2 * page_size());  // pages 0 to 2
-    BOOST_TEST(resident_kb(window.data()) == 0);
-    BOOST_TEST(window.populate(0, mapped_file::npos));  // clamped to the window: pages 0 to 2
-    BOOST_TEST(resident_kb(window.data()) == 3 * page_kb);
-    BOOST_TEST(window.populate(window.size() + 1, 5));  // past the window: nothing to do
 }
 
 BOOST_AUTO_TEST_CASE(moving_a_window_keeps_its_offset_and_bytes) {

@@ -13,6 +13,7 @@
 #include "adaptk/error.hpp"
 #include "adaptk/gram.hpp"
 #include "adaptk/rsvd.hpp"
+#include "detail/linalg.hpp"
 #include "model_fixture.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -498,6 +499,33 @@ BOOST_AUTO_TEST_CASE(a_stream_split_over_processes_equals_the_whole_stream) {
     // The two processes hold the same bits.
     BOOST_TEST(std::memcmp(parts[0].universal.values.memptr(), parts[1].universal.values.memptr(),
                            parts[0].universal.values.n_elem * sizeof(double)) == 0);
+}
+
+// Each block is split by vectors between the BLAS threads, one-threaded
+// BLAS each: one worker or three, the bounds hold against the dense Grams,
+// the values agree to float32 rounding, and the caller's thread count is back.
+BOOST_AUTO_TEST_CASE(blocks_split_between_workers_keep_the_bounds) {
+    constexpr std::size_t d = 48, k = 6;
+    const auto f = make_groups(d, 400, {power_decay(d, 0.5), power_decay(d, 1.0)}, 9);
+    const auto xf = f.as_float();
+    const int threads = detail::blas_threads();
+    auto run = [&](int workers) {
+        detail::set_blas_threads(workers);  // a no-op where the BLAS has no thread control
+        const int lent = detail::blas_threads();
+        const rsvd_result r = randomized_eigen(d, 2, {}, make_options(k, 2), stream(xf, 200));
+        BOOST_TEST(detail::blas_threads() == lent);
+        return r;
+    };
+    const rsvd_result one = run(1), three = run(3);
+    detail::set_blas_threads(threads);
+    for (std::size_t g = 0; g < 2; ++g) {
+        const arma::mat truth = arma::conv_to<arma::mat>::from(xf[g]);
+        check_bounds(one.groups[g], truth * truth.t(), "one worker, group " + std::to_string(g));
+        check_bounds(three.groups[g], truth * truth.t(), "three workers, group " + std::to_string(g));
+        BOOST_TEST(arma::max(arma::abs(one.groups[g].values - three.groups[g].values)) <=
+                   1e-5 * one.groups[g].trace);
+        BOOST_TEST(one.groups[g].trace == three.groups[g].trace, boost::test_tools::tolerance(1e-14));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(same_seed_same_bits_other_seed_other_bits) {

@@ -169,10 +169,9 @@ struct analysis_result {
 bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
 
 /// Bytes analyse(matrices, d, options) will hold at its peak: its buffers
-/// (accumulators or Krylov bases, block buffers) plus the mapped file pages
-/// in flight (one block, or a whole matrix whose vectors are columns, such as
-/// down_proj, until its last block); per-matrix solves run in what the
-/// streaming frees. Not counted: the program itself and
+/// (accumulators or Krylov bases, block buffers) plus the file bytes read in
+/// flight (a staging buffer or a column tile; nothing is mapped); per-matrix
+/// solves run in what the streaming frees. Not counted: the program itself and
 /// BLAS's own buffers (about 8 MiB here). The figure --max-memory is checked
 /// against; the benchmark compares it with the measured peak RSS.
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);

@@ -66,13 +66,6 @@ public:
     std::uint64_t offset() const noexcept { return offset_; }
     bool is_open() const noexcept { return data_ != nullptr || open_empty_; }
 
-    /// Maps the pages of window bytes [offset, offset + length) in one call
-    /// (MADV_POPULATE_READ, Linux 5.14+; MADV_WILLNEED read-ahead on older
-    /// kernels) instead of one page fault per 64 KiB as the reader walks them.
-    /// Clamped to the window. Returns false if the kernel refused; callers only
-    /// lose speed, a hint is never required for correctness.
-    bool populate(std::size_t offset = 0, std::size_t length = npos) const noexcept;
-
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
 private:

@@ -2,10 +2,10 @@
 // Hidden-axis vectors of a weight matrix, streamed as column-major d×b blocks
 // (each vector contiguous). Rows of W when its second axis is d; columns when
 // only its first axis is (down_proj [d, ffn]), read by a tiled transpose.
-// A file-backed matrix is never mapped whole: a block of rows is a mapped
-// window of the file, unmapped once decoded; a block of columns is read row
-// segment by row segment with pread. Either way the resident file pages are
-// one block's at most, and a 32-bit process reads tensors past 4 GiB.
+// A file-backed matrix is never mapped: a block of rows is read with pread
+// (through a staging buffer of row_staging_bytes when it is decoded), a block
+// of columns row segment by row segment. No file pages stay resident, and a
+// 32-bit process reads tensors past 4 GiB.
 // vector_stream<std::uint16_t> hands out a BF16 matrix's bit patterns as
 // stored, for the accumulator's BF16 kernel (no float32 decode). A Q8_GROUPS
 // matrix's scales, stored apart from its values, are read beside each run.
@@ -18,6 +18,9 @@
 #include "adaptk/weight_matrix.hpp"
 
 namespace adaptk {
+
+/// Stored rows read per pread before they are decoded (at least one row).
+inline constexpr std::size_t row_staging_bytes = 256 << 10;
 
 template <class Real>
 class vector_stream {
@@ -53,7 +56,7 @@ private:
     std::size_t row_bytes_;  ///< bytes of one stored row (cols elements; whole Q8_0 blocks)
     std::uint64_t done_ = 0;
     std::vector<Real> tile_;          ///< row segments for the transposing read
-    std::vector<std::byte> segment_;  ///< one row segment as stored, read from the file
+    std::vector<std::byte> segment_;  ///< stored bytes read from the file: one row segment, or staged rows
     std::vector<std::byte> scales_;   ///< Q8_GROUPS: the scales of one run, read from the file
 };
 

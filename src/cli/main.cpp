@@ -192,9 +192,38 @@ std::string mebibytes(std::uint64_t bytes) {
     return text;
 }
 
+// CPU seconds an analysis without per-matrix statistics is planned to take,
+// from the shape alone: exact, V·d²/2 Gram multiply-adds and (types + 1)
+// eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3) + 2r) multiply-adds (V vectors
+// per pass). Rates measured (CPU s, user + sys, 2 threads) on the llama-3-8b
+// preset with 1 layer (d = 4096, V = 309760): exact 122.9 s, of which the ten
+// dsyevd-class solves take ≈ 52 s (0.65 s each at d = 2048, BENCHMARKS
+// "Per-matrix spectra"), so the Gram runs at ≈ 3.7e10 multiply-adds per CPU
+// second; rsvd (k 32, defaults) 8.5e11 multiply-adds in ≈ 30 s, reads and
+// dense algebra included. For comparing the methods, not a wall-time promise.
+double planned_seconds(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
+    constexpr double gram_rate = 3.7e10, randomized_rate = 2.8e10;
+    constexpr double eigensolver_seconds_per_d3 = 0.65 / (2048.0 * 2048.0 * 2048.0);
+    double vectors = 0, types = 0;
+    for (std::size_t m = 0; m < matrices.size(); ++m) {
+        vectors += static_cast<double>(matrices[m].vector_count());
+        if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type) types += 1;  // grouped by type
+    }
+    const double dim = static_cast<double>(d);
+    if (options.how == method::exact)
+        return vectors * dim * dim / 2 / gram_rate + (types + 1) * eigensolver_seconds_per_d3 * dim * dim * dim;
+    const double k = static_cast<double>(std::min<std::uint64_t>(options.k, d));
+    const double ell = std::min(k + static_cast<double>(options.randomized.oversample), dim);
+    const double q = static_cast<double>(options.randomized.power_iterations);
+    const double columns = ell * (2 * q + 3) + 2 * static_cast<double>(options.randomized.error_probes);
+    return vectors * 2 * dim * columns / randomized_rate;
+}
+
 // --method and --max-memory: fills settings.how and block_vectors. auto takes
-// exact when it fits; a method that does not fit first tries smaller blocks,
-// then refuses with what it would need.
+// rsvd when exact does not fit, or when rsvd's planned CPU time is under half
+// of exact's (exact's complete spectra are worth up to 2×), else exact; a
+// method that does not fit first tries smaller blocks, then refuses with what
+// it would need.
 void choose_method(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
                    analysis_options& settings, std::vector<std::string>& notes) {
     settings.k = o.k;
@@ -207,11 +236,23 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
         trial.how = how;
         return planned_bytes(matrices, d, trial);
     };
+    auto seconds = [&](method how) {
+        analysis_options trial = settings;
+        trial.how = how;
+        return planned_seconds(matrices, d, trial);
+    };
     settings.how = o.method == cli::method_choice::rsvd ? method::rsvd : method::exact;
     if (o.method == cli::method_choice::automatic && o.max_memory && plan(method::exact) > *o.max_memory) {
         settings.how = method::rsvd;
         notes.push_back("--method auto: exact would need " + mebibytes(plan(method::exact)) + " (> --max-memory " +
                         mebibytes(*o.max_memory) + "); using rsvd");
+    } else if (o.method == cli::method_choice::automatic && !o.center &&
+               2 * seconds(method::rsvd) < seconds(method::exact)) {
+        settings.how = method::rsvd;
+        char text[160];
+        std::snprintf(text, sizeof text, "--method auto: rsvd is planned at %.0f CPU s, exact at %.0f; using rsvd",
+                      seconds(method::rsvd), seconds(method::exact));
+        notes.push_back(text);
     }
     if (settings.how == method::rsvd && o.center)
         throw usage_error("--center is not supported by --method rsvd (use --method exact)");

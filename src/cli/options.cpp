@@ -73,7 +73,7 @@ constexpr std::array<analysis_option, 8> analysis_options{{
      "  --universal-weighting sum|trace\n"
      "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"},
     {"--thresholds", "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"},
-    {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536)\n"},
+    {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536; rsvd: at most 2^20/d)\n"},
     {"--max-memory", "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G) or refuse up front\n"},
     {"--spill-dir",
      "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
@@ -129,7 +129,8 @@ std::string command_help(const command_info& c) {
     if (supports_rsvd(c.what))
         text +=
             "  --method M           exact (default), rsvd (randomized: top-k only, empty pr/k90,\n"
-            "                       error bounds), or auto (rsvd when exact would not fit --max-memory)\n"
+            "                       error bounds), or auto (rsvd when exact would not fit --max-memory\n"
+            "                       or rsvd's planned CPU time is under half of exact's)\n"
             "  --oversample P       rsvd: extra sketch columns per block (default 10)\n"
             "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2, at most 100)\n"
             "  --seed S             rsvd: random seed (default 0); same seed, same output\n";
