@@ -294,13 +294,14 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             if (short_side) continue;
             // An F64 file's Gram holds float64 products: float32 would lose precision it has.
             const bool float32_solve = options.matrix_precision == eig_precision::float32 && matrix.type != dtype::f64;
-            if (solvers.workers() == 0) {  // solved now, on this thread
-                if (float32_solve)
-                    own = eigenvalues_descending(arma::conv_to<arma::fmat>::from(own_gram));
-                else
-                    own = eigenvalues_descending(std::move(own_gram));
+            if (solvers.workers() == 0 && !float32_solve) {  // solved now, on this thread, in place
+                own = eigenvalues_descending(std::move(own_gram));
                 continue;
             }
+            // Parked in the spill and read back (rounded to float32 chunk by
+            // chunk for a float32 solve), so no solve holds a float64 Gram
+            // beside its float32 copy; without solver threads submit() solves
+            // it now, from the one parking slot.
             if (parked == parking.size())
                 parking.push_back(spill.write(own_gram));
             else
@@ -311,7 +312,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 own = float32_solve ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
             });
             if (!type_solves.empty()) submit_type_solve();
-            if (++parked == solvers.workers()) solve_queued();
+            if (solvers.workers() > 0 && ++parked == solvers.workers()) solve_queued();
         }
         arma::mat type_gram;
         if (!options.per_matrix) {
@@ -540,8 +541,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
-    // Per matrix also a parking slot per solver thread (accumulate_types).
-    const std::size_t parking = options.per_matrix ? options.solver_threads : 0;
+    // Per matrix also a parking slot per solver thread, one without them (accumulate_types).
+    const std::size_t parking = options.per_matrix ? std::max<std::size_t>(options.solver_threads, 1) : 0;
     return (type_runs(matrices).size() + parking) * d * d * sizeof(double);
 }
 
