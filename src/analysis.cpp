@@ -338,10 +338,14 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 slot = spill.write(own_gram);
             if (short_side) continue;
             const bool single = float32_solve(matrix, options);
-            if (solvers.workers() == 0) {  // solved now, on this thread
-                own = own_eigenvalues(std::move(own_gram), single);
+            if (solvers.workers() == 0 && !single) {  // solved now, on this thread, in place
+                own = eigenvalues_descending(std::move(own_gram));
                 continue;
             }
+            // Parked in the spill and read back (rounded to float32 chunk by
+            // chunk for a float32 solve), so no solve holds a float64 Gram
+            // beside its float32 copy; without solver threads submit() solves
+            // it now, from the one parking slot.
             if (parked == parking.size())
                 parking.push_back(spill.write(own_gram));
             else
@@ -352,7 +356,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 own = single ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
             });
             if (!type_solves.empty()) submit_type_solve();
-            if (++parked == solvers.workers()) solve_queued();
+            if (solvers.workers() > 0 && ++parked == solvers.workers()) solve_queued();
         }
         arma::mat type_gram;
         if (!options.per_matrix || options.reads) {
@@ -595,8 +599,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
-    // Per matrix also a parking slot per solver thread (accumulate_types).
-    const std::size_t parking = options.per_matrix ? options.solver_threads : 0;
+    // Per matrix also a parking slot per solver thread, one without them (accumulate_types).
+    const std::size_t parking = options.per_matrix ? std::max<std::size_t>(options.solver_threads, 1) : 0;
     return (type_runs(matrices).size() + parking) * d * d * sizeof(double);
 }
 

@@ -177,7 +177,7 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 
 /// Bytes the exact method parks in its temporary spill file (one d×d float64
-/// Gram per type, per matrix also one per solver thread); 0 for rsvd.
+/// Gram per type, per matrix also one per solver thread, one without them); 0 for rsvd.
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 /// The directory the spill file goes to: options.spill_directory, else
 /// $TMPDIR, else /tmp.
