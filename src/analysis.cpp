@@ -554,17 +554,33 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
         const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || options.per_matrix ? 4 : 0) +
                                                   (any_bf16 ? (bf16_kernel ? 4 : 6) : 0);
-        // ssyrk/dsyrk blocks (anything but BF16 on a BF16 kernel) touch
-        // OpenBLAS's packing buffers: 1.5 MiB per BLAS thread (1.1B profile on
-        // the fp32 kernel: 62.0 MiB peak with one thread, 63.4 with two).
+        // OpenBLAS's packing buffers: 1.5 MiB per thread that ran BLAS, kept
+        // to the end (1.1B profile on the fp32 kernel: 62.0 MiB peak with one
+        // thread, 63.4 with two). The streaming touches them with ssyrk/dsyrk
+        // blocks (anything but BF16 on a BF16 kernel), the per-matrix solves
+        // on each solving thread, phase 2's eigensolver on every BLAS thread.
+        constexpr std::uint64_t blas_buffer = 3ull << 19;
+        const std::uint64_t blas_threads = static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1));
         const bool blas_blocks = any_f64 || any_float || (any_bf16 && !bf16_kernel);
-        const std::uint64_t blas_buffers = blas_blocks ? (3ull << 19) * static_cast<std::uint64_t>(detail::blas_threads()) : 0;
+        const std::uint64_t solver_buffers =
+            options.per_matrix ? blas_buffer * std::max<std::uint64_t>(options.solver_threads, 1) : 0;
         // A partitioned per-matrix run holds the matrix's accumulator beside the type's (stream_share_spectra).
         const std::uint64_t accumulators = (options.per_matrix && options.reads ? 2 : 1) * accumulator_bytes(d);
-        const std::uint64_t accumulate = accumulators + d * b * block_element_bytes + blas_buffers;
-        // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's work.
-        const std::uint64_t universal =
-            8 * d * d + 8 * d * spill_chunk_columns + 8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d;
+        const std::uint64_t accumulate =
+            accumulators + d * b * block_element_bytes + (blas_blocks ? blas_buffer * blas_threads : 0) + solver_buffers;
+        // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's
+        // work; with per-matrix statistics also what phase 1 leaves for the
+        // projection pass: the type bases (d×k each) and every matrix's
+        // eigenvalues. report on the 1.1B checkpoint (K up to 1024) peaked
+        // 6.5 MiB above a plan without these and the buffers.
+        std::uint64_t kept = solver_buffers;
+        if (options.per_matrix) {
+            kept += types * 8 * d * std::min<std::uint64_t>(options.k, d);
+            for (const weight_matrix& matrix : matrices) kept += 8 * std::min(d, matrix.vector_count());
+        }
+        const std::uint64_t universal = 8 * d * d + 8 * d * spill_chunk_columns +
+                                        8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d +
+                                        blas_buffer * blas_threads + kept;
         return common + std::max(accumulate, universal);
     }
     // randomized_eigen (rsvd.hpp), at its peak, the last pass: per Gram (each
