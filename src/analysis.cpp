@@ -559,7 +559,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         // to the end (1.1B profile on the fp32 kernel: 62.0 MiB peak with one
         // thread, 63.4 with two). The streaming touches them with ssyrk/dsyrk
         // blocks (anything but BF16 on a BF16 kernel), the per-matrix solves
-        // on each solving thread, phase 2's eigensolver on every BLAS thread.
+        // on each solving thread, phase 2's eigensolver once (its reduction
+        // is mostly matrix-vector work: the 1.1B profile at --max-memory 48M
+        // peaked below a plan without it).
         constexpr std::uint64_t blas_buffer = 3ull << 19;
         const std::uint64_t blas_threads = static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1));
         const bool blas_blocks = any_f64 || any_float || (any_bf16 && !bf16_kernel);
@@ -581,7 +583,7 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         }
         const std::uint64_t universal = 8 * d * d + 8 * d * spill_chunk_columns +
                                         8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d +
-                                        blas_buffer * blas_threads + kept;
+                                        blas_buffer + kept;
         return common + std::max(accumulate, universal);
     }
     // randomized_eigen (rsvd.hpp), at its peak, the last pass: per Gram (each

@@ -42,8 +42,8 @@ public:
     static std::uint64_t byte_offset(std::size_t n, std::size_t slot, std::size_t first) noexcept;
 
     /// Columns moved per chunk by add() and by callers reading in chunks:
-    /// n×256 doubles (4 MiB at n = 2048).
-    static constexpr std::size_t chunk_columns = 256;
+    /// n×128 doubles (2 MiB at n = 2048).
+    static constexpr std::size_t chunk_columns = 128;
     /// Columns per float64 read in read_float(): n×32 doubles (512 KiB at n = 2048).
     static constexpr std::size_t float_chunk_columns = 32;
 
