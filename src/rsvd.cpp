@@ -497,20 +497,6 @@ private:
     part_runner runner_;
 };
 
-// While alive: BLAS on one thread, its thread count lent to the passes'
-// workers (restored on every exit).
-class blas_threads_lent {
-public:
-    blas_threads_lent() : threads_(std::max(detail::blas_threads(), 1)) { detail::set_blas_threads(1); }
-    ~blas_threads_lent() { detail::set_blas_threads(threads_); }
-    blas_threads_lent(const blas_threads_lent&) = delete;
-    blas_threads_lent& operator=(const blas_threads_lent&) = delete;
-    std::size_t workers() const { return static_cast<std::size_t>(threads_); }
-
-private:
-    int threads_;
-};
-
 // Q with orthonormal columns spanning (I − KKᵀ)Y, at most `width` of them:
 // projected twice ("twice is enough", Giraitis & Parlett), then QR. Directions
 // the remainder lacks (Y inside range K) come out of the QR as some unit
@@ -849,7 +835,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
 
     // The algebra between passes is small (d×m at most): one-threaded too,
     // so that OpenBLAS's threads never wake to spin.
-    const blas_threads_lent threads;
+    const detail::single_threaded_blas threads;
 
     // Everything random, up front: Ω, then the probes.
     std::mt19937_64 rng(options.seed);
@@ -883,7 +869,8 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         prepare_pass(states, universal, first, last ? &raw_probes : nullptr, universal_probes);
         pass_visitor::universal_part part;
         if (!first) part = {&universal, last ? &universal_probes : nullptr};
-        pass_visitor visitor(dim, states, part, result.weights, first, last, threads.workers());
+        pass_visitor visitor(dim, states, part, result.weights, first, last,
+                              static_cast<std::size_t>(threads.threads_before()));
         run_pass(visitor);
         visitor.flush();
         if (combine) combine_pass(states, universal, first, combine);

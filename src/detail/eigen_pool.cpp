@@ -44,21 +44,21 @@ eigen_pool::~eigen_pool() {
 
 void eigen_pool::run() {
     if (queue_.empty()) return;
-    const int blas = blas_threads();
-    set_blas_threads(1);
-    // The caller is one of the workers: a thread fewer, and its BLAS
-    // buffers, already touched by the streaming, serve a solve too.
-    while (helpers_.size() + 1 < workers_) helpers_.emplace_back([this] { help(); });
-    std::unique_lock lock(mutex_);
-    open_ = true;
-    changed_.notify_all();
-    work(lock);
-    changed_.wait(lock, [&] { return running_jobs_ == 0; });
-    open_ = false;
-    const std::exception_ptr failure = std::exchange(failure_, nullptr);
-    if (failure) queue_.clear();
-    lock.unlock();
-    set_blas_threads(blas);
+    std::exception_ptr failure;
+    {
+        const single_threaded_blas one_thread;
+        // The caller is one of the workers: a thread fewer, and its BLAS
+        // buffers, already touched by the streaming, serve a solve too.
+        while (helpers_.size() + 1 < workers_) helpers_.emplace_back([this] { help(); });
+        std::unique_lock lock(mutex_);
+        open_ = true;
+        changed_.notify_all();
+        work(lock);
+        changed_.wait(lock, [&] { return running_jobs_ == 0; });
+        open_ = false;
+        failure = std::exchange(failure_, nullptr);
+        if (failure) queue_.clear();
+    }
 #if defined(__GLIBC__)
     // The solves' buffers under the mmap threshold (spill chunks, LAPACK
     // work) leave holes in the heap below the results that outlive them;

@@ -39,4 +39,19 @@ void set_blas_threads(int threads) noexcept;
 /// The BLAS thread count (1 when the BLAS does not say).
 int blas_threads() noexcept;
 
+/// While alive: BLAS on one thread, for work split between threads of our
+/// own that each call it; the count before is restored on every exit.
+class single_threaded_blas {
+public:
+    single_threaded_blas() noexcept : before_(blas_threads()) { set_blas_threads(1); }
+    ~single_threaded_blas() { set_blas_threads(before_); }
+    single_threaded_blas(const single_threaded_blas&) = delete;
+    single_threaded_blas& operator=(const single_threaded_blas&) = delete;
+    /// The thread count it replaced (at least 1).
+    int threads_before() const noexcept { return before_; }
+
+private:
+    int before_;
+};
+
 }  // namespace adaptk::detail
