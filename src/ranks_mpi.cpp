@@ -218,14 +218,16 @@ bool rank_group::meet(arma::mat& universal) {
 
 void rank_group::share_basis(eigenpairs& top) {
     if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
-    std::uint64_t shape[2] = {top.vectors.n_rows, top.vectors.n_cols};
-    check(MPI_Bcast(shape, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    if (rank_ != 0) {
-        top.values.set_size(shape[1]);
-        top.vectors.set_size(shape[0], shape[1]);
-    }
-    broadcast({top.vectors.memptr(), top.vectors.n_elem});
+    broadcast(top.vectors, 0);
+    if (rank_ != 0) top.values.set_size(top.vectors.n_cols);
     broadcast({top.values.memptr(), top.values.n_elem});
+}
+
+void rank_group::broadcast(arma::mat& matrix, int root) {
+    std::uint64_t shape[2] = {matrix.n_rows, matrix.n_cols};  // not counted in the traffic: the cost model leaves it out
+    check(MPI_Bcast(shape, 2, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
+    if (rank_ != root) matrix.set_size(shape[0], shape[1]);
+    broadcast({matrix.memptr(), matrix.n_elem}, root);
 }
 
 void rank_group::broadcast(std::span<double> values, int root) {
@@ -244,11 +246,7 @@ void rank_group::broadcast(std::span<double> values, int root) {
 // Type t's top-k eigenvectors, from its owner to every rank (each projects its own matrices on them).
 void rank_group::share_type_basis(std::size_t type_index, arma::mat& basis) {
     if (const rank_outcome outcome = agree({}); outcome.status != 0) throw rank_failure(outcome);
-    const int from = owner(type_index);
-    std::uint64_t shape[2] = {basis.n_rows, basis.n_cols};
-    check(MPI_Bcast(shape, 2, MPI_UINT64_T, from, MPI_COMM_WORLD), "MPI_Bcast");
-    if (rank_ != from) basis.set_size(shape[0], shape[1]);
-    broadcast({basis.memptr(), basis.n_elem}, from);
+    broadcast(basis, owner(type_index));
 }
 
 // A matrix's row as one message from its reader to rank 0: r2_type,

@@ -119,6 +119,8 @@ private:
     void combine_sketch(std::span<double> values, combine_op op);
     /// From `root` to every rank, counted like sends to each.
     void broadcast(std::span<double> values, int root = 0);
+    /// Its shape, then its values, from `root` to every rank.
+    void broadcast(arma::mat& matrix, int root);
     /// Point-to-point doubles, counted in traffic_ (sizes above INT_MAX go in pieces).
     void send(std::span<const double> values, int to);
     void receive(std::span<double> values, int from);
