@@ -616,6 +616,29 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + combine_buffer;
 }
 
+// Exact: V·d²/2 Gram multiply-adds and (types + 1) eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3) + 2r) multiply-adds (V vectors
+// per pass). Rates measured (CPU s, user + sys, 2 threads) on the llama-3-8b
+// preset with 1 layer (d = 4096, V = 309760): exact 122.9 s, of which the ten
+// dsyevd-class solves take ≈ 52 s (0.65 s each at d = 2048, BENCHMARKS
+// "Per-matrix spectra"), so the Gram runs at ≈ 3.7e10 multiply-adds per CPU
+// second; rsvd (k 32, defaults) 8.5e11 multiply-adds in ≈ 30 s, reads and
+// dense algebra included. For comparing the methods, not a wall-time promise.
+double planned_seconds(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
+    constexpr double gram_rate = 3.7e10, randomized_rate = 2.8e10;
+    constexpr double eigensolver_seconds_per_d3 = 0.65 / (2048.0 * 2048.0 * 2048.0);
+    double vectors = 0;
+    for (const weight_matrix& matrix : matrices) vectors += static_cast<double>(matrix.vector_count());
+    const double types = static_cast<double>(type_runs(matrices).size());
+    const double dim = static_cast<double>(d);
+    if (options.how == method::exact)
+        return vectors * dim * dim / 2 / gram_rate + (types + 1) * eigensolver_seconds_per_d3 * dim * dim * dim;
+    const double k = static_cast<double>(std::min<std::uint64_t>(options.k, d));
+    const double ell = std::min(k + static_cast<double>(options.randomized.oversample), dim);
+    const double q = static_cast<double>(options.randomized.power_iterations);
+    const double columns = ell * (2 * q + 3) + 2 * static_cast<double>(options.randomized.error_probes);
+    return vectors * 2 * dim * columns / randomized_rate;
+}
+
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
     // Per matrix also a parking slot per solver thread, one without them (accumulate_types).

@@ -170,11 +170,17 @@ bool has_full_spectrum(const type_spectrum& t, std::uint64_t dim) noexcept;
 
 /// Bytes analyse(matrices, d, options) will hold at its peak: its buffers
 /// (accumulators or Krylov bases, block buffers) plus the file bytes read in
-/// flight (a staging buffer or a column tile; nothing is mapped); per-matrix
-/// solves run in what the streaming frees. Not counted: the program itself and
-/// BLAS's own buffers (about 8 MiB here). The figure --max-memory is checked
-/// against; the benchmark compares it with the measured peak RSS.
+/// flight (a staging buffer or a column tile; nothing is mapped), OpenBLAS's
+/// buffers of the threads that call it, and a measured share for the program
+/// and the ranks' transport; per-matrix solves run in what the streaming
+/// frees. The figure --max-memory is checked against; the benchmark compares
+/// it with the measured peak RSS.
 std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
+
+/// CPU seconds analyse(matrices, d, options) without per-matrix statistics is
+/// planned to take, from the shape alone: for comparing the methods
+/// (--method auto), not a wall-time promise.
+double planned_seconds(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);
 
 /// Bytes the exact method parks in its temporary spill file (one d×d float64
 /// Gram per type, per matrix also one per solver thread, one without them); 0 for rsvd.

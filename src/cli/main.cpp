@@ -192,33 +192,6 @@ std::string mebibytes(std::uint64_t bytes) {
     return text;
 }
 
-// CPU seconds an analysis without per-matrix statistics is planned to take,
-// from the shape alone: exact, V·d²/2 Gram multiply-adds and (types + 1)
-// eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3) + 2r) multiply-adds (V vectors
-// per pass). Rates measured (CPU s, user + sys, 2 threads) on the llama-3-8b
-// preset with 1 layer (d = 4096, V = 309760): exact 122.9 s, of which the ten
-// dsyevd-class solves take ≈ 52 s (0.65 s each at d = 2048, BENCHMARKS
-// "Per-matrix spectra"), so the Gram runs at ≈ 3.7e10 multiply-adds per CPU
-// second; rsvd (k 32, defaults) 8.5e11 multiply-adds in ≈ 30 s, reads and
-// dense algebra included. For comparing the methods, not a wall-time promise.
-double planned_seconds(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
-    constexpr double gram_rate = 3.7e10, randomized_rate = 2.8e10;
-    constexpr double eigensolver_seconds_per_d3 = 0.65 / (2048.0 * 2048.0 * 2048.0);
-    double vectors = 0, types = 0;
-    for (std::size_t m = 0; m < matrices.size(); ++m) {
-        vectors += static_cast<double>(matrices[m].vector_count());
-        if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type) types += 1;  // grouped by type
-    }
-    const double dim = static_cast<double>(d);
-    if (options.how == method::exact)
-        return vectors * dim * dim / 2 / gram_rate + (types + 1) * eigensolver_seconds_per_d3 * dim * dim * dim;
-    const double k = static_cast<double>(std::min<std::uint64_t>(options.k, d));
-    const double ell = std::min(k + static_cast<double>(options.randomized.oversample), dim);
-    const double q = static_cast<double>(options.randomized.power_iterations);
-    const double columns = ell * (2 * q + 3) + 2 * static_cast<double>(options.randomized.error_probes);
-    return vectors * 2 * dim * columns / randomized_rate;
-}
-
 // --method and --max-memory: fills settings.how and block_vectors. auto takes
 // rsvd when exact does not fit, or when rsvd's planned CPU time is under half
 // of exact's (exact's complete spectra are worth up to 2×), else exact; a
@@ -231,16 +204,13 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
     settings.randomized.oversample = o.oversample;
     settings.randomized.power_iterations = o.power_iterations;
     settings.randomized.seed = o.seed;
-    auto plan = [&](method how) {
+    auto with = [&](method how) {
         analysis_options trial = settings;
         trial.how = how;
-        return planned_bytes(matrices, d, trial);
+        return trial;
     };
-    auto seconds = [&](method how) {
-        analysis_options trial = settings;
-        trial.how = how;
-        return planned_seconds(matrices, d, trial);
-    };
+    auto plan = [&](method how) { return planned_bytes(matrices, d, with(how)); };
+    auto seconds = [&](method how) { return planned_seconds(matrices, d, with(how)); };
     settings.how = o.method == cli::method_choice::rsvd ? method::rsvd : method::exact;
     if (o.method == cli::method_choice::automatic && o.max_memory && plan(method::exact) > *o.max_memory) {
         settings.how = method::rsvd;
