@@ -532,17 +532,13 @@ BOOST_AUTO_TEST_CASE(spill_file_goes_to_the_spill_directory_else_tmpdir) {
     BOOST_TEST(spill_directory(options) == dir / "no-such-spill-dir");
     BOOST_TEST(spill_bytes(matrices, 37, options) == 4u * 37u * 37u * 8u);  // q, k, down, embed
 
-    const char* saved = std::getenv("TMPDIR");
-    const std::string previous = saved ? saved : "";
-    ::setenv("TMPDIR", (dir / "no-such-tmpdir").c_str(), 1);
     options.spill_directory.clear();
-    fails_naming(options, (dir / "no-such-tmpdir").string());
-    ::setenv("TMPDIR", dir.path().c_str(), 1);
+    {
+        const adaptk::test::scoped_env tmpdir("TMPDIR", (dir / "no-such-tmpdir").string());
+        fails_naming(options, (dir / "no-such-tmpdir").string());
+    }
+    const adaptk::test::scoped_env tmpdir("TMPDIR", dir.path().string());
     BOOST_CHECK_NO_THROW(analyse(matrices, 37, options));
-    if (saved)
-        ::setenv("TMPDIR", previous.c_str(), 1);
-    else
-        ::unsetenv("TMPDIR");
 }
 
 // ---- the randomized method ----

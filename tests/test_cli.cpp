@@ -33,6 +33,7 @@
 #include "adaptk/gram_kernel.hpp"
 #include "adaptk/safetensors_writer.hpp"
 #include "adaptk/tensor_file.hpp"
+#include "detail/linalg.hpp"
 #include "support/cli_support.hpp"
 #include "support/gguf_writer.hpp"
 #include "support/json_schema_support.hpp"
@@ -348,9 +349,8 @@ BOOST_AUTO_TEST_CASE(version_is_one_line) {
 }
 
 // ADAPTK_GRAM_KERNEL for the programs run_stream starts (they inherit our environment).
-struct gram_kernel_env {
-    explicit gram_kernel_env(const char* value) { ::setenv("ADAPTK_GRAM_KERNEL", value, 1); }
-    ~gram_kernel_env() { ::unsetenv("ADAPTK_GRAM_KERNEL"); }
+struct gram_kernel_env : adaptk::test::scoped_env {
+    explicit gram_kernel_env(const std::string& value) : scoped_env("ADAPTK_GRAM_KERNEL", value) {}
 };
 
 BOOST_AUTO_TEST_CASE(version_names_the_active_gram_kernel) {
@@ -374,7 +374,7 @@ BOOST_AUTO_TEST_CASE(an_unknown_or_unrunnable_gram_kernel_is_a_usage_error) {
     for (const adaptk::gram_kernel kernel : adaptk::all_gram_kernels()) {
         if (adaptk::gram_kernel_runnable(kernel)) continue;
         const std::string name(adaptk::gram_kernel_name(kernel));
-        const gram_kernel_env unrunnable(name.c_str());
+        const gram_kernel_env unrunnable(name);
         check_failure(run_stream({"profile", stories_bf16(), "-q"}), 2,
                       {"adaptk-stream: ADAPTK_GRAM_KERNEL: Gram kernel '" + name + "' cannot run on this CPU " + available},
                       {"profile"});
@@ -1143,22 +1143,76 @@ BOOST_AUTO_TEST_CASE(max_memory_between_two_block_sizes_shrinks_the_blocks) {
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.err.find("--max-memory: blocks of") != std::string::npos, r.err);
     BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"profile", stories_f32()}).out).rows.size());
-    const std::vector<std::string> too_small{"profile", stories_f32(), "--max-memory", std::to_string(smallest - 1)};
+    // With our thread count given, the blocks are all it may shrink.
+    const std::vector<std::string> too_small{"profile", stories_f32(), "--max-memory", std::to_string(smallest - 1),
+                                             "--threads", std::to_string(adaptk::detail::blas_threads())};
     check_failure(run_once(too_small), 1, {"is too small"}, too_small);
+}
+
+// The plan a run states, in MiB (rounded to 0.1 in the note).
+double stated_plan(const run_result& r) {
+    const std::size_t at = r.err.find(" plans ");
+    BOOST_TEST_REQUIRE(at != std::string::npos, r.err);
+    return std::stod(r.err.substr(at + 7));
 }
 
 // The plan a run states is the one --max-memory is checked against: given
 // as the limit, layers keeps its blocks and its solver threads.
 BOOST_AUTO_TEST_CASE(layers_fits_the_plan_it_states) {
-    const std::string& err = succeed({"layers", stories_f32()}).err;
-    const std::size_t at = err.find(" plans ");
-    BOOST_TEST_REQUIRE(at != std::string::npos, err);
     // The note rounds to 0.1 MiB: the limit rounds up.
-    const std::string limit = std::to_string(static_cast<std::uint64_t>((std::stod(err.substr(at + 7)) + 0.05) * 1048576));
+    const double plan = stated_plan(succeed({"layers", stories_f32()}));
+    const std::string limit = std::to_string(static_cast<std::uint64_t>((plan + 0.05) * 1048576));
     const run_result& r = run_once({"layers", stories_f32(), "--max-memory", limit});
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.err.find("--max-memory:") == std::string::npos, r.err);  // no smaller blocks
     BOOST_TEST(read_csv(r.out).rows.size() == read_csv(succeed({"layers", stories_f32()}).out).rows.size());
+}
+
+// A limit that fits one BLAS thread but not two (blocks already the
+// smallest) runs on one thread when --threads was not given, and says so;
+// with --threads 2 it refuses. d = 1024: each thread's rsvd pending sum is
+// 0.4 MiB, so the stated plans (0.1 MiB) tell the thread counts apart.
+BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_given) {
+    const temp_dir dir;
+    constexpr std::size_t wide = 1024;
+    arma::arma_rng::set_seed(5);
+    adaptk::test::write_model(dir.path(), wide, {{"model.layers.0.self_attn.q_proj.weight", arma::randn(8, wide)}},
+                              adaptk::dtype::f32);
+    adaptk::checkpoint model(dir.path());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(wide, notes);
+    adaptk::analysis_options options;
+    options.how = adaptk::method::rsvd;
+    options.block_vectors = 64;
+    auto mib_on = [&](int threads) {
+        const int before = adaptk::detail::blas_threads();
+        adaptk::detail::set_blas_threads(threads);
+        const std::uint64_t bytes = adaptk::planned_bytes(matrices, wide, options);
+        adaptk::detail::set_blas_threads(before);
+        return static_cast<double>(bytes) / 1048576;
+    };
+    const double one_thread = mib_on(1), two_threads = mib_on(2);
+    BOOST_TEST_REQUIRE(one_thread + 0.3 < two_threads);
+
+    const adaptk::test::scoped_env two("OPENBLAS_NUM_THREADS", "2");
+    const std::vector<std::string> args{"profile", dir.path().string(), "--method", "rsvd", "--block-vectors", "64"};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> all = args;
+        all.insert(all.end(), extra.begin(), extra.end());
+        return all;
+    };
+    const double stated = stated_plan(succeed(args));
+    if (std::abs(stated - one_thread) < std::abs(stated - two_threads)) {
+        BOOST_TEST_MESSAGE("skipped: the program runs one BLAS thread whatever OPENBLAS_NUM_THREADS says (qemu's wrapper)");
+        return;
+    }
+    BOOST_TEST(std::abs(stated - two_threads) <= 0.05);
+    const std::string limit = std::to_string(static_cast<std::uint64_t>(one_thread * 1048576));
+    const run_result& fitted = succeed(with({"--max-memory", limit}));
+    BOOST_TEST(fitted.err.find("--max-memory: one BLAS thread (of 2) to fit") != std::string::npos, fitted.err);
+    BOOST_TEST(fitted.out == succeed(with({"--threads", "1"})).out);
+    const auto asked = with({"--max-memory", limit, "--threads", "2"});
+    check_failure(run_once(asked), 1, {"is too small: the rsvd method needs"}, asked);
 }
 
 BOOST_AUTO_TEST_CASE(rsvd_output_depends_on_the_seed_alone) {

@@ -195,8 +195,8 @@ std::string mebibytes(std::uint64_t bytes) {
 // --method and --max-memory: fills settings.how and block_vectors. auto takes
 // rsvd when exact does not fit, or when rsvd's planned CPU time is under half
 // of exact's (exact's complete spectra are worth up to 2×), else exact; a
-// method that does not fit first tries smaller blocks, then refuses with what
-// it would need.
+// method that does not fit first tries smaller blocks, then (without
+// --threads) one BLAS thread, then refuses with what it would need.
 void choose_method(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
                    analysis_options& settings, std::vector<std::string>& notes) {
     settings.k = o.k;
@@ -228,8 +228,20 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
         throw usage_error("--center is not supported by --method rsvd (use --method exact)");
     if (!o.max_memory) return;
     constexpr std::size_t smallest_block = 64;  // below this BLAS runs far from its peak
-    while (plan(settings.how) > *o.max_memory && settings.block_vectors > smallest_block)
-        settings.block_vectors = std::max(smallest_block, settings.block_vectors / 2);
+    auto shrink_blocks = [&] {
+        while (plan(settings.how) > *o.max_memory && settings.block_vectors > smallest_block)
+            settings.block_vectors = std::max(smallest_block, settings.block_vectors / 2);
+    };
+    shrink_blocks();
+    // Every BLAS thread holds its own buffers (rsvd: a pending sum too), so
+    // one thread is slower but smaller; not when --threads asked for more.
+    const int threads = detail::blas_threads();
+    if (plan(settings.how) > *o.max_memory && !o.threads && threads > 1) {
+        detail::set_blas_threads(1);
+        settings.solver_threads = 0;
+        settings.block_vectors = o.block_vectors;
+        shrink_blocks();
+    }
     const std::uint64_t needed = plan(settings.how);
     if (needed > *o.max_memory) {
         std::string advice;
@@ -239,9 +251,13 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
                                  std::string(method_name(settings.how)) + " method needs " + mebibytes(needed) +
                                  " for hidden size " + std::to_string(d) + advice);
     }
+    std::string fitted;
+    if (detail::blas_threads() != threads) fitted = "one BLAS thread (of " + std::to_string(threads) + ")";
     if (settings.block_vectors != o.block_vectors)
-        notes.push_back("--max-memory: blocks of " + std::to_string(settings.block_vectors) + " vectors to fit " +
-                        mebibytes(*o.max_memory) + " (planned " + mebibytes(needed) + ")");
+        fitted += (fitted.empty() ? "" : " and ") + ("blocks of " + std::to_string(settings.block_vectors) + " vectors");
+    if (!fitted.empty())
+        notes.push_back("--max-memory: " + fitted + " to fit " + mebibytes(*o.max_memory) + " (planned " +
+                        mebibytes(needed) + ")");
 }
 
 std::string parameter_text(std::uint64_t count) { return std::to_string(count) + " parameters"; }

@@ -1,6 +1,6 @@
 #pragma once
 // Fixture helpers shared by the unit tests: a temporary directory that cleans
-// up after itself, raw file writers, a byte-image builder for hand-made
+// up after itself, a scoped environment variable, raw file writers, a byte-image builder for hand-made
 // safetensors files, the path of the real test data, and preconditions on
 // the platform the tests run on.
 
@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,26 @@ private:
 };
 
 /// Writes `bytes` to `path`, replacing it.
+/// Sets an environment variable (for this process and the programs it starts)
+/// until destruction, then restores what was there.
+class scoped_env {
+public:
+    scoped_env(const char* name, const std::string& value) : name_(name) {
+        if (const char* before = std::getenv(name)) before_ = before;
+        ::setenv(name, value.c_str(), 1);
+    }
+    ~scoped_env() {
+        if (before_) ::setenv(name_, before_->c_str(), 1);
+        else ::unsetenv(name_);
+    }
+    scoped_env(const scoped_env&) = delete;
+    scoped_env& operator=(const scoped_env&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> before_;
+};
+
 inline void write_bytes(const fs::path& path, std::span<const std::byte> bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
