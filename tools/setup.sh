@@ -26,9 +26,11 @@ if ((${#missing[@]})); then
 fi
 
 # CI builds with warnings as errors; a user's newer compiler should not be
-# stopped by a new warning.
+# stopped by a new warning. It builds without debug info: GCC's code is the
+# same with and without -g, which took about 30% of each file's compile time
+# (README "Tests").
 options=("$@")
-[ -n "${CI:-}" ] && options+=(-Dwerror=true)
+[ -n "${CI:-}" ] && options+=(-Dwerror=true -Ddebug=false)
 if [ -d build ]; then
   meson setup --reconfigure build "${options[@]}"
 else
