@@ -2324,9 +2324,10 @@ BOOST_DATA_TEST_CASE(layers_from_per_matrix_states_equal_the_whole_run, bdata::m
     BOOST_TEST(bare.err.find("layers.csv needs --model MODEL with --from-state") != std::string::npos, bare.err);
     BOOST_TEST(!fs::exists(dir / "bare" / "layers.csv"));
     const std::vector<std::string> allocate{"allocate", "--per", "matrix", "--budget", "0.3", "--threads", "1"};
-    std::vector<std::string> whole = allocate;
-    whole.insert(whole.begin() + 1, stories_f32());
-    check_csv_close(succeed(with_states(allocate, files)).out, succeed(whole).out, merge_tolerance, "allocate --per matrix");
+    std::vector<std::string> whole_allocate = allocate;
+    whole_allocate.insert(whole_allocate.begin() + 1, stories_f32());
+    check_csv_close(succeed(with_states(allocate, files)).out, succeed(whole_allocate).out, merge_tolerance,
+                    "allocate --per matrix");
 }
 
 BOOST_AUTO_TEST_CASE(failed_accumulate_leaves_no_state_file) {

@@ -122,14 +122,14 @@ std::string command_help(const command_info& c) {
                "  --part I/N           the share to stream: part I of N, split by bytes (required)\n"
                "  --state FILE         the state file to write, atomically (required)\n"
                "  --per-matrix         also each matrix's own eigenvalues (<= d doubles each), for\n"
-               "                       layers, report's layers.csv and allocate --per matrix\n"
+               "                       layers, report's layers.csv and the per-matrix allocation\n"
                "  --eig-precision single|double\n"
                "                       with --per-matrix: its eigenvalue solves in float32 (default) or float64\n";
     if (reads_states(c.what))
         text +=
             "  --from-state FILE... merge accumulate's state files (every part of one run) instead\n"
             "                       of reading MODEL; exact method; per-matrix rows need parts\n"
-            "                       accumulated with --per-matrix\n";
+            "                       that accumulate wrote with them\n";
     if (c.what == command::layers || c.what == command::report)
         text +=
             "  --model MODEL        with --from-state: the weights, read once more to project each\n"
