@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "adaptk/dtype.hpp"
 #include "adaptk/error.hpp"
@@ -182,6 +183,9 @@ void set_rounding(type_spectrum& spectrum, gram_rounding accumulated, double raw
 }
 
 bool streams_here(const analysis_options& options, std::size_t matrix) { return !options.reads || options.reads(matrix); }
+bool projects_here(const analysis_options& options, std::size_t matrix) {
+    return options.projects ? options.projects(matrix) : streams_here(options, matrix);
+}
 
 // The matrices of [first, last) this process reads, into `gram`. Each block's
 // float32 sums reach float64 at the block's end (gram.hpp) and no block spans
@@ -201,9 +205,12 @@ void stream_share(const std::vector<weight_matrix>& matrices, std::size_t first,
 // vectors than dimensions, all in one block, is decomposed through its small
 // XᵀX (N×N) as it streams: the d×d Gram's nonzero eigenvalues at (N/d)³ the
 // cost, into `own`. Returns whether it was.
+bool decomposed_short(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options) {
+    return matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
+}
 bool stream_own_gram(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options,
                      block_buffers& buffers, progress_meter& meter, gram_accumulator& gram, arma::vec& own) {
-    const bool short_side = matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
+    const bool short_side = decomposed_short(matrix, d, options);
     gram.reset();
     stream_matrix<true>(matrix, options.block_vectors, buffers, meter, [&](const auto* block, std::size_t count) {
         gram.add(block, count);
@@ -322,7 +329,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             spectrum.vectors += matrix.vector_count();
             spectrum.parameters += matrix.rows * matrix.cols;
             if (!options.per_matrix) continue;
-            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, 0.0, 0.0});
+            // r2 NaN until projected (here or where the matrix was read).
+            result.matrices.push_back({matrix.name, matrix.kind, matrix.rows, matrix.cols, {}, arma::datum::nan, arma::datum::nan});
             if (options.reads) continue;  // a partitioned run: decomposed where it is read (stream_share_spectra)
             arma::vec& own = matrix_values[m];  // the matrix's own Gram eigenvalues
             const bool short_side = stream_own_gram(matrix, d, options, buffers, meter, gram, own);
@@ -405,7 +413,9 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         result.types[t].eigenvalues = std::move(type_values[t]);
         result.types[t].energy = spectrum_energy(type_traces[t], result.types[t].eigenvalues);
     }
-    for (std::size_t m = 0; m < matrix_values.size(); ++m) result.matrices[m].eigenvalues = std::move(matrix_values[m]);
+    for (std::size_t m = 0; m < matrix_values.size(); ++m)
+        result.matrices[m].eigenvalues =
+            options.matrix_eigenvalues && !streams_here(options, m) ? options.matrix_eigenvalues(m) : std::move(matrix_values[m]);
 }
 
 // Phase 2: C_u = Σ_t w_t C_t rebuilt chunk by chunk from the spill, its top
@@ -453,7 +463,7 @@ void project_matrices(const std::vector<weight_matrix>& matrices, const analysis
     const auto runs = type_runs(matrices);
     for (std::size_t t = 0; t < runs.size(); ++t)
         for (std::size_t m = runs[t].first; m < runs[t].last; ++m) {
-            if (!streams_here(options, m)) continue;  // projected where it is read, gathered below
+            if (!projects_here(options, m)) continue;  // projected where it is read, gathered below
             projected_energy energy(type_bases[t], universal);
             stream_matrix(matrices[m], options.block_vectors, buffers, meter,
                           [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
@@ -717,25 +727,37 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
 }
 
 void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
-                      const std::function<void(std::size_t type_index, gram_accumulator& gram)>& sink) {
+                      const std::function<void(std::size_t type_index, gram_accumulator& gram)>& sink,
+                      const std::function<void(std::size_t matrix_index, const arma::vec& eigenvalues)>& matrix_sink) {
     check_arguments(matrices, d);
     progress_meter meter(options, share_bytes(matrices, options));
     gram_accumulator gram(d, options.center);
     block_buffers buffers;
+    std::vector<arma::vec> matrix_values(options.per_matrix ? matrices.size() : 0);
     const auto runs = type_runs(matrices);
     for (std::size_t t = 0; t < runs.size(); ++t) {
         gram.reset();
-        stream_share(matrices, runs[t].first, runs[t].last, options, buffers, meter, gram);
+        if (!options.per_matrix) {
+            stream_share(matrices, runs[t].first, runs[t].last, options, buffers, meter, gram);
+        } else {
+            stream_share_spectra(matrices, runs[t].first, runs[t].last, options, buffers, meter, gram, matrix_values);
+            for (std::size_t m = runs[t].first; m < runs[t].last; ++m)
+                if (streams_here(options, m)) matrix_sink(m, std::exchange(matrix_values[m], {}));
+        }
         sink(t, gram);
     }
+}
+
+std::uint64_t own_eigenvalue_count(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options) {
+    return decomposed_short(matrix, d, options) ? matrix.vector_count() : d;
 }
 
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     check_arguments(matrices, d);
     if ((options.reads || options.combine || options.owners.owns) && options.per_matrix &&
-        !(options.reads && options.owners.share_type_basis && options.owners.gather_matrices))
+        !(options.reads && ((options.owners.share_type_basis && options.owners.gather_matrices) || options.matrix_eigenvalues)))
         throw std::invalid_argument("analyse: a partitioned run with per-matrix statistics needs share_type_basis and "
-                                    "gather_matrices");
+                                    "gather_matrices, or matrix_eigenvalues");
     if (options.how == method::rsvd &&
         (options.combine || options.owners.owns || bool(options.reads) != bool(options.combine_sketches)))
         throw std::invalid_argument("analyse: a partitioned rsvd run takes reads with combine_sketches, nothing else");
@@ -749,7 +771,10 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
     result.how = options.how;
 
     const std::uint64_t total_bytes = share_bytes(matrices, options);
-    progress_meter meter(options, options.per_matrix ? 2 * total_bytes : total_bytes);
+    std::uint64_t projected_bytes = 0;
+    for (std::size_t m = 0; m < matrices.size() && options.per_matrix; ++m)
+        if (projects_here(options, m)) projected_bytes += matrices[m].vector_bytes();
+    progress_meter meter(options, total_bytes + projected_bytes);
 
     if (options.how == method::rsvd) {
         if (options.per_matrix) throw std::invalid_argument("analyse: per-matrix statistics need the exact method");

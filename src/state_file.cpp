@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string_view>
 
@@ -72,11 +75,12 @@ std::string fingerprint_of(std::uint64_t d, bool center, const std::string& matr
     return hex16(hash.value());
 }
 
-// Types in report order as the matrix list groups them, and how many vectors
-// of each part `part` (1-based) of `parts` streams.
+// Types in report order as the matrix list groups them, and what part `part`
+// (1-based) of `parts` streams of each: its matrices and their vectors.
 struct part_layout {
     std::vector<weight_type> types;
     std::vector<std::uint64_t> vectors;
+    std::vector<std::vector<std::size_t>> reads;  ///< per type, indices into the matrix list
 };
 
 part_layout layout_of(const std::vector<weight_matrix>& matrices, std::size_t part, std::size_t parts) {
@@ -86,8 +90,11 @@ part_layout layout_of(const std::vector<weight_matrix>& matrices, std::size_t pa
         if (m == 0 || matrices[m].kind.type != matrices[m - 1].kind.type) {
             layout.types.push_back(matrices[m].kind.type);
             layout.vectors.push_back(0);
+            layout.reads.emplace_back();
         }
-        if (part_of[m] + 1 == part) layout.vectors.back() += matrices[m].vector_count();
+        if (part_of[m] + 1 != part) continue;
+        layout.vectors.back() += matrices[m].vector_count();
+        layout.reads.back().push_back(m);
     }
     return layout;
 }
@@ -101,11 +108,23 @@ std::string vectors_text(const part_layout& layout) {
 std::string gram_name(weight_type t) { return std::string(type_name(t)) + ".gram"; }
 std::string sum_name(weight_type t) { return std::string(type_name(t)) + ".sum"; }
 std::string rounding_name(weight_type t) { return std::string(type_name(t)) + ".rounding"; }
+std::string eigenvalues_name(const weight_matrix& m) { return m.name + ".eigenvalues"; }
 constexpr std::string_view checksum_name = "checksum";
 
-// The metadata keys in the order the checksum covers their values.
-constexpr std::array<std::string_view, 10> metadata_keys{"format", "format_version", "tool",    "model",   "dim",
-                                                         "center", "part",           "matrices", "vectors", "fingerprint"};
+// The metadata keys in the order the checksum covers their values; version 1
+// has no per_matrix.
+constexpr std::array<std::string_view, 11> metadata_keys{"format", "format_version", "tool",     "model",
+                                                         "dim",    "center",         "per_matrix", "part",
+                                                         "matrices", "vectors",      "fingerprint"};
+std::vector<std::string_view> metadata_keys_of(int version) {
+    std::vector<std::string_view> keys(metadata_keys.begin(), metadata_keys.end());
+    if (version == 1) std::erase(keys, "per_matrix");
+    return keys;
+}
+
+std::string per_matrix_text(const analysis_options& options) {
+    return options.per_matrix ? std::string(eig_precision_name(options.matrix_precision)) : "no";
+}
 
 template <class T>
 std::span<const std::byte> bytes_of(std::span<const T> values) {
@@ -185,10 +204,12 @@ std::vector<weight_matrix> parse_matrices(const std::string& text, std::uint64_t
     const json list = json::parse(text, nullptr, false);
     if (list.is_discarded() || !list.is_array() || list.empty()) meta.fail("matrices", "not a non-empty JSON array");
     std::vector<weight_matrix> matrices;
+    std::set<std::string> names;
     std::uint64_t total_bytes = 0;
     for (const json& entry : list) {
         matrices.push_back(parse_matrix(entry, d, meta));
         const weight_matrix& m = matrices.back();
+        if (!names.insert(m.name).second) meta.fail("matrices", "'" + m.name + "' is listed twice");
         // The byte total must fit 64 bits for split_by_bytes and the progress meter.
         const auto bytes = detail::checked_mul(m.rows, m.cols);
         const auto stored = bytes ? detail::checked_mul(*bytes, dtype_bytes(m.type)) : std::nullopt;
@@ -211,6 +232,26 @@ void check_tensor(const tensor_info& tensor, dtype type, std::uint64_t elements,
                                std::string(dtype_name(tensor.type)) + " " + dims_list(tensor.shape));
 }
 
+// A matrix's own spectrum: d values, or N when its N < d vectors were
+// decomposed through XᵀX (own_eigenvalue_count: which one depends on the
+// block size, not recorded); finite, ≥ 0 and descending, as eigenvalues_descending gives them.
+void check_eigenvalues(std::span<const std::byte> file, const safetensors_header& header, const tensor_info& tensor,
+                       const weight_matrix& matrix, std::uint64_t d, const std::string& file_name) {
+    const std::uint64_t vectors = matrix.vector_count();
+    const std::uint64_t count = tensor.shape.size() == 1 ? tensor.shape[0] : 0;
+    check_tensor(tensor, dtype::f64, count == vectors && vectors < d ? vectors : d, file_name);
+    double before = std::numeric_limits<double>::infinity();
+    for (std::uint64_t i = 0; i < count; ++i) {
+        double value;
+        std::memcpy(&value, file.data() + header.data_offset + tensor.begin + 8 * i, sizeof value);
+        if (!std::isfinite(value) || value < 0 || value > before)
+            throw format_error(file_name, tensor.name,
+                               "eigenvalue " + std::to_string(i + 1) + " (" + std::to_string(value) +
+                                   ") is not finite, non-negative and at most the one before");
+        before = value;
+    }
+}
+
 }  // namespace
 
 void write_state(const std::filesystem::path& path, const state_origin& origin, const std::vector<weight_matrix>& matrices,
@@ -227,6 +268,7 @@ void write_state(const std::filesystem::path& path, const state_origin& origin, 
                                   origin.model,
                                   std::to_string(d),
                                   options.center ? "true" : "false",
+                                  per_matrix_text(options),
                                   std::to_string(part) + "/" + std::to_string(parts),
                                   matrices_json,
                                   vectors_text(layout),
@@ -239,6 +281,9 @@ void write_state(const std::filesystem::path& path, const state_origin& origin, 
     }
     for (std::size_t t = 0; t < layout.types.size(); ++t) {
         if (layout.vectors[t] == 0) continue;
+        if (options.per_matrix)
+            for (const std::size_t m : layout.reads[t])
+                out.declare(eigenvalues_name(matrices[m]), dtype::f64, {own_eigenvalue_count(matrices[m], d, options)});
         out.declare(gram_name(layout.types[t]), dtype::f64, {packed_upper_size(d)});
         if (options.center) out.declare(sum_name(layout.types[t]), dtype::f64, {d});
         out.declare(rounding_name(layout.types[t]), dtype::u64, {2});
@@ -247,32 +292,46 @@ void write_state(const std::filesystem::path& path, const state_origin& origin, 
 
     analysis_options share = options;
     share.reads = [&](std::size_t m) { return part_of[m] + 1 == part; };
-    accumulate_grams(matrices, d, share, [&](std::size_t t, gram_accumulator& gram) {
+    auto put = [&](std::span<const std::byte> bytes) {
+        out.write(bytes);
+        hash.add(bytes);
+    };
+    auto put_gram = [&](std::size_t t, gram_accumulator& gram) {
         if (layout.vectors[t] == 0) return;
         const gram_state state = gram.state();
         if (state.count != layout.vectors[t]) throw std::logic_error("write_state: the part's vector count disagrees");
-        auto put = [&](std::span<const std::byte> bytes) {
-            out.write(bytes);
-            hash.add(bytes);
-        };
         put(bytes_of(std::span<const double>(state.upper)));
         if (options.center) put(bytes_of(std::span<const double>(state.sum.memptr(), state.sum.n_elem)));
         const std::uint64_t rounding[2] = {state.longest_float_run, state.flushes};
         put(bytes_of(std::span<const std::uint64_t>(rounding)));
-    });
+    };
+    // A type's matrices' eigenvalues arrive before its Gram, as declared.
+    auto put_eigenvalues = [&](std::size_t, const arma::vec& values) {
+        put(bytes_of(std::span<const double>(values.memptr(), values.n_elem)));
+    };
+    accumulate_grams(matrices, d, share, put_gram, put_eigenvalues);
     const std::uint64_t checksum = hash.value();
     out.write(std::as_bytes(std::span(&checksum, 1)));
     out.finish();
 }
 
+namespace {
+std::string per_matrix_label(const std::optional<eig_precision>& precision) {
+    return precision ? "solved in " + std::string(eig_precision_name(*precision)) : std::string("absent");
+}
+}  // namespace
+
 state_part parse_state(std::span<const std::byte> file, const safetensors_header& header, const std::string& file_name) {
     const metadata_reader meta(header, file_name);
     if (meta("format") != format_tag)
         throw format_error(file_name, "", "not an adaptk-stream state file (format '" + meta("format") + "')");
-    if (meta("format_version") != std::to_string(state_format_version))
+    const auto version = parse_unsigned(meta("format_version"));
+    if (!version || *version < oldest_state_format_version || *version > state_format_version)
         throw format_error(file_name, "", "state format version '" + meta("format_version") +
-                                              "' is not one this tool reads (" + std::to_string(state_format_version) + ")");
+                                              "' is not one this tool reads (" + std::to_string(oldest_state_format_version) +
+                                              ".." + std::to_string(state_format_version) + ")");
     state_part state;
+    state.version = static_cast<int>(*version);
     state.tool = meta("tool");
     state.model = meta("model");
     const auto dim = parse_unsigned(meta("dim"));
@@ -281,6 +340,12 @@ state_part parse_state(std::span<const std::byte> file, const safetensors_header
     state.dim = *dim;
     if (meta("center") != "true" && meta("center") != "false") meta.fail("center", "'" + meta("center") + "' is not true or false");
     state.center = meta("center") == "true";
+    if (state.version >= 2) {
+        const std::string& per_matrix = meta("per_matrix");
+        if (per_matrix == "single") state.per_matrix = eig_precision::float32;
+        else if (per_matrix == "double") state.per_matrix = eig_precision::float64;
+        else if (per_matrix != "no") meta.fail("per_matrix", "'" + per_matrix + "' is not no, single or double");
+    }
     const std::string& part = meta("part");
     const auto slash = part.find('/');
     const auto index = parse_unsigned(std::string_view(part).substr(0, slash));
@@ -304,12 +369,19 @@ state_part parse_state(std::span<const std::byte> file, const safetensors_header
         throw format_error(file_name, name, "missing from the state file");
     };
     std::size_t expected = 1;
+    if (state.per_matrix) state.eigenvalues.assign(state.matrices.size(), state_part::no_tensor);
     for (std::size_t t = 0; t < layout.types.size(); ++t) {
         state.grams.push_back(state_part::no_tensor);
         state.sums.push_back(state_part::no_tensor);
         state.longest_float_runs.push_back(0);
         state.flushes.push_back(0);
         if (layout.vectors[t] == 0) continue;
+        if (state.per_matrix)
+            for (const std::size_t m : layout.reads[t]) {
+                state.eigenvalues[m] = find(eigenvalues_name(state.matrices[m]));
+                check_eigenvalues(file, header, header.tensors[state.eigenvalues[m]], state.matrices[m], state.dim, file_name);
+                ++expected;
+            }
         state.grams.back() = find(gram_name(layout.types[t]));
         check_tensor(header.tensors[state.grams.back()], dtype::f64, packed_upper_size(state.dim), file_name);
         ++expected;
@@ -340,7 +412,7 @@ state_part parse_state(std::span<const std::byte> file, const safetensors_header
         throw format_error(file_name, checksum.name, "is not at the end of the data section");
 
     word_hash hash;
-    for (const auto key : metadata_keys) hash.add(meta(key));
+    for (const auto key : metadata_keys_of(state.version)) hash.add(meta(key));
     hash.add(file.subspan(header.data_offset, checksum.begin));
     std::uint64_t stored = 0;
     std::memcpy(&stored, file.data() + header.data_offset + checksum.begin, sizeof stored);
@@ -372,6 +444,9 @@ state_set::state_set(const std::vector<std::filesystem::path>& files) {
         if (p.center != first.center)
             throw format_error(name, "", std::string("accumulated ") + (p.center ? "with" : "without") +
                                              " --center, unlike " + first_name);
+        if (p.per_matrix != first.per_matrix)
+            throw format_error(name, "", "per-matrix rows " + per_matrix_label(p.per_matrix) + ", unlike " + first_name +
+                                             "'s " + per_matrix_label(first.per_matrix));
         if (p.fingerprint != first.fingerprint)
             throw format_error(name, "", "model fingerprint " + p.fingerprint + " differs from " + first_name + "'s " +
                                              first.fingerprint + ": another model or other --types/--hidden-size");
@@ -388,6 +463,50 @@ state_set::state_set(const std::vector<std::filesystem::path>& files) {
         if (given[part] == files.size())
             throw format_error(first_name, "", "part " + std::to_string(part + 1) + "/" + std::to_string(first.parts) +
                                                    " of this run is missing");
+    paths_ = files;
+    // Each matrix's eigenvalues are in the part that read it (parse_state checked each part holds exactly its own).
+    if (first.per_matrix) {
+        const auto part_of = split_by_bytes(first.matrices, first.parts);
+        for (const std::size_t part : part_of) reader_.push_back(given[part]);
+    }
+}
+
+void state_set::require_per_matrix(const std::string& needed_by) const {
+    if (per_matrix()) return;
+    const state_part& first = parts_.front();
+    throw format_error(paths_.front().string(), "",
+                       (first.version < 2 ? "state format version " + std::to_string(first.version) + " holds"
+                                          : std::string("accumulated without --per-matrix: it holds")) +
+                           " no per-matrix rows, which " + needed_by + " needs (accumulate the parts with --per-matrix)");
+}
+
+arma::vec state_set::eigenvalues(std::size_t matrix_index) const {
+    const std::size_t i = reader_.at(matrix_index);
+    const tensor_info& info = files_[i].header.tensors[parts_[i].eigenvalues.at(matrix_index)];
+    arma::vec values(info.bytes() / sizeof(double));
+    std::memcpy(values.memptr(), files_[i].mapping->data() + files_[i].header.data_offset + info.begin, info.bytes());
+    return values;
+}
+
+void state_set::check_weights(const std::vector<weight_matrix>& weights, const std::string& model) const {
+    const std::vector<weight_matrix>& analysed = matrices();
+    const std::string states = paths_.front().string();
+    for (std::size_t m = 0; m < std::max(weights.size(), analysed.size()); ++m) {
+        if (m == weights.size())
+            throw format_error(model, analysed[m].name, "is not among its analysed matrices, but " + states + " has it");
+        if (m == analysed.size())
+            throw format_error(model, weights[m].name, "is not among " + states + "'s analysed matrices");
+        const weight_matrix &w = weights[m], &a = analysed[m];
+        std::string difference;
+        if (w.name != a.name)
+            difference = "stands where " + states + " has '" + a.name + "' (another model, or other --types)";
+        else if (w.kind.type != a.kind.type || w.kind.layer != a.kind.layer)
+            difference = "is classified otherwise than in " + states;
+        else if (w.type != a.type || w.rows != a.rows || w.cols != a.cols || w.vectors_are_rows != a.vectors_are_rows)
+            difference = std::string(dtype_name(w.type)) + " " + shape_string({w.rows, w.cols}) + " differs from " +
+                         std::string(dtype_name(a.type)) + " " + shape_string({a.rows, a.cols}) + " in " + states;
+        if (!difference.empty()) throw format_error(model, w.name, difference);
+    }
 }
 
 void state_set::add_to(std::size_t type_index, gram_accumulator& gram) const {

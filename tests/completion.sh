@@ -33,7 +33,9 @@ expect "pro<TAB>" "profile" pro
 expect "r<TAB>" "report" r
 expect "commands" "$(printf '%s\n' --help --version accumulate allocate budget compare frontier groups inspect layers profile report spectrum | sort)" ""
 expect "--part and --state on accumulate" "$(printf '%s\n' --part)" accumulate model --pa
-expect "no --from-state on layers" "" layers model --from
+expect "no --from-state on compare" "" compare model --from
+expect "--from-state and --model on layers" "$(printf '%s\n' --model)" layers --from-state s --mod
+expect "--per-matrix on accumulate" "--per-matrix" accumulate model --per
 expect "--format values" "$(printf '%s\n' csv json tsv)" profile model --format ""
 expect "--format j" "json" report model --format j
 expect "--universal-weighting values" "$(printf '%s\n' sum trace)" groups model --universal-weighting ""

@@ -2187,6 +2187,7 @@ constexpr double merge_tolerance = 1e-9;
 // accumulate parts 1..N of `model` into `dir` (with `extra` options); their paths.
 std::vector<std::string> accumulate_parts(const std::string& model, std::size_t parts, const fs::path& dir,
                                           const std::vector<std::string>& extra = {}) {
+    fs::create_directories(dir);
     std::vector<std::string> files;
     for (std::size_t part = 1; part <= parts; ++part) {
         files.push_back((dir / ("part-" + std::to_string(part) + ".state")).string());
@@ -2253,7 +2254,7 @@ BOOST_AUTO_TEST_CASE(report_from_state_leaves_out_layers_csv) {
     const auto files = accumulate_parts(stories_f32(), 2, dir.path());
     const run_result r = run_stream(with_states({"report", "--out", (dir / "report").string()}, files));
     BOOST_TEST_REQUIRE(r.status == 0, r.err);
-    BOOST_TEST(r.err.find("layers.csv needs per-matrix statistics, which state files do not hold") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("layers.csv needs per-matrix rows, which these state files do not hold") != std::string::npos, r.err);
     BOOST_TEST(listing(dir / "report") == (std::vector<std::string>{"allocation.csv", "allocation.svg", "budget.csv", "frontier.csv",
                                                                      "frontier.svg", "groups.csv", "profile.csv", "spectra.svg",
                                                                      "spectrum.csv", "summary.json"}),
@@ -2273,8 +2274,22 @@ BOOST_AUTO_TEST_CASE(from_state_refuses_with_one_line) {
     check_failure(run_stream(twice), 1, {"part 1/2 is also given as"}, twice);
     const auto centred = with_states({"profile", "--center"}, files);
     check_failure(run_stream(centred), 1, {files[0], "accumulated without --center"}, centred);
-    const auto layers = with_states({"layers"}, files);
-    check_failure(run_stream(layers), 2, {"layers: state files hold no per-matrix statistics"}, layers);
+    const auto layers = with_states({"layers", "--model", stories_f32()}, files);
+    check_failure(run_stream(layers), 1, {files[0], "no per-matrix rows, which layers needs", "--per-matrix"}, layers);
+    const auto allocate = with_states({"allocate", "--per", "matrix", "--budget", "0.3"}, files);
+    check_failure(run_stream(allocate), 1, {files[0], "no per-matrix rows, which allocate --per matrix needs"}, allocate);
+    // One part with per-matrix rows (a run of one part): refused beside parts without them, or without --model.
+    const auto with_rows = accumulate_parts(stories_f32(), 1, dir.path() / "rows", {"--per-matrix"});
+    const auto mixed = with_states({"profile"}, {files[0], with_rows[0]});
+    check_failure(run_stream(mixed), 1, {with_rows[0], "per-matrix rows solved in single, unlike", files[0]}, mixed);
+    const auto no_model = with_states({"layers"}, with_rows);
+    check_failure(run_stream(no_model), 2, {"layers --from-state needs --model MODEL"}, no_model);
+    const auto other = with_states({"layers", "--model", stories_bf16()}, with_rows);
+    check_failure(run_stream(other), 1, {stories_bf16(), "BF16", "differs from F32"}, other);
+    const auto precision = with_states({"layers", "--model", stories_f32(), "--eig-precision", "double"}, with_rows);
+    check_failure(run_stream(precision), 2, {"--eig-precision does not apply to --from-state"}, precision);
+    const std::vector<std::string> model_alone{"layers", stories_f32(), "--model", stories_f32()};
+    check_failure(run_stream(model_alone), 2, {"--model goes with --from-state"}, model_alone);
     const auto randomized = with_states({"profile", "--method", "rsvd"}, files);
     check_failure(run_stream(randomized), 2, {"--from-state", "--method rsvd"}, randomized);
     const std::vector<std::string> both{"profile", stories_f32(), "--from-state", files[0]};
@@ -2283,6 +2298,36 @@ BOOST_AUTO_TEST_CASE(from_state_refuses_with_one_line) {
     check_failure(run_stream(no_part), 2, {"--part I/N is required"}, no_part);
     const std::vector<std::string> bad_part{"accumulate", stories_f32(), "--part", "3/2", "--state", files[0]};
     check_failure(run_stream(bad_part), 2, {"--part: '3/2' is not I/N"}, bad_part);
+}
+
+// Parts accumulated with --per-matrix hold each matrix's own eigenvalues; the
+// merge re-reads the weights (--model) once for the r2 columns. One BLAS
+// thread on both sides: the float32 solves and projections depend on the count.
+BOOST_DATA_TEST_CASE(layers_from_per_matrix_states_equal_the_whole_run, bdata::make({2, 3}), parts) {
+    const temp_dir dir;
+    const auto files = accumulate_parts(stories_f32(), parts, dir.path(), {"--per-matrix", "--threads", "1"});
+    const std::vector<std::string> options{"--threads", "1", "--thresholds", "0.99"};
+    auto whole = options;
+    whole.insert(whole.begin(), {"layers", stories_f32()});
+    auto layers = options;
+    layers.insert(layers.begin(), {"layers", "--model", stories_f32()});
+    check_csv_close(succeed(with_states(layers, files)).out, succeed(whole).out, merge_tolerance, "layers");
+    if (parts != 2) return;
+    // report: layers.csv with --model; without it, the rest (allocation.csv's per-matrix optimum included).
+    auto report = options;
+    report.insert(report.begin(), {"report", "--model", stories_f32(), "--out", (dir / "r").string()});
+    const run_result projected = run_stream(with_states(report, files));
+    BOOST_TEST_REQUIRE(projected.status == 0, projected.err);
+    check_csv_close(read_text(dir / "r" / "layers.csv"), succeed(whole).out, merge_tolerance, "report layers.csv");
+    const run_result bare = run_stream(with_states({"report", "--threads", "1", "--out", (dir / "bare").string()}, files));
+    BOOST_TEST_REQUIRE(bare.status == 0, bare.err);
+    BOOST_TEST(bare.err.find("layers.csv needs --model MODEL with --from-state") != std::string::npos, bare.err);
+    BOOST_TEST(!fs::exists(dir / "bare" / "layers.csv"));
+    const std::vector<std::string> allocate{"allocate", "--per", "matrix", "--budget", "0.3", "--threads", "1"};
+    std::vector<std::string> whole_allocate = allocate;
+    whole_allocate.insert(whole_allocate.begin() + 1, stories_f32());
+    check_csv_close(succeed(with_states(allocate, files)).out, succeed(whole_allocate).out, merge_tolerance,
+                    "allocate --per matrix");
 }
 
 BOOST_AUTO_TEST_CASE(failed_accumulate_leaves_no_state_file) {

@@ -81,11 +81,12 @@ if [[ -d $corpus/fuzz_gguf ]]; then
         head -c 65536 "$file" > "$corpus/fuzz_gguf/seed-head-$(sha1sum "$file" | cut -c1-16)"
     done < <(find tests/data -name '*.gguf' -print0)
 fi
-# Valid state files, from the smallest parts of stories260K (d = 64): with and without --center.
+# Valid state files, from the smallest parts of stories260K (d = 64): with and
+# without --center, and with per-matrix rows (a part of 16 holds one or two matrices).
 if [[ -d $corpus/fuzz_state_file ]]; then
-    for center in "" --center; do
-        state=$corpus/state-seed$center.safetensors
-        "$build/adaptk-stream" accumulate tests/data/stories260K/hf/f32 --part 1/16 --state "$state" -q $center &&
+    for options in "" --center --per-matrix; do
+        state=$corpus/state-seed$options.safetensors
+        "$build/adaptk-stream" accumulate tests/data/stories260K/hf/f32 --part 1/16 --state "$state" -q $options &&
             seed "$corpus/fuzz_state_file" "$state"
         rm -f "$state"
     done
@@ -128,6 +129,8 @@ cat > "$dict" <<'DICT'
 "format_version"
 "fingerprint"
 "matrices"
+"per_matrix"
+".eigenvalues"
 "vectors"
 "checksum"
 "q.gram"

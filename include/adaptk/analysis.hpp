@@ -110,6 +110,15 @@ struct analysis_options {
         /// r2s), from the process that read it onto the one meet() chose.
         std::function<void(std::vector<matrix_spectrum>& matrices)> gather_matrices;
     } owners;
+    /// Per-matrix statistics of a partitioned run without ranks (state files):
+    /// matrix `matrix_index`'s own eigenvalues (descending), for each matrix
+    /// `reads` does not select; they were computed where it was read.
+    std::function<arma::vec(std::size_t matrix_index)> matrix_eigenvalues;
+    /// Per-matrix statistics: the matrices the projection pass streams for
+    /// r2_type and r2_universal (empty: those `reads` selects). A merge of
+    /// state files projects every matrix of the weights it was given, or
+    /// none (their r2 columns stay NaN).
+    std::function<bool(std::size_t matrix_index)> projects;
     /// The randomized method over several processes (MPI ranks; with `reads`):
     /// each pass's sketches summed over them before the next (rsvd.hpp).
     pass_combiner combine_sketches;
@@ -145,8 +154,8 @@ struct matrix_spectrum {
     std::uint64_t rows = 0;
     std::uint64_t cols = 0;
     arma::vec eigenvalues;     ///< of the matrix's own d×d Gram, descending
-    double r2_type = 0;        ///< energy kept by the type's top-K basis
-    double r2_universal = 0;   ///< energy kept by the universal top-K basis
+    double r2_type = 0;        ///< energy kept by the type's top-K basis (NaN: not projected)
+    double r2_universal = 0;   ///< energy kept by the universal top-K basis (NaN: not projected)
 };
 
 struct analysis_result {
@@ -193,9 +202,18 @@ std::filesystem::path spill_directory(const analysis_options& options);
 /// `sink(type_index, gram)`, types in report order, one d×d accumulator alive
 /// at a time. Every block reaches float64 at its end (gram.hpp), so
 /// the parts of a partition add up to the whole run's Grams up to float64
-/// summation order. Throws like analyse.
+/// summation order. With options.per_matrix each matrix is also accumulated
+/// on its own (a second d×d accumulator) and its eigenvalues, solved at
+/// options.matrix_precision, handed to `matrix_sink(matrix_index, values)`
+/// before its type's `sink`: own_eigenvalue_count of them. Throws like analyse.
 void accumulate_grams(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
-                      const std::function<void(std::size_t type_index, gram_accumulator& gram)>& sink);
+                      const std::function<void(std::size_t type_index, gram_accumulator& gram)>& sink,
+                      const std::function<void(std::size_t matrix_index, const arma::vec& eigenvalues)>& matrix_sink = {});
+
+/// How many eigenvalues per-matrix statistics give `matrix`: d, or its vector
+/// count N when N < d and one block (options.block_vectors) holds them all,
+/// as it is then decomposed through its N×N XᵀX.
+std::uint64_t own_eigenvalue_count(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options);
 
 /// What separates two checkpoints' matrices of one type (compare): Σ‖W_A‖² and
 /// Σ‖W_A − W_B‖² over its matrices, in float64 from the decoded values.
@@ -220,8 +238,9 @@ std::vector<type_difference> difference_energies(const std::vector<weight_matrix
 /// Runs the analysis over `matrices` (as checkpoint::matrices() returns them:
 /// grouped by type). per_matrix needs method::exact. Throws
 /// std::invalid_argument for d = 0, an empty list, per_matrix with rsvd,
-/// reads / combine with per_matrix but without the owners' share_type_basis
-/// and gather_matrices (MPI ranks have them, state files not), combine or owners
+/// reads / combine with per_matrix but without either the owners'
+/// share_type_basis and gather_matrices (MPI ranks) or matrix_eigenvalues
+/// (state files), combine or owners
 /// with rsvd, reads without combine_sketches with rsvd or the reverse,
 /// numerical_error if LAPACK fails, std::system_error on spill-file failure.
 analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options);

@@ -6,25 +6,32 @@
 // whole run's Grams. A state file is untrusted input, validated completely
 // before use, like a checkpoint.
 //
-// Format version 1 is a safetensors file. Tensors, in this order: for each
-// type the part read, "<type>.gram" F64 [d(d+1)/2] (the packed upper
+// Format version 2 is a safetensors file. Tensors, in this order: for each
+// type the part read, with per-matrix rows first "<matrix>.eigenvalues" F64
+// [own_eigenvalue_count] for each of its matrices the part read (that
+// matrix's own spectrum, descending, ≥ 0: ≤ d doubles, never its Gram),
+// then "<type>.gram" F64 [d(d+1)/2] (the packed upper
 // triangle, gram.hpp), with center "<type>.sum" F64 [d], and "<type>.rounding"
 // U64 [2] (the longest float32 run and the float64 flushes, gram_state: data
 // rather than metadata because they are known only after the stream); last
 // "checksum" U64 [1] at the end of the data section: FNV-1a over 64-bit
 // words of the metadata values (in the key order below) and every data byte
 // before it. Metadata (strings):
-//   format "adaptk-state", format_version "1", tool, model (the path it was
-//   read from; not compared), dim, center "true"/"false", part "I/N",
+//   format "adaptk-state", format_version "2", tool, model (the path it was
+//   read from; not compared), dim, center "true"/"false", per_matrix "no",
+//   "single" or "double" (the precision of the eigenvalue solves), part "I/N",
 //   matrices (JSON: every analysed matrix of the whole model, in analysis
 //   order: name, type, layer, dtype, rows, cols, vectors "rows"/"cols"),
 //   vectors (JSON: {type: vectors this part read}), fingerprint (16 hex
 //   digits: FNV-1a of dim, center and matrices).
+// Version 1 is version 2 without per_matrix and eigenvalues; it is still read
+// (for the type tables).
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,7 +44,8 @@
 
 namespace adaptk {
 
-inline constexpr int state_format_version = 1;
+inline constexpr int state_format_version = 2;
+inline constexpr int oldest_state_format_version = 1;
 
 /// Recorded in a state for the reader's report; not compared when merging.
 struct state_origin {
@@ -46,8 +54,9 @@ struct state_origin {
 };
 
 /// Streams part `part` (1-based) of `parts` of `matrices` (as
-/// checkpoint::matrices() returns them) with options.center and
-/// options.block_vectors, and writes its state to `path` atomically: the file
+/// checkpoint::matrices() returns them) with options.center,
+/// options.block_vectors and, with options.per_matrix, each matrix's own
+/// eigenvalues at options.matrix_precision, and writes its state to `path` atomically: the file
 /// appears complete or not at all. Throws std::invalid_argument for a part
 /// outside 1..parts, and what accumulate_grams and atomic_file throw.
 void write_state(const std::filesystem::path& path, const state_origin& origin, const std::vector<weight_matrix>& matrices,
@@ -56,8 +65,11 @@ void write_state(const std::filesystem::path& path, const state_origin& origin, 
 /// One state file's header, validated: metadata consistent with itself, the
 /// tensors exactly those its part must hold, the checksum right.
 struct state_part {
+    int version = state_format_version;
     std::uint64_t dim = 0;
     bool center = false;
+    /// The precision of its per-matrix solves; nullopt: no per-matrix rows.
+    std::optional<eig_precision> per_matrix;
     std::size_t part = 0;   ///< 1-based
     std::size_t parts = 0;
     std::string fingerprint;
@@ -74,6 +86,9 @@ struct state_part {
     std::vector<std::uint64_t> flushes;
     std::vector<std::size_t> grams;
     std::vector<std::size_t> sums;
+    /// Per matrix (per_matrix only): the index of its eigenvalues' tensor,
+    /// no_tensor for the matrices other parts read. Checked: finite, ≥ 0, descending.
+    std::vector<std::size_t> eigenvalues;
     static constexpr std::size_t no_tensor = static_cast<std::size_t>(-1);
 };
 
@@ -93,7 +108,20 @@ public:
     bool center() const noexcept { return parts_.front().center; }
     const std::string& model() const noexcept { return parts_.front().model; }
     const std::vector<weight_matrix>& matrices() const noexcept { return parts_.front().matrices; }
+    /// The precision of the parts' per-matrix solves; nullopt: they hold no per-matrix rows.
+    std::optional<eig_precision> per_matrix() const noexcept { return parts_.front().per_matrix; }
 
+    /// Throws format_error naming the first file and why, when the parts hold
+    /// no per-matrix rows, which `needed_by` (a command) needs.
+    void require_per_matrix(const std::string& needed_by) const;
+    /// Matrix `matrix_index`'s own eigenvalues, from the part that read it
+    /// (per_matrix() only).
+    arma::vec eigenvalues(std::size_t matrix_index) const;
+    /// Checks that `weights` (checkpoint::matrices() of the model `model`) are
+    /// the states' analysed matrices: the same names, types, layers, dtypes and
+    /// shapes in the same order. Throws format_error naming `model`, the tensor
+    /// and the difference.
+    void check_weights(const std::vector<weight_matrix>& weights, const std::string& model) const;
     /// Adds type `type_index`'s state of every part to `gram` (with +=); the
     /// sums only when `gram` tracks one.
     void add_to(std::size_t type_index, gram_accumulator& gram) const;
@@ -105,6 +133,8 @@ private:
         safetensors_header header;
     };
     std::vector<mapped_state> files_;
+    std::vector<std::filesystem::path> paths_;
+    std::vector<std::size_t> reader_;  ///< per matrix: the index of the part that read it
     std::vector<state_part> parts_;
 };
 

@@ -397,9 +397,12 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
     analysis_options settings;
     settings.transport_bytes = ranks.transport_bytes();
     // Before choose_method: the plan counts the per-matrix projection's block.
-    settings.per_matrix = !states && (o.what == cli::command::layers || o.what == cli::command::report ||
-                                      (o.what == cli::command::allocate && o.allocate_per_matrix));
-    settings.matrix_precision = o.matrix_precision;
+    // From states only when they hold per-matrix rows, solved as they say.
+    settings.per_matrix = (!states || states->per_matrix()) &&
+                          (o.what == cli::command::layers || o.what == cli::command::report ||
+                           (o.what == cli::command::allocate && o.allocate_per_matrix));
+    settings.matrix_precision = states && states->per_matrix() ? *states->per_matrix()
+                                                               : o.matrix_precision.value_or(eig_precision::float32);
     // A solver thread per BLAS thread; with one, solves stay on the streaming thread.
     settings.solver_threads = detail::blas_threads() > 1 ? static_cast<std::size_t>(detail::blas_threads()) : 0;
     choose_method(o, matrices, d, settings, notes.lines);
@@ -416,6 +419,11 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
     if (states) {
         settings.reads = [](std::size_t) { return false; };
         settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
+        if (settings.per_matrix) {
+            settings.matrix_eigenvalues = [&states](std::size_t m) { return states->eigenvalues(m); };
+            // The projection pass reads the weights --model gave, else nothing (r2 columns stay NaN).
+            settings.projects = [projected = !o.weights.empty()](std::size_t) { return projected; };
+        }
     }
     if (ranks.size() > 1) {
         ranks.share(matrices, settings);
@@ -500,6 +508,8 @@ int accumulate_part(const cli::options& o, const messages& say, note_log& notes)
     analysis_options settings;
     settings.center = o.center;
     settings.block_vectors = o.block_vectors;
+    settings.per_matrix = o.per_matrix_state;
+    settings.matrix_precision = o.matrix_precision.value_or(eig_precision::float32);
     {
         progress_line progress(!say.quiet());
         settings.progress = std::ref(progress);
@@ -527,6 +537,7 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
         d = model->hidden_size(o.hidden_size, notes.lines);
         matrices = analysed_matrices(o.model, *model, d, notes, say);
     } else {
+        if (ranks.size() > 1) throw usage_error("--from-state merges on one process: start it without mpirun");
         states.emplace(o.state_inputs);
         d = states->dim();
         if (o.hidden_size && *o.hidden_size != d)
@@ -534,7 +545,18 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
                               std::to_string(d));
         if (o.center && !states->center())
             throw format_error(o.state_inputs.front().string(), "", "accumulated without --center, which --center needs");
+        if (o.what == cli::command::layers) states->require_per_matrix("layers");
+        if (o.what == cli::command::allocate && o.allocate_per_matrix) states->require_per_matrix("allocate --per matrix");
         matrices = states->matrices();
+        if (!o.weights.empty()) {
+            // Re-read for the projection pass alone; they must be the matrices the parts streamed.
+            states->require_per_matrix("--model (the projection pass)");
+            model.emplace(open_model(o, o.weights));
+            notes.lines = model->notes();
+            auto weights = analysed_matrices(o.weights, *model, d, notes, say);
+            states->check_weights(weights, o.weights.string());
+            matrices = std::move(weights);
+        }
         o.model = states->model();
         o.method = cli::method_choice::exact;
     }
@@ -561,8 +583,12 @@ int analyse_and_write(cli::options o, const messages& say, rank_group& ranks, no
     }
     if (report_dir) {
         std::string no_layers;
-        if (states)
-            no_layers = "layers.csv needs per-matrix statistics, which state files do not hold: not written";
+        if (states && !states->per_matrix())
+            no_layers = "layers.csv needs per-matrix rows, which these state files do not hold (accumulate with "
+                        "--per-matrix): not written";
+        else if (states && o.weights.empty())
+            no_layers = "layers.csv needs --model MODEL with --from-state (r2_type and r2_universal project the "
+                        "weights): not written";
         write_report(o, result, no_layers, notes, say, *report_dir);
     } else {
         emit_command_table(o, result, matrices, say);

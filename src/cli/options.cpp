@@ -101,10 +101,11 @@ std::string_view ignored_because(std::string_view arg, command c) {
 }
 
 std::string command_help(const command_info& c) {
-    const std::string usage = c.what == command::accumulate                            ? " MODEL --part I/N --state FILE [options]\n"
-                              : c.what == command::compare                              ? " A B [options]\n"
-                              : c.what == command::inspect || c.what == command::layers ? " MODEL [options]\n"
-                                                                                        : " MODEL|--from-state FILE... [options]\n";
+    const std::string usage = c.what == command::accumulate ? " MODEL --part I/N --state FILE [options]\n"
+                              : c.what == command::compare   ? " A B [options]\n"
+                              : c.what == command::inspect   ? " MODEL [options]\n"
+                              : c.what == command::layers    ? " MODEL|--from-state FILE... --model MODEL [options]\n"
+                                                             : " MODEL|--from-state FILE... [options]\n";
     std::string text = "Usage: adaptk-stream " + std::string(c.name) + usage + std::string(c.summary) + "\n\nOptions:\n";
     text +=
         "  --hidden-size N      hidden size d (default: config.json or GGUF key-values, else inferred)\n"
@@ -119,11 +120,21 @@ std::string command_help(const command_info& c) {
     if (c.what == command::accumulate)
         return text +
                "  --part I/N           the share to stream: part I of N, split by bytes (required)\n"
-               "  --state FILE         the state file to write, atomically (required)\n";
-    if (reads_states(c.what) && c.what != command::layers)
+               "  --state FILE         the state file to write, atomically (required)\n"
+               "  --per-matrix         also each matrix's own eigenvalues (<= d doubles each), for\n"
+               "                       layers, report's layers.csv and the per-matrix allocation\n"
+               "  --eig-precision single|double\n"
+               "                       with --per-matrix: its eigenvalue solves in float32 (default) or float64\n";
+    if (reads_states(c.what))
         text +=
             "  --from-state FILE... merge accumulate's state files (every part of one run) instead\n"
-            "                       of reading MODEL; exact method, no per-matrix statistics\n";
+            "                       of reading MODEL; exact method; per-matrix rows need parts\n"
+            "                       that accumulate wrote with them\n";
+    if (c.what == command::layers || c.what == command::report)
+        text +=
+            "  --model MODEL        with --from-state: the weights, read once more to project each\n"
+            "                       matrix on the merged bases (r2_type, r2_universal); layers needs\n"
+            "                       it, report without it leaves out layers.csv\n";
     text +=
         "  Exact: every eigenvalue of the Gram of the decoded weights, accumulated from float32\n"
         "  products; error_bound bounds its rounding (README: Accuracy of the exact method).\n";
@@ -281,8 +292,8 @@ bool parse_command_option(std::string_view arg, const value_reader& value, optio
         if (name != "weighted" && name != "energy")
             throw usage_error("--objective: '" + std::string(name) + "' is not 'weighted' or 'energy'");
         o.energy_objective = name == "energy";
-    } else if (arg == "--eig-precision" &&
-               (o.what == command::layers || o.what == command::report || o.what == command::allocate)) {
+    } else if (arg == "--eig-precision" && (o.what == command::layers || o.what == command::report ||
+                                            o.what == command::allocate || o.what == command::accumulate)) {
         const auto name = value();
         if (name != "single" && name != "double")
             throw usage_error("--eig-precision: '" + std::string(name) + "' is not 'single' or 'double'");
@@ -405,6 +416,10 @@ parsed parse(int argc, const char* const* argv) {
             if (o.parts == 0 || o.part > o.parts) throw usage_error("--part: '" + std::string(text) + "' is not I/N with 1 <= I <= N");
         } else if (arg == "--state" && o.what == command::accumulate) {
             o.state_out = std::string(value());
+        } else if (arg == "--per-matrix" && o.what == command::accumulate) {
+            o.per_matrix_state = true;
+        } else if (arg == "--model" && (o.what == command::layers || o.what == command::report)) {
+            o.weights = std::string(value());
         } else if (arg.starts_with("-") && arg.size() > 1) {
             throw usage_error("unknown option '" + std::string(arg) + "' for " + std::string(chosen->name) +
                               " (try 'adaptk-stream " + std::string(chosen->name) + " --help')");
@@ -431,14 +446,20 @@ parsed parse(int argc, const char* const* argv) {
         throw usage_error("allocate --per matrix needs the exact per-matrix spectra (not --method rsvd)");
     if (o.what == command::accumulate && o.parts == 0) throw usage_error("accumulate: --part I/N is required");
     if (o.what == command::accumulate && o.state_out.empty()) throw usage_error("accumulate: --state FILE is required");
-    if (!o.state_inputs.empty() && o.what == command::layers)
-        throw usage_error("layers: state files hold no per-matrix statistics (run layers on the model)");
+    if (o.what == command::accumulate && o.matrix_precision && !o.per_matrix_state)
+        throw usage_error("accumulate: --eig-precision sets the per-matrix solves, which need --per-matrix");
+    if (!o.weights.empty() && o.state_inputs.empty())
+        throw usage_error("--model goes with --from-state (without state files, give MODEL alone)");
+    if (!o.state_inputs.empty() && o.what == command::layers && o.weights.empty())
+        throw usage_error("layers --from-state needs --model MODEL: r2_type and r2_universal project the weights on "
+                          "the merged bases");
+    if (!o.state_inputs.empty() && o.matrix_precision)
+        throw usage_error("--eig-precision does not apply to --from-state: the per-matrix solves ran when the parts "
+                          "were accumulated");
     if (!o.state_inputs.empty() && o.method == method_choice::rsvd)
         throw usage_error("--from-state: state files hold the exact method's Grams (leave out --method rsvd)");
     if (!o.state_inputs.empty() && !o.types_file.empty())
         throw usage_error("--types does not apply to --from-state: the naming was fixed when the states were accumulated");
-    if (!o.state_inputs.empty() && o.what == command::allocate && o.allocate_per_matrix)
-        throw usage_error("allocate --per matrix: state files hold no per-matrix statistics (run it on the model)");
     if (o.frontier_ks.empty()) o.frontier_ks = default_frontier_ks;
     return {o, {}};
 }

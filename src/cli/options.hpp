@@ -46,7 +46,8 @@ struct options {
     std::size_t power_iterations = 2;
     std::uint64_t seed = 0;
     std::optional<std::uint64_t> max_memory;  ///< bytes
-    eig_precision matrix_precision = eig_precision::float32;  ///< --eig-precision (layers, report)
+    /// --eig-precision (layers, report, allocate, accumulate --per-matrix); unset: single.
+    std::optional<eig_precision> matrix_precision;
     table_format format = table_format::csv;  ///< stdout, or report's table files
     parameter_budget budget;                  ///< allocate: required
     bool allocate_per_matrix = false;         ///< allocate --per matrix
@@ -57,14 +58,17 @@ struct options {
     std::size_t part = 0;   ///< accumulate --part I/N: I (1-based)
     std::size_t parts = 0;  ///< N
     std::filesystem::path state_out;  ///< accumulate --state FILE
+    bool per_matrix_state = false;    ///< accumulate --per-matrix: each matrix's eigenvalues too
+    /// layers, report with --from-state: --model MODEL, the weights re-read
+    /// for the projection pass (empty: none).
+    std::filesystem::path weights;
 };
 
 /// Whether a command can run the randomized method (it needs no full spectrum).
 bool supports_rsvd(command c) noexcept;
 /// Whether a command prints a table from the analysis (all but inspect and accumulate).
 bool prints_analysis(command c) noexcept;
-/// Whether a command takes --from-state in place of MODEL (compare reads two models;
-/// layers refuses state files with a reason).
+/// Whether a command takes --from-state in place of MODEL (compare reads two models).
 bool reads_states(command c) noexcept;
 
 /// "64M", "1G", "1.5GiB", "300000000": bytes (K/M/G/T are powers of 1024;
