@@ -1149,6 +1149,14 @@ BOOST_AUTO_TEST_CASE(max_memory_between_two_block_sizes_shrinks_the_blocks) {
     check_failure(run_once(too_small), 1, {"is too small"}, too_small);
 }
 
+// A checkpoint of one F32 q_proj, 8 seeded Gaussian vectors in a `wide` space:
+// few vectors, large d.
+void write_wide_query(const fs::path& dir, std::size_t wide, unsigned seed) {
+    arma::arma_rng::set_seed(seed);
+    adaptk::test::write_model(dir, wide, {{"model.layers.0.self_attn.q_proj.weight", arma::randn(8, wide)}},
+                              adaptk::dtype::f32);
+}
+
 // The plan a run states, in MiB (rounded to 0.1 in the note).
 double stated_plan(const run_result& r) {
     const std::size_t at = r.err.find(" plans ");
@@ -1175,9 +1183,7 @@ BOOST_AUTO_TEST_CASE(layers_fits_the_plan_it_states) {
 BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_given) {
     const temp_dir dir;
     constexpr std::size_t wide = 1024;
-    arma::arma_rng::set_seed(5);
-    adaptk::test::write_model(dir.path(), wide, {{"model.layers.0.self_attn.q_proj.weight", arma::randn(8, wide)}},
-                              adaptk::dtype::f32);
+    write_wide_query(dir.path(), wide, 5);
     adaptk::checkpoint model(dir.path());
     std::vector<std::string> notes;
     const auto matrices = model.matrices(wide, notes);
@@ -1242,9 +1248,7 @@ BOOST_AUTO_TEST_CASE(max_memory_refuses_up_front_naming_what_it_needs) {
 BOOST_AUTO_TEST_CASE(method_auto_picks_by_planned_time_and_memory) {
     const temp_dir dir;
     constexpr std::size_t wide = 512;
-    arma::arma_rng::set_seed(3);
-    adaptk::test::write_model(dir.path(), wide, {{"model.layers.0.self_attn.q_proj.weight", arma::randn(8, wide)}},
-                              adaptk::dtype::f32);
+    write_wide_query(dir.path(), wide, 3);
     const run_result& cheap = run_once({"profile", dir.path().string(), "--method", "auto"});
     BOOST_TEST_REQUIRE(cheap.status == 0, cheap.err);
     BOOST_TEST(read_csv(cheap.out).text(0, "method") == "rsvd");
