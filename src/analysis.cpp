@@ -201,13 +201,16 @@ void stream_share(const std::vector<weight_matrix>& matrices, std::size_t first,
     }
 }
 
-// One matrix's vectors into `gram` (reset first). A matrix with fewer
-// vectors than dimensions, all in one block, is decomposed through its small
-// XᵀX (N×N) as it streams: the d×d Gram's nonzero eigenvalues at (N/d)³ the
-// cost, into `own`. Returns whether it was.
+// A matrix with fewer vectors than dimensions, all in one block: its
+// spectrum comes from the small XᵀX (N×N), N eigenvalues rather than d.
 bool decomposed_short(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options) {
     return matrix.vector_count() < d && matrix.vector_count() <= options.block_vectors;
 }
+
+// One matrix's vectors into `gram` (reset first). A short one
+// (decomposed_short) is decomposed through its XᵀX as it streams: the d×d
+// Gram's nonzero eigenvalues at (N/d)³ the cost, into `own`. Returns whether
+// it was.
 bool stream_own_gram(const weight_matrix& matrix, std::uint64_t d, const analysis_options& options,
                      block_buffers& buffers, progress_meter& meter, gram_accumulator& gram, arma::vec& own) {
     const bool short_side = decomposed_short(matrix, d, options);
