@@ -233,8 +233,9 @@ arma::vec own_eigenvalues(arma::mat own_gram, bool single) {
 
 // A partitioned per-matrix run: each matrix of [first, last) read here is
 // accumulated on its own, decomposed now on this thread, and added to the
-// type's `gram` (two d×d accumulators, planned_bytes counts both). Only its
-// float64 addition order differs from stream_share's.
+// type's `gram` (two d×d accumulators and a float32 copy for the solve,
+// planned_bytes counts them). Only its float64 addition order differs from
+// stream_share's.
 void stream_share_spectra(const std::vector<weight_matrix>& matrices, std::size_t first, std::size_t last,
                           const analysis_options& options, block_buffers& buffers, progress_meter& meter,
                           gram_accumulator& gram, std::vector<arma::vec>& matrix_values) {
@@ -580,10 +581,17 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         const bool blas_blocks = any_f64 || any_float || (any_bf16 && !bf16_kernel);
         const std::uint64_t solver_buffers =
             options.per_matrix ? blas_buffer * std::max<std::uint64_t>(options.solver_threads, 1) : 0;
-        // A partitioned per-matrix run holds the matrix's accumulator beside the type's (stream_share_spectra).
-        const std::uint64_t accumulators = (options.per_matrix && options.reads ? 2 : 1) * accumulator_bytes(d);
-        const std::uint64_t accumulate =
-            accumulators + d * b * block_element_bytes + (blas_blocks ? blas_buffer * blas_threads : 0) + solver_buffers;
+        // Beside the type's accumulator, 12·d² B when Grams are combined: a
+        // received packed state (4·d²) and the accumulator unpacked from it
+        // (8·d², rank_group::combine, state_set::add_to); a partitioned
+        // per-matrix run holds as much solving a matrix (stream_share_spectra:
+        // its float64 Gram and the float32 copy ssyevd takes). Measured on a
+        // 1-layer 1.1B-shaped checkpoint over 2 ranks: profile 108.1 MiB peak
+        // against a plan of 61.6 without this term, layers 112.0 against 105.4
+        // with a second accumulator in its place.
+        const std::uint64_t beside = options.combine || (options.per_matrix && options.reads) ? 12 * d * d : 0;
+        const std::uint64_t accumulate = accumulator_bytes(d) + beside + d * b * block_element_bytes +
+                                         (blas_blocks ? blas_buffer * blas_threads : 0) + solver_buffers;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's
         // work; with per-matrix statistics also what phase 1 leaves for the
         // projection pass: the type bases (d×k each) and every matrix's
@@ -594,7 +602,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
             kept += types * 8 * d * std::min<std::uint64_t>(options.k, d);
             for (const weight_matrix& matrix : matrices) kept += 8 * std::min(d, matrix.vector_count());
         }
-        const std::uint64_t universal = 8 * d * d + 8 * d * spill_chunk_columns +
+        // Over ranks the owners' shares of C_u meet on rank 0: one received beside it.
+        const std::uint64_t shares = options.owners.meet ? 2 : 1;
+        const std::uint64_t universal = shares * 8 * d * d + 8 * d * spill_chunk_columns +
                                         8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d +
                                         blas_buffer + kept;
         return common + std::max(accumulate, universal);
