@@ -104,6 +104,11 @@ void rank_group::share(const std::vector<weight_matrix>& matrices, analysis_opti
     if (!same_everywhere(settings))
         throw std::runtime_error("the MPI ranks were given different analysis options (method, K, --center, weighting, "
                                  "block size or rsvd settings)");
+    attach(matrices, options);
+}
+
+void rank_group::attach(const std::vector<weight_matrix>& matrices, analysis_options& options) {
+    if (size_ == 1) return;
     part_of_ = split_by_bytes(matrices, static_cast<std::size_t>(size_));
     options.reads = [this](std::size_t m) { return part_of_[m] == static_cast<std::size_t>(rank_); };
     if (options.how == method::rsvd) {

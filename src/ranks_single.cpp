@@ -42,6 +42,8 @@ rank_group::~rank_group() = default;
 
 std::uint64_t rank_group::transport_bytes() const noexcept { return 0; }
 
+void rank_group::attach(const std::vector<weight_matrix>&, analysis_options&) {}
+
 void rank_group::share(const std::vector<weight_matrix>&, analysis_options&) {}
 
 void rank_group::sum(std::span<double>) {}

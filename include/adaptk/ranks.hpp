@@ -93,7 +93,12 @@ public:
     /// Points options.reads at this rank's share of `matrices`, and by
     /// options.how options.combine and options.owners (exact) or
     /// options.combine_sketches (rsvd) at the collective steps above (nothing
-    /// for one rank). The group must outlive the analysis.
+    /// for one rank). Not collective: a memory plan of either method takes
+    /// it before the method is chosen. The group must outlive the analysis.
+    void attach(const std::vector<weight_matrix>& matrices, analysis_options& options);
+
+    /// Collective: checks that every rank was given the same matrices and
+    /// analysis options (throws if not), then attach().
     void share(const std::vector<weight_matrix>& matrices, analysis_options& options);
 
     /// Collective: `values` replaced by their elementwise sum over the ranks,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -196,9 +197,11 @@ std::string mebibytes(std::uint64_t bytes) {
 // rsvd when exact does not fit, or when rsvd's planned CPU time is under half
 // of exact's (exact's complete spectra are worth up to 2×), else exact; a
 // method that does not fit first tries smaller blocks, then (without
-// --threads) one BLAS thread, then refuses with what it would need.
+// --threads) one BLAS thread, then refuses with what it would need. Each
+// plan is of the run `partition` makes of the settings (state files, ranks).
 void choose_method(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
-                   analysis_options& settings, std::vector<std::string>& notes) {
+                   analysis_options& settings, const std::function<void(analysis_options&)>& partition,
+                   std::vector<std::string>& notes) {
     settings.k = o.k;
     settings.block_vectors = o.block_vectors;
     settings.randomized.oversample = o.oversample;
@@ -207,6 +210,7 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
     auto with = [&](method how) {
         analysis_options trial = settings;
         trial.how = how;
+        partition(trial);
         return trial;
     };
     auto plan = [&](method how) { return planned_bytes(matrices, d, with(how)); };
@@ -405,29 +409,32 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
                                                                : o.matrix_precision.value_or(eig_precision::float32);
     // A solver thread per BLAS thread; with one, solves stay on the streaming thread.
     settings.solver_threads = detail::blas_threads() > 1 ? static_cast<std::size_t>(detail::blas_threads()) : 0;
-    choose_method(o, matrices, d, settings, notes.lines);
-    settings.k = o.k;
     settings.universal_k = o.k;
     if (o.what == cli::command::frontier || o.what == cli::command::report)
         settings.universal_k = std::max(o.k, o.frontier_ks.back());
     settings.center = o.center;
     settings.trace_weighting = o.trace_weighting;
+    // The run's partition (state files' parts, this rank's share), in every
+    // plan choose_method weighs: combining Grams holds more than streaming them.
+    auto partition = [&](analysis_options& s) {
+        if (states) {
+            s.reads = [](std::size_t) { return false; };
+            s.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
+            if (s.per_matrix) {
+                s.matrix_eigenvalues = [&states](std::size_t m) { return states->eigenvalues(m); };
+                // The projection pass reads the weights --model gave, else nothing (r2 columns stay NaN).
+                s.projects = [projected = !o.weights.empty()](std::size_t) { return projected; };
+            }
+        }
+        ranks.attach(matrices, s);
+    };
+    choose_method(o, matrices, d, settings, partition, notes.lines);
     if (o.what == cli::command::allocate && o.allocate_per_matrix && settings.how != method::exact)
         throw std::runtime_error("allocate --per matrix needs the exact per-matrix spectra, and --method auto chose "
                                  "rsvd to fit --max-memory");
     settings.per_matrix = settings.per_matrix && settings.how == method::exact;
-    if (states) {
-        settings.reads = [](std::size_t) { return false; };
-        settings.combine = [&states](std::size_t type_index, gram_accumulator& gram) { states->add_to(type_index, gram); };
-        if (settings.per_matrix) {
-            settings.matrix_eigenvalues = [&states](std::size_t m) { return states->eigenvalues(m); };
-            // The projection pass reads the weights --model gave, else nothing (r2 columns stay NaN).
-            settings.projects = [projected = !o.weights.empty()](std::size_t) { return projected; };
-        }
-    }
-    if (ranks.size() > 1) {
-        ranks.share(matrices, settings);
-    }
+    partition(settings);
+    ranks.share(matrices, settings);
     settings.spill_directory = o.spill_dir;
     // Said every run, so a peak RSS can be read against it (BENCHMARKS.md).
     notes.lines.push_back("the " + std::string(method_name(settings.how)) + " method plans " +
