@@ -967,4 +967,33 @@ BOOST_AUTO_TEST_CASE(solver_threads_add_their_blas_buffers_to_the_plan_and_parki
         }
 }
 
+
+// Combining Grams (ranks, state files) holds a received packed state and the
+// accumulator unpacked from it beside the type's, 12·d² B; a partitioned
+// per-matrix run as much while it solves a matrix (its float64 Gram and
+// ssyevd's float32 copy); rank 0 a received share of C_u beside C_u.
+BOOST_AUTO_TEST_CASE(combined_and_partitioned_runs_plan_twelve_d_squared_beside_the_accumulator) {
+    constexpr std::uint64_t d = 64;
+    adaptk::test::temp_dir dir;
+    adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
+                              dtype::f32);
+    checkpoint model(dir.path());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(d, notes);
+    const auto everything = [](std::size_t) { return true; };
+    for (const bool per_matrix : {false, true}) {
+        analysis_options alone;
+        alone.per_matrix = per_matrix;
+        const std::uint64_t single = planned_bytes(matrices, d, alone);
+        analysis_options combined = alone;
+        combined.combine = [](std::size_t, gram_accumulator&) {};
+        BOOST_TEST(planned_bytes(matrices, d, combined) == single + 12 * d * d);
+        combined.owners.meet = [](arma::mat&) { return true; };  // phase 2 stays below phase 1
+        BOOST_TEST(planned_bytes(matrices, d, combined) == single + 12 * d * d);
+        analysis_options partitioned = alone;
+        partitioned.reads = everything;
+        BOOST_TEST(planned_bytes(matrices, d, partitioned) == single + (per_matrix ? 12 * d * d : 0));
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
