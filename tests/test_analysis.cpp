@@ -136,6 +136,15 @@ arma::uvec universal_indices(const known_model& known, std::size_t k, bool trace
     return top_indices(pooled, k);
 }
 
+// The matrices of a checkpoint written in `dir` with one f32 q_proj of 8
+// vectors: what the plan tests plan for (planned_bytes reads only shapes).
+std::vector<weight_matrix> one_q_proj(const std::filesystem::path& dir, std::size_t d) {
+    adaptk::test::write_model(dir, d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
+                              dtype::f32);
+    std::vector<std::string> notes;
+    return checkpoint(dir).matrices(d, notes);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(analysis)
@@ -684,14 +693,10 @@ BOOST_AUTO_TEST_CASE(matrices_past_4_gib_in_a_sparse_file_give_the_compact_files
 BOOST_AUTO_TEST_CASE(planned_bytes_grow_as_8_d_squared_for_exact_and_d_for_rsvd) {
     auto plan = [](std::size_t d, method how) {
         adaptk::test::temp_dir dir;
-        adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
-                                  dtype::f32);
-        checkpoint model(dir.path());
-        std::vector<std::string> notes;
         analysis_options options;
         options.how = how;
         options.block_vectors = 8;
-        return static_cast<double>(planned_bytes(model.matrices(d, notes), d, options));
+        return static_cast<double>(planned_bytes(one_q_proj(dir.path(), d), d, options));
     };
     // Exact: the float64 d×d Gram is the only d² term (8 bytes per entry; the
     // float32 scratch is a panel, linear in d), so the second difference over
@@ -946,11 +951,7 @@ BOOST_DATA_TEST_CASE(layers_of_odd_shapes_match_float64, precisions * solver_thr
 BOOST_AUTO_TEST_CASE(solver_threads_add_their_blas_buffers_to_the_plan_and_parking_slots_to_the_spill) {
     constexpr std::size_t d = 256;
     adaptk::test::temp_dir dir;
-    adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
-                              dtype::f32);
-    checkpoint model(dir.path());
-    std::vector<std::string> notes;
-    const auto matrices = model.matrices(d, notes);
+    const auto matrices = one_q_proj(dir.path(), d);
     analysis_options types_only;
     analysis_options options;
     options.per_matrix = true;
@@ -975,11 +976,7 @@ BOOST_AUTO_TEST_CASE(solver_threads_add_their_blas_buffers_to_the_plan_and_parki
 BOOST_AUTO_TEST_CASE(combined_and_partitioned_runs_plan_twelve_d_squared_beside_the_accumulator) {
     constexpr std::uint64_t d = 64;
     adaptk::test::temp_dir dir;
-    adaptk::test::write_model(dir.path(), d, {{"model.layers.0.self_attn.q_proj.weight", arma::mat(8, d, arma::fill::ones)}},
-                              dtype::f32);
-    checkpoint model(dir.path());
-    std::vector<std::string> notes;
-    const auto matrices = model.matrices(d, notes);
+    const auto matrices = one_q_proj(dir.path(), d);
     const auto everything = [](std::size_t) { return true; };
     for (const bool per_matrix : {false, true}) {
         analysis_options alone;
