@@ -307,8 +307,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
     detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, solver_capacity(d));
     std::vector<std::size_t> parking;  // spill slots of the matrix Grams queued for the solvers
     std::size_t parked = 0;
-    // A type's two float64 solves, each queued after a matrix's (float32)
-    // one: side by side they would hold two float64 Grams at once.
+    // A type's float64 solve, queued after a matrix's (float32) one: side by
+    // side two would hold two float64 Grams at once.
     std::deque<std::function<void()>> type_solves;
     auto submit_type_solve = [&] {
         solvers.submit(gram_bytes + 8 * d * result.k, std::move(type_solves.front()));
@@ -398,15 +398,18 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         const std::size_t t = result.types.size();
         type_traces[t] = arma::trace(type_gram);
         if (solvers.workers() > 0) type_gram.reset();  // read back from the spill when solved
-        solvers.submit(gram_bytes, [&values = type_values[t], &spill, at = *slot, c = std::move(type_gram)]() mutable {
-            values = eigenvalues_descending(c.is_empty() ? spill.read(at) : std::move(c));
+        // With per-matrix statistics the same reduction gives the type's top-k basis too.
+        type_solves.push_back([&, t, at = *slot, c = std::move(type_gram)]() mutable {
+            arma::mat gram_of_type = c.is_empty() ? spill.read(at) : std::move(c);
+            if (!options.per_matrix) {
+                type_values[t] = eigenvalues_descending(std::move(gram_of_type));
+                return;
+            }
+            spectrum_with_basis both = spectrum_and_top_vectors(std::move(gram_of_type), result.k);
+            type_values[t] = std::move(both.values);
+            type_bases[t] = std::move(both.vectors);
         });
-        if (options.per_matrix) {
-            type_solves.push_back([&basis = type_bases[t], &spill, at = *slot, k = result.k] {
-                basis = top_eigenpairs(spill.read(at), k).vectors;
-            });
-            if (solvers.workers() == 0) submit_type_solve();
-        }
+        if (solvers.workers() == 0) submit_type_solve();
         set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
         result.types.push_back(std::move(spectrum));
     }

@@ -51,6 +51,19 @@ arma::vec eigenvalues_descending(arma::mat&& c) { return eigenvalues_in_place(c,
 
 arma::vec eigenvalues_descending(arma::fmat&& c) { return eigenvalues_in_place(c, "ssyevd"); }
 
+namespace {
+
+// LAPACK's ascending values as the statistics take them: descending, rounding
+// negatives clipped to 0, and their vectors' columns in the same order.
+void make_descending(arma::vec& values, arma::mat& vectors, const char* solver) {
+    check_finite(values, solver);
+    values = arma::reverse(arma::clamp(values, 0.0, arma::datum::inf));
+    const std::size_t k = vectors.n_cols;
+    for (std::size_t j = 0; j < k / 2; ++j) vectors.swap_cols(j, k - 1 - j);  // in place: no d×k copy
+}
+
+}  // namespace
+
 eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k) {
     require_square(c, "top_eigenpairs");
     k = std::min<std::size_t>(k, c.n_rows);
@@ -63,9 +76,25 @@ eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k) {
         detail::top_eigenpairs_symmetric(c.memptr(), c.n_rows, k, result.values.memptr(), result.vectors.memptr());
     if (info != 0) throw numerical_error("dsyevr failed with info " + std::to_string(info));
     c.reset();
-    check_finite(result.values, "dsyevr");
-    result.values = arma::reverse(arma::clamp(result.values, 0.0, arma::datum::inf));
-    for (std::size_t j = 0; j < k / 2; ++j) result.vectors.swap_cols(j, k - 1 - j);  // in place: no d×k copy
+    make_descending(result.values, result.vectors, "dsyevr");
+    return result;
+}
+
+spectrum_with_basis spectrum_and_top_vectors(arma::mat&& c, std::size_t k) {
+    require_square(c, "spectrum_and_top_vectors");
+    const std::size_t d = c.n_rows;
+    k = std::min<std::size_t>(k, d);
+    if (k == 0) return {eigenvalues_descending(std::move(c)), arma::mat(d, 0)};
+    if (!c.is_finite()) throw numerical_error("spectrum_and_top_vectors: matrix holds NaN or Inf (non-finite weights?)");
+    spectrum_with_basis result{arma::vec(d), arma::mat(d, k)};
+    arma::vec top(k);
+    const int info = detail::spectrum_and_top_vectors(c.memptr(), d, k, result.values.memptr(), top.memptr(),
+                                                      result.vectors.memptr());
+    if (info != 0) throw numerical_error("dsytrd/dsterf/dstein failed with info " + std::to_string(info));
+    c.reset();
+    arma::mat no_vectors;
+    make_descending(result.values, no_vectors, "dsterf");
+    make_descending(top, result.vectors, "dstein");
     return result;
 }
 

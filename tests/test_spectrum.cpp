@@ -57,11 +57,43 @@ BOOST_AUTO_TEST_CASE(top_eigenpairs_clamps_k_to_dimension) {
     BOOST_TEST(top.vectors.n_cols == 6u);
 }
 
+BOOST_AUTO_TEST_CASE(spectrum_and_top_vectors_give_every_value_and_the_top_vectors) {
+    arma::arma_rng::set_seed(4);
+    const arma::vec s = arma::shuffle(arma::regspace(1.0, 40.0));
+    arma::mat q, r;
+    arma::qr(q, r, arma::mat(40, 40, arma::fill::randn));
+    const spectrum_with_basis both = spectrum_and_top_vectors(arma::mat(q * arma::diagmat(s) * q.t()), 5);
+    BOOST_TEST(arma::norm(both.values - arma::regspace(40.0, -1.0, 1.0)) <= 1e-11 * 40);
+    BOOST_TEST(both.vectors.n_cols == 5u);
+    BOOST_TEST(arma::norm(both.vectors.t() * both.vectors - arma::eye(5, 5)) <= 1e-12);
+    for (std::size_t i = 0; i < 5; ++i) {  // up to sign, vector i belongs to eigenvalue 40 − i
+        const arma::uword column = arma::index_max(s == 40.0 - static_cast<double>(i));
+        BOOST_TEST(std::abs(arma::dot(both.vectors.col(i), q.col(column))) == 1.0, tt::tolerance(1e-10));
+    }
+}
+
+// Block diagonal: the tridiagonal form splits, bisection returns the top values
+// block by block (not in order), and entries of 1e100 take LAPACK's scaling.
+BOOST_AUTO_TEST_CASE(spectrum_and_top_vectors_order_split_blocks_and_scale_large_entries) {
+    arma::mat c(6, 6, arma::fill::zeros);
+    c.submat(0, 0, 1, 1) = arma::mat{{2.0, 1.0}, {1.0, 2.0}};  // 3 and 1, vector (1, 1)/√2 for 3
+    c.submat(2, 2, 5, 5) = arma::diagmat(arma::vec{5.0, 0.5, 4.0, 0.25});
+    const double scale = 1e100;
+    const spectrum_with_basis both = spectrum_and_top_vectors(arma::mat(scale * c), 3);
+    const arma::vec expected = scale * arma::vec{5.0, 4.0, 3.0, 1.0, 0.5, 0.25};
+    BOOST_TEST(arma::norm(both.values - expected) <= 1e-13 * scale);
+    BOOST_TEST(std::abs(both.vectors(2, 0)) == 1.0, tt::tolerance(1e-12));  // 5: e₂
+    BOOST_TEST(std::abs(both.vectors(4, 1)) == 1.0, tt::tolerance(1e-12));  // 4: e₄
+    BOOST_TEST(std::abs(both.vectors(0, 2)) == std::sqrt(0.5), tt::tolerance(1e-12));  // 3
+    BOOST_TEST(std::abs(both.vectors(1, 2)) == std::sqrt(0.5), tt::tolerance(1e-12));
+}
+
 BOOST_AUTO_TEST_CASE(non_finite_input_is_a_numerical_error) {
     arma::mat c(4, 4, arma::fill::eye);
     c(1, 2) = c(2, 1) = std::numeric_limits<double>::quiet_NaN();
     BOOST_CHECK_THROW(eigenvalues_descending(arma::mat(c)), numerical_error);
     BOOST_CHECK_THROW(top_eigenpairs(arma::mat(c), 2), numerical_error);
+    BOOST_CHECK_THROW(spectrum_and_top_vectors(arma::mat(c), 2), numerical_error);
 }
 
 BOOST_AUTO_TEST_CASE(pr_of_flat_spectrum_equals_dimension) {

@@ -41,6 +41,14 @@ struct eigenpairs {
 /// Consumes `c`. O(d³) for the reduction plus O(d²k) (dsyevr, RANGE='I').
 eigenpairs top_eigenpairs(arma::mat&& c, std::size_t k);
 
+struct spectrum_with_basis {
+    arma::vec values;   ///< all d, descending, clipped to ≥ 0 (as eigenvalues_descending)
+    arma::mat vectors;  ///< d×k, column i belongs to values[i] (as top_eigenpairs)
+};
+/// eigenvalues_descending and top_eigenpairs of the same `c` at the cost of
+/// one: both run the same tridiagonal reduction, which dominates each.
+spectrum_with_basis spectrum_and_top_vectors(arma::mat&& c, std::size_t k);
+
 /// Σ of the first `count` (all by default) eigenvalues, in index order: a
 /// prefix sum of λ ≥ 0 is never more than the whole.
 double eigenvalue_sum(const arma::vec& lambda, std::size_t count = std::numeric_limits<std::size_t>::max());

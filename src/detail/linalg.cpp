@@ -1,6 +1,8 @@
 #include "detail/linalg.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 // The reference BLAS/LAPACK Fortran interface, which every implementation
@@ -30,6 +32,17 @@ ADAPTK_SYEVR(dsyevr_, double)
 ADAPTK_SYEVR(ssyevr_, float)
 #undef ADAPTK_SYEVD
 #undef ADAPTK_SYEVR
+void dsytrd_(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau,
+             double* work, const int* lwork, int* info, std::size_t);
+void dsterf_(const int* n, double* d, double* e, int* info);
+void dstebz_(const char* range, const char* order, const int* n, const double* vl, const double* vu, const int* il,
+             const int* iu, const double* abstol, const double* d, const double* e, int* m, int* nsplit, double* w,
+             int* iblock, int* isplit, double* work, int* iwork, int* info, std::size_t, std::size_t);
+void dstein_(const int* n, const double* d, const double* e, const int* m, const double* w, const int* iblock,
+             const int* isplit, double* z, const int* ldz, double* work, int* iwork, int* ifail, int* info);
+void dormtr_(const char* side, const char* uplo, const char* trans, const int* m, const int* n, const double* a,
+             const int* lda, const double* tau, double* c, const int* ldc, double* work, const int* lwork, int* info,
+             std::size_t, std::size_t, std::size_t);
 #if defined(ADAPTK_OPENBLAS_THREADS)
 // OpenBLAS's thread control; src/meson.build defines ADAPTK_OPENBLAS_THREADS
 // when the BLAS found at configure time exports it.
@@ -141,6 +154,70 @@ int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w,
     if (info == 0 && found != static_cast<int>(k)) return -1000 - found;
     std::copy_n(values.begin(), k, w);
     return info;
+}
+
+int spectrum_and_top_vectors(double* a, std::size_t n, std::size_t k, double* all, double* top, double* z) {
+    const int order = static_cast<int>(n);
+    int info = 0;
+    // dsyevr's scaling: a matrix whose largest entry lies outside
+    // [rmin, rmax] is scaled into it, so the reduction neither over- nor underflows.
+    const double safe_min = std::numeric_limits<double>::min();
+    const double precision = std::numeric_limits<double>::epsilon() / 2 * std::numeric_limits<double>::radix;
+    const double rmin = std::sqrt(safe_min / precision);
+    const double rmax = std::min(std::sqrt(1 / (safe_min / precision)), 1 / std::sqrt(std::sqrt(safe_min)));
+    double largest = 0;
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t i = 0; i <= j; ++i) largest = std::max(largest, std::abs(a[i + j * n]));
+    const double scale = largest > 0 && largest < rmin ? rmin / largest : largest > rmax ? rmax / largest : 1.0;
+    if (scale != 1.0)
+        for (std::size_t j = 0; j < n; ++j)
+            for (std::size_t i = 0; i <= j; ++i) a[i + j * n] *= scale;
+    // One reduction to tridiagonal form T = Qᵀ·A·Q (Householder reflectors left in `a`).
+    std::vector<double> diagonal(n), off_diagonal(std::max<std::size_t>(n, 1)), reflectors(std::max<std::size_t>(n, 1));
+    auto reduce = [&](double* work, const int* lwork) {
+        dsytrd_("U", &order, a, &order, diagonal.data(), off_diagonal.data(), reflectors.data(), work, lwork, &info, 1);
+        return info;
+    };
+    if ((info = with_workspace<double>([&](double* work, int* lwork, int*, int*) { return reduce(work, lwork); })) != 0)
+        return info;
+    // Every eigenvalue (what dsyevd without vectors does after the same reduction).
+    std::copy(diagonal.begin(), diagonal.end(), all);
+    std::vector<double> off_copy(off_diagonal);
+    dsterf_(&order, all, off_copy.data(), &info);
+    if (info != 0) return info;
+    // The k largest by bisection and their vectors by inverse iteration, as
+    // dsyevr does for an index range, then rotated back by Q.
+    const int first = order - static_cast<int>(k) + 1, last = order;
+    const double unused = 0.0, abstol = 0.0;
+    int found = 0, blocks = 0;
+    std::vector<double> values(n), work(5 * n);
+    std::vector<int> block_of(n), block_ends(n), iwork(3 * n), failed(std::max<std::size_t>(k, 1));
+    dstebz_("I", "B", &order, &unused, &unused, &first, &last, &abstol, diagonal.data(), off_diagonal.data(), &found,
+            &blocks, values.data(), block_of.data(), block_ends.data(), work.data(), iwork.data(), &info, 1, 1);
+    if (info != 0) return info;
+    if (found != static_cast<int>(k)) return -1000 - found;
+    dstein_(&order, diagonal.data(), off_diagonal.data(), &found, values.data(), block_of.data(), block_ends.data(), z,
+            &order, work.data(), iwork.data(), failed.data(), &info);
+    if (info != 0) return info;
+    // dstebz orders by split block: sort ascending, vectors with their values.
+    for (std::size_t j = 0; j + 1 < k; ++j) {
+        const std::size_t smallest =
+            static_cast<std::size_t>(std::min_element(values.begin() + j, values.begin() + k) - values.begin());
+        if (smallest == j) continue;
+        std::swap(values[j], values[smallest]);
+        std::swap_ranges(z + j * n, z + (j + 1) * n, z + smallest * n);
+    }
+    const int columns = static_cast<int>(k);
+    auto rotate = [&](double* rotate_work, const int* lwork) {
+        dormtr_("L", "U", "N", &order, &columns, a, &order, reflectors.data(), z, &order, rotate_work, lwork, &info, 1,
+                1, 1);
+        return info;
+    };
+    if ((info = with_workspace<double>([&](double* rotate_work, int* lwork, int*, int*) { return rotate(rotate_work, lwork); })) != 0)
+        return info;
+    for (std::size_t i = 0; i < n; ++i) all[i] /= scale;
+    for (std::size_t j = 0; j < k; ++j) top[j] = values[j] / scale;
+    return 0;
 }
 
 #if defined(ADAPTK_OPENBLAS_THREADS)

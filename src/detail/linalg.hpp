@@ -34,6 +34,13 @@ int eigenvalues_symmetric(float* a, std::size_t n, float* w, eigen_driver driver
 /// (dsyevr, RANGE='I'). Returns LAPACK's info.
 int top_eigenpairs_symmetric(double* a, std::size_t n, std::size_t k, double* w, double* z);
 
+/// Both at one reduction's cost: all eigenvalues of the symmetric n×n matrix
+/// `a` (upper triangle read, destroyed) ascending into `all` (n), and the k
+/// largest ascending into `top` (k) with their vectors in `z` (n×k). One
+/// dsytrd, then what dsyevd (dsterf) and dsyevr for an index range (dstebz,
+/// dstein, dormtr) each run after their own. Returns LAPACK's info.
+int spectrum_and_top_vectors(double* a, std::size_t n, std::size_t k, double* all, double* top, double* z);
+
 /// Sets the BLAS thread count when the BLAS offers a way (OpenBLAS does).
 void set_blas_threads(int threads) noexcept;
 /// The BLAS thread count (1 when the BLAS does not say).
