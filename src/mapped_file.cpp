@@ -213,6 +213,11 @@ mapped_file& mapped_file::operator=(mapped_file&& other) noexcept {
     return *this;
 }
 
+void mapped_file::release_pages() const noexcept {
+    // Only advice: a failure leaves the pages resident, nothing else.
+    if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_ - lead_), lead_ + size_, MADV_DONTNEED);
+}
+
 void mapped_file::unmap() noexcept {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_ - lead_), lead_ + size_);
     data_ = nullptr;

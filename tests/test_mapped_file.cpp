@@ -97,6 +97,18 @@ BOOST_AUTO_TEST_CASE(maps_a_file_and_reads_back_its_bytes) {
     BOOST_TEST(same_bytes(file, bytes));
 }
 
+// A window off a page boundary: its pages dropped, the bytes read back from the file.
+BOOST_AUTO_TEST_CASE(released_pages_read_back_the_same_bytes) {
+    temp_dir dir;
+    const auto bytes = pattern(3 * page_size() + 500);
+    adaptk::test::write_bytes(dir / "a.bin", bytes);
+    const mapped_file file(read_only_file(dir / "a.bin"), 100);
+    const std::vector<std::byte> tail(bytes.begin() + 100, bytes.end());
+    BOOST_TEST_REQUIRE(same_bytes(file, tail));
+    file.release_pages();
+    BOOST_TEST(same_bytes(file, tail));
+}
+
 BOOST_AUTO_TEST_CASE(default_constructed_is_closed) {
     const mapped_file file;
     BOOST_TEST(!file.is_open());

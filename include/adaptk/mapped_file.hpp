@@ -65,6 +65,10 @@ public:
     std::size_t size() const noexcept { return size_; }
     std::uint64_t offset() const noexcept { return offset_; }
     bool is_open() const noexcept { return data_ != nullptr || open_empty_; }
+    /// Drops the window's resident pages from this process (madvise
+    /// MADV_DONTNEED); a later read maps them again from the file. For a
+    /// mapping read piece by piece, so its pages do not add up in RSS.
+    void release_pages() const noexcept;
 
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
