@@ -171,6 +171,7 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
         summary["seed"] = o.seed;
         summary["sketch_size"] = result.sketch_size;
         summary["universal_error_bound_absolute"] = result.universal_error;
+        summary["universal_capture_change"] = result.universal_capture_change;
     }
     summary["center"] = result.center;
     summary["universal_weighting"] = result.trace_weighting ? "trace" : "sum";
