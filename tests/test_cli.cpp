@@ -1241,7 +1241,7 @@ BOOST_AUTO_TEST_CASE(max_memory_refuses_up_front_naming_what_it_needs) {
 }
 
 // --method auto by planned time and memory. d = 512 with 8 vectors: exact's
-// two eigensolvers (c·d³ each) dwarf rsvd's passes (8·2d·334 multiply-adds),
+// two eigensolvers (c·d³ each) dwarf rsvd's passes (8·2d·376 multiply-adds),
 // so auto takes rsvd and says why; stories (d = 64, thousands of vectors):
 // exact's Gram is the cheaper, so auto stays exact; and a memory limit that
 // only rsvd fits takes rsvd, saying so.
