@@ -634,13 +634,22 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t pass =
         block_element_bytes * (d * b + ((1 + workers) * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
     const std::uint64_t between_passes = 3 * 8 * d * ell + basis_element_bytes * d * m;
+    // C_u's extra passes (planned as taken): its basis grows to m_u columns,
+    // its Ritz matrix and capture to m_u×m_u, and the Ritz solves that judge
+    // and finish it hold m_u×m_u float64 pairs. Measured, 1.1B BF16 profile:
+    // peak RSS 53.3 MiB, 1.0 MiB above the plan without this term.
+    const std::uint64_t m_u =
+        std::min<std::uint64_t>((options.randomized.power_iterations + 2 + options.randomized.universal_extra_passes) * ell, d);
+    const std::uint64_t universal_growth =
+        m_u > m ? basis_element_bytes * d * (m_u - m) + 16 * (m_u * m_u - m * m) + 16 * m_u * m_u : 0;
     // Measured, 1.1B BF16 profile with blocks of 128: peak RSS 0.35 MiB above
     // this sum; 1 MiB more of runtime than the exact path (not yet traced).
     constexpr std::uint64_t randomized_runtime = 1ull << 20;
     // Over MPI ranks each partial sum is received into a buffer of its size
     // (ranks.hpp): at most one product, d×(ℓ + r) float64, at a time.
     const std::uint64_t combine_buffer = options.combine_sketches ? 8 * d * (ell + r) : 0;
-    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + combine_buffer;
+    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + universal_growth +
+           combine_buffer;
 }
 
 // Exact: V·d²/2 Gram multiply-adds and (types + 1) eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3 + e) + 2r) multiply-adds (V vectors

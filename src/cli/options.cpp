@@ -75,7 +75,8 @@ constexpr std::array<analysis_option, 8> analysis_options{{
     {"--thresholds", "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"},
     {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536; rsvd: at most 2^20/d)\n"},
     {"--max-memory", "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G): smaller blocks, then one\n"
-                     "                       BLAS thread (unless --threads), or refuse up front\n"},
+                     "                       BLAS thread (unless --threads), then (rsvd) no extra universal\n"
+                     "                       pass, or refuse up front\n"},
     {"--spill-dir",
      "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
      "                       (default $TMPDIR, else /tmp)\n"},
