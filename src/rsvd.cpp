@@ -938,10 +938,12 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         prepare_pass(states, universal, first, last ? &raw_probes : nullptr, universal_probes);
         pass_visitor::universal_part part;
         if (!first) part = {&universal, last ? &universal_probes : nullptr};
-        pass_visitor visitor(dim, states, part, result.weights, first, last,
-                              static_cast<std::size_t>(threads.threads_before()));
-        run_pass(visitor);
-        visitor.flush();
+        {  // the pass's buffers go before the bases grow and the groups finish: the peak is the larger phase, not both
+            pass_visitor visitor(dim, states, part, result.weights, first, last,
+                                  static_cast<std::size_t>(threads.threads_before()));
+            run_pass(visitor);
+            visitor.flush();
+        }
         if (combine) combine_pass(states, universal, first, combine);
 
         check_counts(states, first_counts, pass);
