@@ -527,6 +527,7 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     result.passes = eigen.passes;
     result.sketch_size = eigen.sketch_size;
     result.universal_error = eigen.universal.error_estimate;
+    result.universal_capture_change = eigen.universal_capture_change;
 }
 
 }  // namespace
@@ -633,17 +634,26 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t pass =
         block_element_bytes * (d * b + ((1 + workers) * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
     const std::uint64_t between_passes = 3 * 8 * d * ell + basis_element_bytes * d * m;
+    // C_u's extra passes (planned as taken): its basis grows to m_u columns,
+    // its Ritz matrix and capture to m_u×m_u, and the Ritz solves that judge
+    // and finish it hold m_u×m_u float64 pairs. Measured, 1.1B BF16 profile:
+    // peak RSS 53.3 MiB, 1.0 MiB above the plan without this term.
+    const std::uint64_t m_u =
+        std::min<std::uint64_t>((options.randomized.power_iterations + 2 + options.randomized.universal_extra_passes) * ell, d);
+    const std::uint64_t universal_growth =
+        m_u > m ? basis_element_bytes * d * (m_u - m) + 16 * (m_u * m_u - m * m) + 16 * m_u * m_u : 0;
     // Measured, 1.1B BF16 profile with blocks of 128: peak RSS 0.35 MiB above
     // this sum; 1 MiB more of runtime than the exact path (not yet traced).
     constexpr std::uint64_t randomized_runtime = 1ull << 20;
     // Over MPI ranks each partial sum is received into a buffer of its size
     // (ranks.hpp): at most one product, d×(ℓ + r) float64, at a time.
     const std::uint64_t combine_buffer = options.combine_sketches ? 8 * d * (ell + r) : 0;
-    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + combine_buffer;
+    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + universal_growth +
+           combine_buffer;
 }
 
-// Exact: V·d²/2 Gram multiply-adds and (types + 1) eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3) + 2r) multiply-adds (V vectors
-// per pass). Rates measured (CPU s, user + sys, 2 threads) on the llama-3-8b
+// Exact: V·d²/2 Gram multiply-adds and (types + 1) eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3 + e) + 2r) multiply-adds (V vectors
+// per pass, e the universal's extra passes, planned as taken). Rates measured (CPU s, user + sys, 2 threads) on the llama-3-8b
 // preset with 1 layer (d = 4096, V = 309760): exact 122.9 s, of which the ten
 // dsyevd-class solves take ≈ 52 s (0.65 s each at d = 2048, BENCHMARKS
 // "Per-matrix spectra"), so the Gram runs at ≈ 3.7e10 multiply-adds per CPU
@@ -661,7 +671,8 @@ double planned_seconds(const std::vector<weight_matrix>& matrices, std::uint64_t
     const double k = static_cast<double>(std::min<std::uint64_t>(options.k, d));
     const double ell = std::min(k + static_cast<double>(options.randomized.oversample), dim);
     const double q = static_cast<double>(options.randomized.power_iterations);
-    const double columns = ell * (2 * q + 3) + 2 * static_cast<double>(options.randomized.error_probes);
+    const double extra = static_cast<double>(options.randomized.universal_extra_passes);
+    const double columns = ell * (2 * q + 3 + extra) + 2 * static_cast<double>(options.randomized.error_probes);
     return vectors * 2 * dim * columns / randomized_rate;
 }
 
@@ -796,7 +807,8 @@ analysis_result analyse(const std::vector<weight_matrix>& matrices, std::uint64_
         if (options.per_matrix) throw std::invalid_argument("analyse: per-matrix statistics need the exact method");
         if (options.center) throw std::invalid_argument("analyse: --center is not supported by the rsvd method");
         result.universal_k = result.k;
-        progress_meter passes_meter(options, total_bytes * (options.randomized.power_iterations + 2));
+        progress_meter passes_meter(
+            options, total_bytes * (options.randomized.power_iterations + 2 + options.randomized.universal_extra_passes));
         analyse_randomized(matrices, options, passes_meter, result);
         return result;
     }

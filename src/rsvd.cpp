@@ -512,18 +512,23 @@ arma::mat extend_basis(const column_store& k, const arma::mat& y, std::size_t wi
     return r;
 }
 
-// After a pass: T's block column for the streamed Q_j, then Q_{j+1} (unless last).
-void absorb_pass(krylov_state& s, const arma::mat& image, std::size_t width, bool last, const std::string& what) {
+// After a pass: T's block column for the streamed Q_j (the basis's last `width` columns).
+void absorb_image(krylov_state& s, const arma::mat& image, std::size_t width) {
     const std::size_t m = s.basis.cols();
     s.ritz_matrix.resize(m, m);
-    if (width > 0) s.ritz_matrix.cols(m - width, m - 1) = s.basis.project(image);  // Q_j: the basis's last `width` columns
+    if (width > 0) s.ritz_matrix.cols(m - width, m - 1) = s.basis.project(image);
+}
+
+// Then the basis is final (the remainder's Gram kept for the bound) or grows by Q_{j+1}.
+void close_or_grow(krylov_state& s, const arma::mat& image, std::size_t width, bool last, const std::string& what) {
     if (last) {
         const arma::mat remainder = s.basis.orthogonal(image);
         s.remainder_gram = remainder.t() * remainder;
         return;
     }
-    const std::size_t next = std::min<std::size_t>(width, s.basis.rows() - m);
+    const std::size_t next = std::min<std::size_t>(width, s.basis.rows() - s.basis.cols());
     if (next > 0) s.basis.append(extend_basis(s.basis, image, next, what));
+    s.streamed = s.basis.cols() - s.ritz_matrix.n_cols;
 }
 
 // Rayleigh–Ritz on the basis Q: T = sym(QᵀCQ); eigenpairs descending.
@@ -684,6 +689,9 @@ void check_arguments(std::size_t dim, std::size_t groups, const std::vector<doub
         if (!std::isfinite(universal_weights[g]) || universal_weights[g] < 0)
             throw std::invalid_argument(who() + "universal_weights[" + std::to_string(g) + "] = " +
                                         std::to_string(universal_weights[g]) + "; weights must be finite and >= 0");
+    if (!(options.universal_tolerance >= 0))
+        throw std::invalid_argument(who() + "options.universal_tolerance must be >= 0, got " +
+                                    std::to_string(options.universal_tolerance));
     if (!run_pass) throw std::invalid_argument(who() + "run_pass is empty");
 }
 
@@ -738,7 +746,9 @@ void prepare_pass(std::vector<group_state>& states, krylov_state& universal, boo
 // column of this pass too (earlier ones are whole already). Its message
 // sizes: per group d×(ℓ + r) and m×ℓ doubles, C_u's d×(ℓ + r), 4·groups more.
 void combine_pass(std::vector<group_state>& states, krylov_state& universal, bool first, const pass_combiner& combine) {
-    auto whole = [&](arma::mat& m) { combine({m.memptr(), m.n_elem}, combine_op::sum); };
+    auto whole = [&](arma::mat& m) {
+        if (m.n_elem > 0) combine({m.memptr(), m.n_elem}, combine_op::sum);  // a finished group's is empty
+    };
     std::vector<double> sums, maxima;
     for (auto& g : states) {
         whole(g.krylov.product);
@@ -785,37 +795,91 @@ double rounding_of(const group_state& g, std::size_t dim) {
     return unit * (1 + std::sqrt(static_cast<double>(dim)) + std::sqrt(run)) * g.trace;
 }
 
-// After the last pass: every group's and C_u's Ritz pairs and bounds, and the
-// universal capture W_g = K_uᵀ C_g K_u read through the universal Ritz vectors
-// K_u U: v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
-void finish_all(std::vector<group_state>& states, const krylov_state& universal, const column_store& universal_probes,
-                const std::vector<std::uint64_t>& first_counts, std::size_t dim, std::size_t probes, rsvd_result& result) {
+// What C_u's bound takes from the groups: its trace Σ w_g tr C_g, its
+// rounding Σ w_g ρ_g, and the vectors per pass.
+struct universal_totals {
+    double trace = 0, rounding = 0;
+    std::uint64_t count = 0;
+};
+
+// After the groups' last pass: each group's Ritz pairs and bounds. Its
+// d-sized state is freed (the results grow into it); its W_g, trace and
+// counts stay for C_u's captures and any pass C_u makes alone.
+universal_totals finish_groups(std::vector<group_state>& states, const std::vector<std::uint64_t>& first_counts,
+                               std::size_t dim, std::size_t probes, rsvd_result& result) {
     ritz_pairs ritz;
-    double universal_trace = 0, universal_rounding = 0;
-    std::uint64_t universal_count = 0;
+    universal_totals totals;
     for (std::size_t g = 0; g < states.size(); ++g) {
         group_state& s = states[g];
         const finished_stream stream{s.krylov, s.krylov.product.tail_cols(probes), s.probes, s.trace, rounding_of(s, dim)};
         result.groups.push_back(finish(stream, result.k, group_label(g), ritz));
-        // Its d-sized state is done with: the results grow into what it frees.
         s.krylov = krylov_state();
         s.probes = column_store();
         result.groups.back().count = first_counts[g];
-        universal_trace += result.weights[g] * s.trace;
-        universal_rounding += result.weights[g] * stream.rounding;
-        universal_count += first_counts[g];
+        totals.trace += result.weights[g] * s.trace;
+        totals.rounding += result.weights[g] * stream.rounding;
+        totals.count += first_counts[g];
     }
-    const finished_stream universal_stream{universal, universal.product.tail_cols(probes), universal_probes,
-                                           universal_trace, universal_rounding};
-    result.universal = finish(universal_stream, result.k, "universal", ritz);
-    result.universal.count = universal_count;
+    return totals;
+}
 
-    const arma::mat u = ritz.coords.head_cols(result.k);
+// Each group's cumulative capture through the universal Ritz vectors K_u·U
+// (U: coordinates in K_u's first u.n_rows columns): v_jᵀ C_g v_j = (Uᵀ W_g U)_jj.
+std::vector<arma::vec> universal_captures(const std::vector<group_state>& states, const arma::mat& u) {
+    std::vector<arma::vec> out;
+    const std::size_t m = u.n_rows;
     for (const group_state& s : states) {
-        const arma::mat w = arma::symmatu(s.capture);
+        const arma::mat w = arma::symmatu(s.capture.submat(0, 0, m - 1, m - 1));
         const arma::vec captured = arma::sum(u % (w * u), 0).t();
-        result.universal_capture.push_back(arma::cumsum(captured) / s.trace);  // NaN for an all-zero group
+        out.push_back(arma::cumsum(captured) / s.trace);  // NaN for an all-zero group
     }
+    return out;
+}
+
+// How far C_u's last Krylov block (its `streamed` columns, T's and W_g's
+// last block column) moved the captures of the top k: the Ritz problem with
+// and without it, the largest change over the groups. Krylov steps shrink
+// it geometrically, so it estimates the error left (measured on d = 1024 and
+// 2048 models of the presets' spectra: the error after a block stayed below
+// that block's change).
+double capture_change(const std::vector<group_state>& states, const krylov_state& universal, std::size_t k) {
+    const std::size_t m = universal.ritz_matrix.n_cols, before = m - universal.streamed;
+    if (universal.streamed == 0) return 0;
+    if (before < k) return arma::datum::inf;
+    auto top = [&](std::size_t size) {
+        const ritz_pairs ritz = rayleigh_ritz(universal.ritz_matrix.submat(0, 0, size - 1, size - 1), "universal");
+        return universal_captures(states, ritz.coords.head_cols(k));
+    };
+    const std::vector<arma::vec> now = top(m), earlier = top(before);
+    double change = 0;
+    for (std::size_t g = 0; g < states.size(); ++g)
+        if (states[g].trace > 0) change = std::max(change, std::abs(now[g][k - 1] - earlier[g][k - 1]));
+    return change;
+}
+
+// A pass that streamed C_u's block Q alone (its image Y = C_u·Q) moves the
+// probes kept from the groups' last pass, (I − P)Ω_r, off Q as well: with
+// ω ⊥ K before Q, (I − P − QQᵀ)ω = ω − Q(Qᵀω) and C_u of it = C_u·ω − Y·(Qᵀω),
+// no probe columns streamed again. They stay (I − P)Ω_r of the same draws,
+// independent of K_u: HMT's Lemma 4.1 holds for the grown basis.
+void move_probes(const krylov_state& universal, const arma::mat& image, column_store& probes, arma::mat& response) {
+    const std::size_t m = universal.basis.cols(), width = universal.streamed;
+    arma::mat q(universal.basis.rows(), width), p(probes.rows(), probes.cols());
+    universal.basis.copy_columns(m - width, width, q, 0);
+    probes.copy_columns(0, probes.cols(), p, 0);
+    const arma::mat coefficients = q.t() * p;
+    probes = column_store(p - q * coefficients, probes.single());
+    response -= image * coefficients;
+}
+
+// After C_u's last pass: its Ritz pairs and bound, and the captures.
+void finish_universal(const std::vector<group_state>& states, const krylov_state& universal, const column_store& probes,
+                      const arma::mat& response, const universal_totals& totals, rsvd_result& result) {
+    ritz_pairs ritz;
+    const finished_stream stream{universal, response, probes, totals.trace, totals.rounding};
+    result.universal = finish(stream, result.k, "universal", ritz);
+    result.universal.count = totals.count;
+    result.universal_capture = universal_captures(states, ritz.coords.head_cols(result.k));
 }
 
 }  // namespace
@@ -827,10 +891,11 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     const std::size_t ell = k + std::min(options.oversample, dim - k);
     const std::size_t r = options.error_probes;
     const std::size_t passes = options.power_iterations + 2;
-    const auto krylov_columns = detail::checked_mul(passes, ell);
+    const std::size_t extra_passes = std::min(options.universal_extra_passes, dim);  // C_u is whole by then
+    const auto krylov_columns = detail::checked_mul(passes + extra_passes, ell);
     const auto elements = krylov_columns ? detail::checked_mul(dim, *krylov_columns + 2 * r) : std::nullopt;
     if (!elements || !detail::checked_mul(*elements, sizeof(double)))
-        throw std::invalid_argument(who() + "dim " + std::to_string(dim) + " x " + std::to_string(passes) + " passes x " +
+        throw std::invalid_argument(who() + "dim " + std::to_string(dim) + " x " + std::to_string(passes + extra_passes) + " passes x " +
                                     std::to_string(ell) + " sketch columns of float64 overflows the address space");
 
     // The algebra between passes is small (d×m at most): one-threaded too,
@@ -860,19 +925,25 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     universal.basis = column_store(q0, false);
 
     auto full = [&](const krylov_state& s) { return s.basis.cols() == dim; };
+    bool groups_done = false;  // from then on a pass streams C_u's block alone
+    universal_totals totals;
+    arma::mat universal_response;  // C_u·(I − P)Ω_r, from the groups' last pass on
     for (std::size_t pass = 1;; ++pass) {
         const bool first = pass == 1;
         // Once every basis spans the whole space, one more pass (the last) only adds probes and captures.
-        const bool last = pass == passes || (!first && full(universal) &&
-                                              std::all_of(states.begin(), states.end(),
-                                                          [&](const group_state& g) { return full(g.krylov); }));
+        const bool last = !groups_done && (pass == passes || (!first && full(universal) &&
+                                                               std::all_of(states.begin(), states.end(), [&](const group_state& g) {
+                                                                   return full(g.krylov);
+                                                               })));
         prepare_pass(states, universal, first, last ? &raw_probes : nullptr, universal_probes);
         pass_visitor::universal_part part;
         if (!first) part = {&universal, last ? &universal_probes : nullptr};
-        pass_visitor visitor(dim, states, part, result.weights, first, last,
-                              static_cast<std::size_t>(threads.threads_before()));
-        run_pass(visitor);
-        visitor.flush();
+        {  // the pass's buffers go before the bases grow and the groups finish: the peak is the larger phase, not both
+            pass_visitor visitor(dim, states, part, result.weights, first, last,
+                                  static_cast<std::size_t>(threads.threads_before()));
+            run_pass(visitor);
+            visitor.flush();
+        }
         if (combine) combine_pass(states, universal, first, combine);
 
         check_counts(states, first_counts, pass);
@@ -884,18 +955,38 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
         }
 
         // Each basis takes its streamed block's image into T and, unless last, grows by the next block.
-        auto absorb = [&](krylov_state& s, const std::string& what) {
-            absorb_pass(s, s.product.head_cols(s.streamed), s.streamed, last, what);
-            if (!last) s.streamed = s.basis.cols() - s.ritz_matrix.n_cols;
-        };
-        for (std::size_t g = 0; g < groups; ++g) absorb(states[g].krylov, group_label(g));
-        absorb(universal, "universal");
+        auto image = [](const krylov_state& s) { return arma::mat(s.product.head_cols(s.streamed)); };
+        if (!groups_done)
+            for (std::size_t g = 0; g < groups; ++g) {
+                krylov_state& s = states[g].krylov;
+                absorb_image(s, image(s), s.streamed);
+                close_or_grow(s, image(s), s.streamed, last, group_label(g));
+            }
+        const arma::mat universal_image = image(universal);
+        absorb_image(universal, universal_image, universal.streamed);
+        if (!last && !groups_done) {
+            close_or_grow(universal, universal_image, universal.streamed, false, "universal");
+            continue;
+        }
+        // C_u goes on alone while its last block still moved the captures.
+        result.universal_capture_change = capture_change(states, universal, k);
+        const bool more = result.universal_extra_passes < extra_passes && !full(universal) &&
+                          !(result.universal_capture_change <= options.universal_tolerance);
         if (last) {
+            totals = finish_groups(states, first_counts, dim, r, result);
+            universal_response = universal.product.tail_cols(r);
+            groups_done = true;
+        } else {
+            move_probes(universal, universal_image, universal_probes, universal_response);
+        }
+        close_or_grow(universal, universal_image, universal.streamed, !more, "universal");
+        if (!more) {
             result.passes = pass;
             break;
         }
+        ++result.universal_extra_passes;
     }
-    finish_all(states, universal, universal_probes, first_counts, dim, r, result);
+    finish_universal(states, universal, universal_probes, universal_response, totals, result);
     return result;
 }
 

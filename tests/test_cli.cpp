@@ -1178,8 +1178,9 @@ BOOST_AUTO_TEST_CASE(layers_fits_the_plan_it_states) {
 
 // A limit that fits one BLAS thread but not two (blocks already the
 // smallest) runs on one thread when --threads was not given, and says so;
-// with --threads 2 it refuses. d = 1024: each thread's rsvd pending sum is
-// 0.4 MiB, so the stated plans (0.1 MiB) tell the thread counts apart.
+// with --threads 2 it drops C_u's extra pass instead (the last step: 1.1 MiB
+// of plan here, each thread's rsvd pending sum 0.4 MiB at d = 1024, so the
+// stated plans, to 0.1 MiB, tell them apart), and below that refuses.
 BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_given) {
     const temp_dir dir;
     constexpr std::size_t wide = 1024;
@@ -1190,15 +1191,18 @@ BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_give
     adaptk::analysis_options options;
     options.how = adaptk::method::rsvd;
     options.block_vectors = 64;
-    auto mib_on = [&](int threads) {
+    auto plan_on = [&](int threads, std::size_t extra_passes) {
         const int before = adaptk::detail::blas_threads();
         adaptk::detail::set_blas_threads(threads);
+        options.randomized.universal_extra_passes = extra_passes;
         const std::uint64_t bytes = adaptk::planned_bytes(matrices, wide, options);
         adaptk::detail::set_blas_threads(before);
-        return static_cast<double>(bytes) / 1048576;
+        return bytes;
     };
-    const double one_thread = mib_on(1), two_threads = mib_on(2);
-    BOOST_TEST_REQUIRE(one_thread + 0.3 < two_threads);
+    auto mib = [](std::uint64_t bytes) { return static_cast<double>(bytes) / 1048576; };
+    const std::uint64_t one_thread = plan_on(1, 1), two_threads = plan_on(2, 1), without_pass = plan_on(2, 0);
+    BOOST_TEST_REQUIRE(mib(one_thread) + 0.3 < mib(two_threads));
+    BOOST_TEST_REQUIRE(mib(without_pass) + 0.3 < mib(one_thread));
 
     const adaptk::test::scoped_env two("OPENBLAS_NUM_THREADS", "2");
     const std::vector<std::string> args{"profile", dir.path().string(), "--method", "rsvd", "--block-vectors", "64"};
@@ -1208,17 +1212,21 @@ BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_give
         return all;
     };
     const double stated = stated_plan(succeed(args));
-    if (std::abs(stated - one_thread) < std::abs(stated - two_threads)) {
+    if (std::abs(stated - mib(one_thread)) < std::abs(stated - mib(two_threads))) {
         BOOST_TEST_MESSAGE("skipped: the program runs one BLAS thread whatever OPENBLAS_NUM_THREADS says (qemu's wrapper)");
         return;
     }
-    BOOST_TEST(std::abs(stated - two_threads) <= 0.05);
-    const std::string limit = std::to_string(static_cast<std::uint64_t>(one_thread * 1048576));
+    BOOST_TEST(std::abs(stated - mib(two_threads)) <= 0.05);
+    const std::string limit = std::to_string(one_thread);
     const run_result& fitted = succeed(with({"--max-memory", limit}));
     BOOST_TEST(fitted.err.find("--max-memory: one BLAS thread (of 2) to fit") != std::string::npos, fitted.err);
     BOOST_TEST(fitted.out == succeed(with({"--threads", "1"})).out);
-    const auto asked = with({"--max-memory", limit, "--threads", "2"});
-    check_failure(run_once(asked), 1, {"is too small: the rsvd method needs"}, asked);
+    const run_result& dropped = succeed(with({"--max-memory", limit, "--threads", "2"}));
+    BOOST_TEST(dropped.err.find("--max-memory: no extra pass for the universal basis to fit") != std::string::npos,
+               dropped.err);
+    BOOST_TEST(std::abs(stated_plan(dropped) - mib(without_pass)) <= 0.05);
+    const auto refused = with({"--max-memory", std::to_string(without_pass - 1), "--threads", "2"});
+    check_failure(run_once(refused), 1, {"is too small: the rsvd method needs"}, refused);
 }
 
 BOOST_AUTO_TEST_CASE(rsvd_output_depends_on_the_seed_alone) {
@@ -1241,7 +1249,7 @@ BOOST_AUTO_TEST_CASE(max_memory_refuses_up_front_naming_what_it_needs) {
 }
 
 // --method auto by planned time and memory. d = 512 with 8 vectors: exact's
-// two eigensolvers (c·d³ each) dwarf rsvd's passes (8·2d·334 multiply-adds),
+// two eigensolvers (c·d³ each) dwarf rsvd's passes (8·2d·376 multiply-adds),
 // so auto takes rsvd and says why; stories (d = 64, thousands of vectors):
 // exact's Gram is the cheaper, so auto stays exact; and a memory limit that
 // only rsvd fits takes rsvd, saying so.
@@ -1255,7 +1263,8 @@ BOOST_AUTO_TEST_CASE(method_auto_picks_by_planned_time_and_memory) {
     BOOST_TEST(cheap.err.find("--method auto: rsvd is planned at") != std::string::npos, cheap.err);
     BOOST_TEST(read_csv(succeed({"profile", stories_f32(), "--method", "auto"}).out).text(0, "method") == "exact");
 
-    // Under a limit just below exact's plan, auto takes rsvd, with blocks shrunk as far as it needs.
+    // Under a limit just below exact's plan, auto takes rsvd, with blocks shrunk
+    // and C_u's extra pass dropped as far as it needs.
     adaptk::checkpoint model(dir.path());
     std::vector<std::string> notes;
     const auto matrices = model.matrices(wide, notes);
@@ -1263,6 +1272,7 @@ BOOST_AUTO_TEST_CASE(method_auto_picks_by_planned_time_and_memory) {
     const std::uint64_t exact = adaptk::planned_bytes(matrices, wide, options);
     options.how = adaptk::method::rsvd;
     options.block_vectors = 64;
+    options.randomized.universal_extra_passes = 0;
     BOOST_TEST_REQUIRE(adaptk::planned_bytes(matrices, wide, options) < exact);
     const run_result& tight = run_once({"profile", dir.path().string(), "--method", "auto", "--max-memory",
                                         std::to_string(exact - 1)});

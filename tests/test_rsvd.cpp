@@ -168,8 +168,10 @@ BOOST_DATA_TEST_CASE(fast_decay_top_k_within_1e_6,
     std::size_t passes = 0;
     const rsvd_result r =
         randomized_eigen(d, 3, {}, make_options(k, q), stream(f.x, static_cast<std::size_t>(block), &passes));
-    BOOST_TEST(passes == q + 2);
-    BOOST_TEST(r.passes == q + 2);
+    // q + 2 passes, and the universal's one more while its captures still move (q = 0: they do).
+    BOOST_TEST(r.universal_extra_passes <= 1u);
+    BOOST_TEST(passes == q + 2 + r.universal_extra_passes);
+    BOOST_TEST(r.passes == passes);
     BOOST_TEST(r.k == k);
     BOOST_TEST(r.sketch_size == k + 10);
     for (std::size_t g = 0; g < 3; ++g) {
@@ -265,6 +267,56 @@ BOOST_DATA_TEST_CASE(universal_capture_matches_dense_computation,
     check_orthonormal_descending(r.universal);
     BOOST_TEST(r.universal.trace == arma::trace(universal), boost::test_tools::tolerance(1e-12));
     BOOST_TEST(r.universal.count == 3 * n);
+}
+
+// C_u, a sum of groups in different bases, is flatter than any of them: with
+// universal_tolerance 0 it takes its extra passes alone. Its basis then holds
+// the groups' basis and one more block per pass (same Ω), so its Ritz values
+// can only rise; the groups' results are the same bits; the moved probes
+// still bound its error; a tolerance no change exceeds takes none.
+BOOST_AUTO_TEST_CASE(universal_goes_on_alone_while_its_captures_move) {
+    constexpr std::size_t d = 96, n = 120, k = 8, q = 1;  // ℓ = 18: 54 + 36 columns, not the whole space
+    const auto f = make_groups(d, n, {power_decay(d, 0.3), power_decay(d, 0.4, 1.5), flat_tail(d, 12, 0.6)}, 17);
+    arma::mat universal(d, d, arma::fill::zeros);
+    for (std::size_t g = 0; g < 3; ++g) universal += f.gram(g);
+    auto run = [&](std::size_t extra, double tolerance, std::size_t& passes) {
+        rsvd_options options = make_options(k, q);
+        options.universal_extra_passes = extra;
+        options.universal_tolerance = tolerance;
+        return randomized_eigen(d, 3, {}, options, stream(f.x, 32, &passes));
+    };
+    std::size_t passes_none = 0, passes_two = 0, passes_settled = 0;
+    const rsvd_result none = run(0, 0, passes_none);
+    const rsvd_result two = run(2, 0, passes_two);
+    const rsvd_result settled = run(2, std::numeric_limits<double>::infinity(), passes_settled);
+    BOOST_TEST(passes_none == q + 2);
+    BOOST_TEST(none.universal_extra_passes == 0u);
+    BOOST_TEST(passes_two == q + 4);
+    BOOST_TEST(two.passes == q + 4);
+    BOOST_TEST(two.universal_extra_passes == 2u);
+    BOOST_TEST(passes_settled == q + 2);
+    BOOST_TEST(settled.universal_extra_passes == 0u);
+    BOOST_TEST(two.universal.basis_size == none.universal.basis_size + 2 * two.sketch_size);
+    BOOST_TEST(none.universal_capture_change > 0);
+    BOOST_TEST(two.universal_capture_change < none.universal_capture_change);
+    for (std::size_t i = 0; i < k; ++i) BOOST_TEST(two.universal.values[i] >= none.universal.values[i] - two.universal.rounding);
+    for (std::size_t g = 0; g < 3; ++g) {
+        BOOST_TEST(arma::approx_equal(two.groups[g].values, none.groups[g].values, "absdiff", 0.0));
+        BOOST_TEST(arma::approx_equal(two.groups[g].value_errors, none.groups[g].value_errors, "absdiff", 0.0));
+    }
+    check_bounds(two.universal, universal, "universal, two extra passes");
+    check_orthonormal_descending(two.universal);
+    const auto exact = dense_capture(f, {1.0, 1.0, 1.0}, k);
+    double error_none = 0, error_two = 0;
+    for (std::size_t g = 0; g < 3; ++g) {
+        error_none = std::max(error_none, std::abs(none.universal_capture[g][k - 1] - exact[g][k - 1]));
+        error_two = std::max(error_two, std::abs(two.universal_capture[g][k - 1] - exact[g][k - 1]));
+    }
+    BOOST_TEST_MESSAGE("universal capture error at k: " << error_none << " without, " << error_two
+                                                        << " with two extra passes; last changes "
+                                                        << none.universal_capture_change << ", "
+                                                        << two.universal_capture_change);
+    BOOST_TEST(error_two < error_none);
 }
 
 BOOST_AUTO_TEST_CASE(universal_capture_of_the_whole_space_is_one) {
@@ -601,6 +653,9 @@ BOOST_AUTO_TEST_CASE(rejects_bad_parameters_naming_them) {
     check_invalid([&] { randomized_eigen(4, 1, {std::nan("")}, o, ok); }, "must be finite and >= 0");
     o.trace_weighting = true;
     check_invalid([&] { randomized_eigen(4, 1, {1.0}, o, ok); }, "exclude each other");
+    o = {};
+    o.universal_tolerance = -0.5;
+    check_invalid([&] { randomized_eigen(4, 1, {}, o, ok); }, "options.universal_tolerance must be >= 0, got -0.5");
     o = {};
     check_invalid([&] { randomized_eigen(4, 1, {}, o, pass_runner{}); }, "run_pass is empty");
 }

@@ -171,6 +171,7 @@ struct analysis_result {
     std::size_t passes = 1;                  ///< streaming passes over the weights (per_matrix adds one)
     std::size_t sketch_size = 0;             ///< rsvd: ℓ, columns per Krylov block
     double universal_error = 0;              ///< rsvd: error_estimate of the universal eigenvalues
+    double universal_capture_change = 0;     ///< rsvd: rsvd_result::universal_capture_change, an estimate of r2_universal's error
 };
 
 /// True when `t` holds every eigenvalue (exact method): statistics of the

@@ -12,7 +12,8 @@
 // never more than d), in float32 when every block of the group is float (in
 // float64 once one is double), one d×(ℓ + r) float64 product and two m×m
 // float64 matrices (m = (q+2)ℓ); never a d×d matrix.
-// Passes: q + 2, fewer when every basis reaches d columns earlier.
+// Passes: q + 2, fewer when every basis reaches d columns earlier, and up to
+// universal_extra_passes more for C_u alone while its captures still move.
 // Cost per streamed vector: 2·d·m multiply-adds, m = ℓ on the first pass and
 // 2ℓ on the others (group + universal blocks); the last pass adds 2r probe
 // columns and d·(q+2)ℓ multiply-adds projecting onto the universal basis.
@@ -30,6 +31,13 @@ struct rsvd_options {
     std::size_t k = 32;                ///< eigenpairs per group and for the universal Gram (≥ 1; clamped to dim)
     std::size_t oversample = 10;       ///< extra sketch columns: ℓ = min(k + oversample, dim)
     std::size_t power_iterations = 2;  ///< q; the solver makes q + 2 passes, Krylov degree q + 1
+    /// C_u, a sum of the groups' Grams, has the flattest spectrum: after the
+    /// groups' last pass, while its Krylov basis is not the whole space and
+    /// its last block moved some group's capture of the top k (universal_capture[g][k−1])
+    /// by more than universal_tolerance, one more pass streams C_u's next block
+    /// alone (2·d·ℓ multiply-adds per vector), at most this many times.
+    std::size_t universal_extra_passes = 1;
+    double universal_tolerance = 0.0025;  ///< on the capture's change; half the 0.005 the tool promises
     std::size_t error_probes = 20;     ///< r ∈ [1, 64] Gaussian probes of the error bound (more: tighter, dearer last pass)
     bool trace_weighting = false;      ///< C_u = Σ C_g / tr(C_g) (an all-zero group gets weight 0)
     std::uint64_t seed = 0;            ///< Ω and the probes come from mt19937_64(seed): same seed, same bits
@@ -56,7 +64,8 @@ protected:
     ~block_visitor() = default;
 };
 
-/// Streams all vectors of all groups once into the visitor. Called at most q + 2 times.
+/// Streams all vectors of all groups once into the visitor. Called at most
+/// q + 2 + universal_extra_passes times.
 using pass_runner = std::function<void(block_visitor&)>;
 
 enum class combine_op { sum, max };
@@ -93,7 +102,7 @@ struct rsvd_group_result {
     double range_error = 0;     ///< √(residual² + tail²) ≥ ‖(I − QQᵀ)C‖₂, HMT's a-posteriori quantity
     double trace = 0;           ///< tr C = Σ‖x‖², summed exactly in float64 on the first pass (Σ_g w_g tr C_g for C_u)
     std::uint64_t count = 0;    ///< vectors per pass (all groups for C_u)
-    std::size_t basis_size = 0; ///< m, columns of the final Krylov basis: ≤ min((q + 2)ℓ, d)
+    std::size_t basis_size = 0; ///< m, columns of the final Krylov basis: ≤ min((q + 2)ℓ, d), C_u's ≤ min((q + 2 + extra)ℓ, d)
     double rounding = 0;        ///< how far float rounding may move a value, included in value_errors
     /// ‖KᵀK − I‖_F of the stored basis: ≈ u·√m for a float32 basis (u = 2⁻²⁴),
     /// ~1e-15 for a float64 one; `rounding` includes 3·basis_loss·tr C per column.
@@ -103,7 +112,11 @@ struct rsvd_group_result {
 struct rsvd_result {
     std::size_t k = 0;            ///< after clamping to dim
     std::size_t sketch_size = 0;  ///< ℓ = min(k + oversample, dim), columns per Krylov block
-    std::size_t passes = 0;       ///< passes made: q + 2, or fewer once every basis spans the space
+    std::size_t passes = 0;       ///< passes made: q + 2 (fewer once every basis spans the space), + C_u's extra ones
+    std::size_t universal_extra_passes = 0;  ///< of them, streaming C_u's block alone
+    /// How much C_u's last Krylov block moved the captures (max over groups of
+    /// |Δ universal_capture[g][k−1]|): an estimate, not a bound, of their error.
+    double universal_capture_change = 0;
     std::vector<double> weights;  ///< w_g of C_u = Σ_g w_g C_g
     std::vector<rsvd_group_result> groups;
     rsvd_group_result universal;  ///< of C_u
@@ -114,14 +127,14 @@ struct rsvd_result {
 };
 
 /// Top-k eigenpairs of every group's Gram C_g and of C_u = Σ_g w_g C_g, from
-/// at most q + 2 calls of `run_pass`. `universal_weights` is empty (w_g = 1, or
+/// at most q + 2 + universal_extra_passes calls of `run_pass`. `universal_weights` is empty (w_g = 1, or
 /// 1/tr C_g with options.trace_weighting) or holds one finite w_g ≥ 0 per group.
 /// Deterministic: the same inputs and seed give bitwise identical results
 /// (for a fixed BLAS thread count).
 /// Throws std::invalid_argument for dim = 0, groups = 0, k = 0, error_probes
 /// outside [1, 64], bad weights, an empty run_pass, or a pass that streams a
 /// different number of vectors than the first; numerical_error if LAPACK
-/// fails or the data hold NaN/Inf. Cost: (q + 2) passes, see the file comment,
+/// fails or the data hold NaN/Inf. Cost: q + 2 (+ extra) passes, see the file comment,
 /// plus O(groups·d·ℓ²) for the QR factorizations and Ritz problems, which
 /// with `combine` run on every process alike (each needs the new bases for
 /// its next pass; sending them would cost as many bytes as the products).

@@ -171,6 +171,7 @@ nlohmann::ordered_json summary_json(const cli::options& o, const analysis_result
         summary["seed"] = o.seed;
         summary["sketch_size"] = result.sketch_size;
         summary["universal_error_bound_absolute"] = result.universal_error;
+        summary["universal_capture_change"] = result.universal_capture_change;
     }
     summary["center"] = result.center;
     summary["universal_weighting"] = result.trace_weighting ? "trace" : "sum";
@@ -197,8 +198,9 @@ std::string mebibytes(std::uint64_t bytes) {
 // rsvd when exact does not fit, or when rsvd's planned CPU time is under half
 // of exact's (exact's complete spectra are worth up to 2×), else exact; a
 // method that does not fit first tries smaller blocks, then (without
-// --threads) one BLAS thread, then refuses with what it would need. Each
-// plan is of the run `partition` makes of the settings (state files, ranks).
+// --threads) one BLAS thread, then (rsvd) no extra pass for C_u, then
+// refuses with what it would need. Each plan is of the run `partition`
+// makes of the settings (state files, ranks).
 void choose_method(const cli::options& o, const std::vector<weight_matrix>& matrices, std::uint64_t d,
                    analysis_options& settings, const std::function<void(analysis_options&)>& partition,
                    std::vector<std::string>& notes) {
@@ -246,6 +248,15 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
         settings.block_vectors = o.block_vectors;
         shrink_blocks();
     }
+    // Last C_u's extra pass, which costs accuracy (r2_universal) where the
+    // steps above cost only time.
+    const bool drop_extra_pass = plan(settings.how) > *o.max_memory && settings.how == method::rsvd &&
+                                 settings.randomized.universal_extra_passes > 0;
+    if (drop_extra_pass) {
+        settings.randomized.universal_extra_passes = 0;
+        settings.block_vectors = o.block_vectors;
+        shrink_blocks();
+    }
     const std::uint64_t needed = plan(settings.how);
     if (needed > *o.max_memory) {
         std::string advice;
@@ -255,10 +266,14 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
                                  std::string(method_name(settings.how)) + " method needs " + mebibytes(needed) +
                                  " for hidden size " + std::to_string(d) + advice);
     }
-    std::string fitted;
-    if (detail::blas_threads() != threads) fitted = "one BLAS thread (of " + std::to_string(threads) + ")";
+    std::vector<std::string> steps;
+    if (detail::blas_threads() != threads) steps.push_back("one BLAS thread (of " + std::to_string(threads) + ")");
     if (settings.block_vectors != o.block_vectors)
-        fitted += (fitted.empty() ? "" : " and ") + ("blocks of " + std::to_string(settings.block_vectors) + " vectors");
+        steps.push_back("blocks of " + std::to_string(settings.block_vectors) + " vectors");
+    if (drop_extra_pass) steps.push_back("no extra pass for the universal basis");
+    std::string fitted;
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        fitted += (i == 0 ? "" : i + 1 == steps.size() ? " and " : ", ") + steps[i];
     if (!fitted.empty())
         notes.push_back("--max-memory: " + fitted + " to fit " + mebibytes(*o.max_memory) + " (planned " +
                         mebibytes(needed) + ")");

@@ -75,7 +75,8 @@ constexpr std::array<analysis_option, 8> analysis_options{{
     {"--thresholds", "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"},
     {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536; rsvd: at most 2^20/d)\n"},
     {"--max-memory", "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G): smaller blocks, then one\n"
-                     "                       BLAS thread (unless --threads), or refuse up front\n"},
+                     "                       BLAS thread (unless --threads), then (rsvd) no extra universal\n"
+                     "                       pass, or refuse up front\n"},
     {"--spill-dir",
      "  --spill-dir DIR      exact: where the type Grams are parked, types x d^2 x 8 bytes\n"
      "                       (default $TMPDIR, else /tmp)\n"},
@@ -144,7 +145,8 @@ std::string command_help(const command_info& c) {
             "                       error bounds), or auto (rsvd when exact would not fit --max-memory\n"
             "                       or rsvd's planned CPU time is under half of exact's)\n"
             "  --oversample P       rsvd: extra sketch columns per block (default 10)\n"
-            "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2, at most 100)\n"
+            "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2, at most 100),\n"
+            "                       and one more for the universal basis alone while it still moves\n"
             "  --seed S             rsvd: random seed (default 0); same seed, same output\n";
     if (c.what == command::frontier || c.what == command::report)
         text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
