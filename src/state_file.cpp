@@ -422,6 +422,20 @@ state_part parse_state(std::span<const std::byte> file, const safetensors_header
     return state;
 }
 
+namespace {
+
+// A validated state tensor's float64 values, copied out of the mapping, whose
+// pages the copy read are dropped (see state_set's constructor).
+std::vector<double> read_doubles(const mapped_file& file, const safetensors_header& header, std::size_t tensor) {
+    const tensor_info& info = header.tensors[tensor];
+    std::vector<double> values(info.bytes() / sizeof(double));
+    std::memcpy(values.data(), file.data() + header.data_offset + info.begin, info.bytes());
+    file.release_pages();
+    return values;
+}
+
+}  // namespace
+
 state_set::state_set(const std::vector<std::filesystem::path>& files) {
     if (files.empty()) throw std::invalid_argument("state_set: no state files");
     files_.reserve(files.size());
@@ -486,11 +500,8 @@ void state_set::require_per_matrix(const std::string& needed_by) const {
 
 arma::vec state_set::eigenvalues(std::size_t matrix_index) const {
     const std::size_t i = reader_.at(matrix_index);
-    const tensor_info& info = files_[i].header.tensors[parts_[i].eigenvalues.at(matrix_index)];
-    arma::vec values(info.bytes() / sizeof(double));
-    std::memcpy(values.memptr(), files_[i].mapping->data() + files_[i].header.data_offset + info.begin, info.bytes());
-    files_[i].mapping->release_pages();
-    return values;
+    const mapped_state& file = files_[i];
+    return arma::vec(read_doubles(*file.mapping, file.header, parts_[i].eigenvalues.at(matrix_index)));
 }
 
 void state_set::check_weights(const std::vector<weight_matrix>& weights, const std::string& model) const {
@@ -515,13 +526,7 @@ void state_set::check_weights(const std::vector<weight_matrix>& weights, const s
 }
 
 void state_set::add_to(std::size_t type_index, gram_accumulator& gram) const {
-    auto read = [](const mapped_state& file, std::size_t tensor) {
-        const tensor_info& info = file.header.tensors[tensor];
-        std::vector<double> values(info.bytes() / sizeof(double));
-        std::memcpy(values.data(), file.mapping->data() + file.header.data_offset + info.begin, info.bytes());
-        file.mapping->release_pages();
-        return values;
-    };
+    auto read = [](const mapped_state& file, std::size_t tensor) { return read_doubles(*file.mapping, file.header, tensor); };
     for (std::size_t i = 0; i < parts_.size(); ++i) {
         const state_part& part = parts_[i];
         if (part.grams.at(type_index) == state_part::no_tensor) continue;
