@@ -101,6 +101,28 @@ BOOST_AUTO_TEST_CASE(flat_decay_recovers_a_flat_spectrum_and_sharding_changes_no
     }
 }
 
+BOOST_AUTO_TEST_CASE(rank_r_leaves_every_type_exactly_r_nonzero_eigenvalues) {
+    // Every layer of a type shares B_t's first r columns, so the type's Gram
+    // has rank r. The rest is rounding: the Gram is accumulated from float32
+    // products (~3e-8 of the largest here), far below the r-th eigenvalue
+    // (≥ s_r²/s_1² = 8^-2 for k, the steepest decay).
+    constexpr std::size_t r = 8;
+    adaptk::test::temp_dir dir;
+    const auto run = run_program(synth_binary(), {(dir / "m").string(), "--rank", std::to_string(r), "--quiet"});
+    BOOST_TEST_REQUIRE(run.status == 0, run.err);
+    for (const auto& t : analyse_model(dir / "m").types) {
+        BOOST_TEST_CONTEXT(type_name(t.type)) {
+            const arma::vec sorted = arma::sort(t.eigenvalues, "descend");
+            BOOST_TEST_REQUIRE(sorted.n_elem == 64u);
+            BOOST_TEST(sorted[r - 1] > 1e-3 * sorted[0]);
+            BOOST_TEST(sorted[r] < 1e-6 * sorted[0]);
+        }
+    }
+    const auto too_large = run_program(synth_binary(), {(dir / "x").string(), "--rank", "65", "--quiet"});
+    BOOST_TEST(too_large.status == 2);
+    BOOST_TEST(too_large.err.find("--rank: 65 exceeds the hidden size 64") != std::string::npos, too_large.err);
+}
+
 BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
     adaptk::test::temp_dir dir;
     for (const std::vector<std::string>& bad : {std::vector<std::string>{(dir / "m").string(), "--dtype", "f8"},

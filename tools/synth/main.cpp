@@ -49,6 +49,9 @@ constexpr std::string_view help_text =
     "                    model.safetensors.index.json (default 1: model.safetensors)\n"
     "  --decay power:A   every type's singular values s_i = (i+1)^-A (A >= 0)\n"
     "  --seed S          random seed, 0..2^64-1 (default 0)\n"
+    "  --rank R          only the first R singular values are nonzero (1..hidden;\n"
+    "                    default hidden): generation costs R/hidden of full rank,\n"
+    "                    for time and memory runs at d = 8192..16384\n"
     "  --tied            no lm_head.weight; tie_word_embeddings = true\n"
     "  --quiet           no progress on stderr\n"
     "  --dry-run         write nothing: print config.json on stdout and the tensor\n"
@@ -58,7 +61,7 @@ constexpr std::string_view help_text =
     "Spectra: each weight type t (q k v o gate up down embed head) has its own\n"
     "random orthonormal basis B_t of the hidden space (QR of a seeded Gaussian d x d\n"
     "matrix) and singular values s_i = (i+1)^-alpha_t for all i < d (full rank, no\n"
-    "truncation). The n hidden-axis vectors of a matrix (rows of [out, hidden]\n"
+    "truncation; with --rank R, i < R and B_t is d x R). The n hidden-axis vectors of a matrix (rows of [out, hidden]\n"
     "tensors, columns of down_proj [hidden, ffn]) are the rows of G diag(s) B_t^T,\n"
     "G an n x d standard Gaussian scaled by 1/sqrt(n), so a type's Gram summed over\n"
     "the layers is close to B_t diag(layers * s^2) B_t^T. Default alpha: q 0.6,\n"
@@ -141,7 +144,7 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
     constexpr std::uint64_t max_extent = std::uint64_t{1} << 32;
     std::optional<std::string_view> out_dir;
     std::string_view preset_name = "tiny";
-    std::optional<std::uint64_t> hidden, ffn, kv, layers, vocab, shards, seed;
+    std::optional<std::uint64_t> hidden, ffn, kv, layers, vocab, shards, seed, rank;
     std::optional<dtype> type;
     std::optional<double> alpha;
     bool tied = false;
@@ -157,8 +160,9 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
         if (arg == "--quiet") { quiet = true; continue; }
         if (arg == "--dry-run") { dry_run = true; continue; }
         if (arg.starts_with("-")) {
-            constexpr std::array<std::string_view, 10> valued{"--preset", "--hidden", "--ffn",    "--kv",    "--layers",
-                                                              "--vocab",  "--shards", "--seed",   "--dtype", "--decay"};
+            constexpr std::array<std::string_view, 11> valued{"--preset", "--hidden", "--ffn",   "--kv",
+                                                              "--layers", "--vocab",  "--shards", "--seed",
+                                                              "--dtype",  "--decay",  "--rank"};
             if (std::find(valued.begin(), valued.end(), arg) == valued.end())
                 throw usage_error("unknown option '" + std::string(arg) + "'");
             if (i + 1 >= args.size()) throw usage_error(std::string(arg) + " needs a value");
@@ -172,6 +176,7 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
             else if (arg == "--shards") shards = parse_integer<std::uint64_t>(arg, value, 1, 99999);
             else if (arg == "--seed") seed = parse_integer<std::uint64_t>(arg, value, 0, UINT64_MAX);
             else if (arg == "--dtype") type = parse_dtype_flag(value);
+            else if (arg == "--rank") rank = parse_integer<std::uint64_t>(arg, value, 1, max_hidden);
             else alpha = parse_decay(value);
             continue;
         }
@@ -197,6 +202,9 @@ std::optional<cli_request> parse(const std::vector<std::string_view>& args) {
     if (alpha) request.opts.decay.fill(*alpha);
     request.opts.seed = seed.value_or(0);
     request.opts.shards = shards.value_or(1);
+    if (rank && *rank > s.hidden)
+        throw usage_error("--rank: " + std::to_string(*rank) + " exceeds the hidden size " + std::to_string(s.hidden));
+    request.opts.rank = rank;
     const std::uint64_t tensor_count = 2 + 9 * s.layers + (s.tied ? 0 : 1);  // embed, layers, norm, head
     if (request.opts.shards > tensor_count)
         throw usage_error("--shards: " + std::to_string(request.opts.shards) + " exceeds the " +

@@ -61,9 +61,9 @@ constexpr std::uint64_t chunk_vectors = 64;
 static_assert(block_vectors % chunk_vectors == 0, "blocks must start on chunk boundaries");
 
 // Gaussian coefficients of vectors [first, first + count) of tensor `tensor`
-// into `out`, d floats per vector. Precondition: first % chunk_vectors == 0.
+// into `out`, `rank` floats per vector. Precondition: first % chunk_vectors == 0.
 void draw_coefficients(std::uint64_t seed, std::uint64_t tensor, std::uint64_t first, std::uint64_t count,
-                       std::uint64_t d, float* out) {
+                       std::uint64_t rank, float* out) {
     const std::uint64_t first_chunk = first / chunk_vectors;
     const std::uint64_t chunks = (count + chunk_vectors - 1) / chunk_vectors;
     std::atomic<std::uint64_t> next{0};
@@ -72,7 +72,7 @@ void draw_coefficients(std::uint64_t seed, std::uint64_t tensor, std::uint64_t f
             const std::uint64_t begin = c * chunk_vectors;
             const std::uint64_t end = std::min(count, begin + chunk_vectors);
             auto engine = make_engine(seed, 1, tensor, first_chunk + c);
-            fill_gaussian(engine, std::span<float>(out + begin * d, (end - begin) * d));
+            fill_gaussian(engine, std::span<float>(out + begin * rank, (end - begin) * rank));
         }
     };
     const std::uint64_t threads = std::min<std::uint64_t>(std::max(1u, std::thread::hardware_concurrency()), chunks);
@@ -81,21 +81,22 @@ void draw_coefficients(std::uint64_t seed, std::uint64_t tensor, std::uint64_t f
     worker();
 }  // helpers join here
 
-// Haar-distributed orthonormal basis: Q of the QR of a Gaussian matrix with
-// each column multiplied by sign(R_ii) (Mezzadri 2007, "How to generate random
-// matrices from the classical compact groups", §5). Single precision: its
-// orthonormality error (~1e-6) is far below the F16/BF16 rounding of the
-// output, and sgeqrf halves the startup against dgeqrf (4 s of 8 at d = 2048).
-arma::fmat haar_basis(std::uint64_t d, std::mt19937_64& engine) {
-    arma::fmat gaussian(d, d);
+// The first `columns` vectors of a Haar-distributed orthonormal basis: Q of
+// the QR of a d × columns Gaussian matrix with each column multiplied by
+// sign(R_ii) (Mezzadri 2007, "How to generate random matrices from the
+// classical compact groups", §5). Single precision: its orthonormality error
+// (~1e-6) is far below the F16/BF16 rounding of the output, and sgeqrf halves
+// the startup against dgeqrf (4 s of 8 at d = 2048).
+arma::fmat haar_basis(std::uint64_t d, std::uint64_t columns, std::mt19937_64& engine) {
+    arma::fmat gaussian(d, columns);
     fill_gaussian(engine, std::span<float>(gaussian.memptr(), gaussian.n_elem));
     arma::fmat q;
     arma::fmat r;
     if (!arma::qr_econ(q, r, gaussian))
         throw numerical_error("adaptk-synth: QR of the " + std::to_string(d) + " x " + std::to_string(d) +
                               " Gaussian basis matrix failed");
-    arma::frowvec signs(d);
-    for (arma::uword i = 0; i < d; ++i) signs[i] = r(i, i) < 0 ? -1.0f : 1.0f;
+    arma::frowvec signs(columns);
+    for (arma::uword i = 0; i < columns; ++i) signs[i] = r(i, i) < 0 ? -1.0f : 1.0f;
     q.each_row() %= signs;
     return q;
 }
@@ -115,16 +116,17 @@ std::uint64_t vectors_per_matrix(matrix_type t, const shape_config& shape) {
     return 0;
 }
 
-// A_t = B_t diag(s) / √n_t (d × d); for down_proj its transpose, because
+// A_t = B_t diag(s) / √n_t (d × rank); for down_proj its transpose, because
 // there the blocks are rows of A_t (see write_columns).
 arma::fmat type_factor(matrix_type t, const options& opts) {
     const std::uint64_t d = opts.shape.hidden;
+    const std::uint64_t rank = spectrum_rank(opts);
     auto engine = make_engine(opts.seed, 0, static_cast<std::uint64_t>(t), 0);
-    arma::fmat factor = haar_basis(d, engine);
-    arma::frowvec scale(d);
+    arma::fmat factor = haar_basis(d, rank, engine);
+    arma::frowvec scale(rank);
     const double alpha = opts.decay[static_cast<std::size_t>(t)];
     const double per_vector = 1.0 / std::sqrt(static_cast<double>(vectors_per_matrix(t, opts.shape)));
-    for (arma::uword i = 0; i < d; ++i)
+    for (arma::uword i = 0; i < rank; ++i)
         scale[i] = static_cast<float>(std::pow(static_cast<double>(i + 1), -alpha) * per_vector);
     factor.each_row() %= scale;
     if (t == matrix_type::down) arma::inplace_trans(factor);
@@ -132,38 +134,39 @@ arma::fmat type_factor(matrix_type t, const options& opts) {
 }
 
 // W [n, d] row-major, rows are the vectors. Block of b rows: coefficients
-// C (d × b, column j = g_j), out = A C (d × b) whose column j is row j of W,
-// i.e. out's column-major memory is the row-major block.   2·d²·b flops
+// C (rank × b, column j = g_j), out = A C (d × b) whose column j is row j of
+// W, i.e. out's column-major memory is the row-major block.   2·d·rank·b flops
 void write_rows(safetensors_writer& writer, const arma::fmat& factor, std::uint64_t n, std::uint64_t seed,
                 std::uint64_t tensor) {
-    const arma::uword d = factor.n_rows;
+    const arma::uword rank = factor.n_cols;
     arma::fmat coefficients;
     arma::fmat block;
     for (std::uint64_t row = 0; row < n; row += block_vectors) {
         const auto b = static_cast<arma::uword>(std::min(block_vectors, n - row));
-        coefficients.set_size(d, b);  // reallocates only for a shorter last block
-        draw_coefficients(seed, tensor, row, b, d, coefficients.memptr());
+        coefficients.set_size(rank, b);  // reallocates only for a shorter last block
+        draw_coefficients(seed, tensor, row, b, rank, coefficients.memptr());
         block = factor * coefficients;
         writer.write_values(std::span<const float>(block.memptr(), block.n_elem));
     }
 }
 
 // down_proj W [d, n] row-major, columns are the vectors: W = A C with
-// C = [g_1 … g_n] (d × n, drawn vector by vector as in write_rows).
+// C = [g_1 … g_n] (rank × n, drawn vector by vector as in write_rows).
 // Row block [r, r+b) of W is A[r:r+b, :] C; its transpose Cᵀ A[r:r+b, :]ᵀ
 // (n × b) has the block's rows as columns. `factor_t` holds Aᵀ, so
-// A[r:r+b, :]ᵀ is its contiguous columns r..r+b-1.   2·d·n·b flops per block
-// The whole C stays in memory (n·d floats): every row block needs all of it.
+// A[r:r+b, :]ᵀ is its contiguous columns r..r+b-1.   2·rank·n·b flops per block
+// The whole C stays in memory (n·rank floats): every row block needs all of it.
 void write_columns(safetensors_writer& writer, arma::fmat& factor_t, std::uint64_t n, std::uint64_t seed,
                    std::uint64_t tensor) {
-    const arma::uword d = factor_t.n_rows;
-    arma::fmat coefficients(d, n);
-    draw_coefficients(seed, tensor, 0, n, d, coefficients.memptr());
+    const arma::uword rank = factor_t.n_rows;
+    const arma::uword d = factor_t.n_cols;
+    arma::fmat coefficients(rank, n);
+    draw_coefficients(seed, tensor, 0, n, rank, coefficients.memptr());
     arma::fmat block;
     for (std::uint64_t row = 0; row < d; row += block_vectors) {
         const auto b = static_cast<arma::uword>(std::min<std::uint64_t>(block_vectors, d - row));
         // An alias of the columns, not a copy (copy_aux_mem = false, strict).
-        const arma::fmat rows_t(factor_t.colptr(row), d, b, false, true);
+        const arma::fmat rows_t(factor_t.colptr(row), rank, b, false, true);
         block = coefficients.t() * rows_t;
         writer.write_values(std::span<const float>(block.memptr(), block.n_elem));
     }
@@ -200,6 +203,8 @@ std::string_view matrix_type_name(matrix_type t) noexcept {
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens", "lm_head"};
     return names[static_cast<std::size_t>(t)];
 }
+
+std::uint64_t spectrum_rank(const options& opts) noexcept { return opts.rank.value_or(opts.shape.hidden); }
 
 std::vector<tensor_spec> llama_tensors(const shape_config& shape) {
     std::vector<tensor_spec> tensors;
@@ -285,7 +290,9 @@ nlohmann::ordered_json llama_config(const options& opts) {
         {"torch_dtype", torch_dtype(s.type)},
         {"adaptk_synth",
          {{"seed", opts.seed},
-          {"singular_values", "s_i = (i+1)^-alpha for i < hidden_size, per weight type"},
+          {"singular_values", opts.rank ? "s_i = (i+1)^-alpha for i < rank, 0 beyond, per weight type"
+                                        : "s_i = (i+1)^-alpha for i < hidden_size, per weight type"},
+          {"rank", spectrum_rank(opts)},
           {"decay_alpha", decay}}},
     };
 }
