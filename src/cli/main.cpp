@@ -248,12 +248,12 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
         settings.block_vectors = o.block_vectors;
         shrink_blocks();
     }
-    // Last C_u's extra pass, which costs accuracy (r2_universal) where the
-    // steps above cost only time.
-    const bool drop_extra_pass = plan(settings.how) > *o.max_memory && settings.how == method::rsvd &&
-                                 settings.randomized.universal_extra_passes > 0;
-    if (drop_extra_pass) {
-        settings.randomized.universal_extra_passes = 0;
+    // Last C_u's extra passes, one at a time: they cost accuracy
+    // (r2_universal) where the steps above cost only time.
+    const std::size_t extra_passes = settings.randomized.universal_extra_passes;
+    while (plan(settings.how) > *o.max_memory && settings.how == method::rsvd &&
+           settings.randomized.universal_extra_passes > 0) {
+        --settings.randomized.universal_extra_passes;
         settings.block_vectors = o.block_vectors;
         shrink_blocks();
     }
@@ -270,7 +270,10 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
     if (detail::blas_threads() != threads) steps.push_back("one BLAS thread (of " + std::to_string(threads) + ")");
     if (settings.block_vectors != o.block_vectors)
         steps.push_back("blocks of " + std::to_string(settings.block_vectors) + " vectors");
-    if (drop_extra_pass) steps.push_back("no extra pass for the universal basis");
+    if (const std::size_t kept = settings.randomized.universal_extra_passes; kept != extra_passes)
+        steps.push_back(kept == 0 ? "no extra pass for the universal basis"
+                                  : std::to_string(kept) + " extra pass(es) for the universal basis (of " +
+                                        std::to_string(extra_passes) + ")");
     std::string fitted;
     for (std::size_t i = 0; i < steps.size(); ++i)
         fitted += (i == 0 ? "" : i + 1 == steps.size() ? " and " : ", ") + steps[i];

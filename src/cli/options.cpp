@@ -146,7 +146,7 @@ std::string command_help(const command_info& c) {
             "                       or rsvd's planned CPU time is under half of exact's)\n"
             "  --oversample P       rsvd: extra sketch columns per block (default 10)\n"
             "  --power-iters Q      rsvd: Krylov degree, q + 2 passes over the weights (default 2, at most 100),\n"
-            "                       and one more for the universal basis alone while it still moves\n"
+            "                       and up to two more for the universal basis alone while it still moves\n"
             "  --seed S             rsvd: random seed (default 0); same seed, same output\n";
     if (c.what == command::frontier || c.what == command::report)
         text += "  --ks LIST            frontier K values (default 8,32,64,128,256,1024,1500)\n";
