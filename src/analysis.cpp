@@ -568,10 +568,12 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         // Phase 1: the float64 accumulator, its float32 panel, the block
         // buffers (BF16 blocks as stored plus the kernel's packed copy, or
         // plus their float32 decode for the fp32 kernel; with per-matrix
-        // statistics also a float32 block for the projection pass). Per-matrix
-        // solves run in what the accumulator frees (solver_capacity).
+        // statistics also a float32 block for the projection pass, which
+        // accumulate_grams has not). Per-matrix solves run in what the
+        // accumulator frees (solver_capacity).
         const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
-        const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || options.per_matrix ? 4 : 0) +
+        const bool projection_block = options.per_matrix && !options.hands_out_states;
+        const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || projection_block ? 4 : 0) +
                                                   (any_bf16 ? (bf16_kernel ? 4 : 6) : 0);
         // OpenBLAS's packing buffers: 1.5 MiB per thread that ran BLAS, kept
         // to the end (1.1B profile on the fp32 kernel: 62.0 MiB peak with one
@@ -593,9 +595,20 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         // 1-layer 1.1B-shaped checkpoint over 2 ranks: profile 108.1 MiB peak
         // against a plan of 61.6 without this term, layers 112.0 against 105.4
         // with a second accumulator in its place.
-        const std::uint64_t beside = options.combine || (options.per_matrix && options.reads) ? 12 * d * d : 0;
-        const std::uint64_t accumulate = accumulator_bytes(d) + beside + d * b * block_element_bytes +
-                                         (blas_blocks ? blas_buffer * blas_threads : 0) + solver_buffers;
+        // accumulate_grams copies each type's Gram out as a packed state (4·d²)
+        // once the matrices' solves are done.
+        const std::uint64_t beside = std::max(options.combine || (options.per_matrix && options.reads) ? 12 * d * d : 0,
+                                              options.hands_out_states ? 4 * d * d : 0);
+        // Blocks only where phase 1 streams: a merge of state files reads no
+        // matrix (1-layer 1.1B-shaped merge: 94.0 MiB peak against a plan of
+        // 110.6 that counted them).
+        bool streams = !options.reads;
+        for (std::size_t m = 0; m < matrices.size() && !streams; ++m) streams = options.reads(m);
+        const std::uint64_t blocks = d * b * block_element_bytes;
+        const std::uint64_t accumulate = accumulator_bytes(d) + beside +
+                                         (streams ? blocks + (blas_blocks ? blas_buffer * blas_threads : 0) : 0) +
+                                         solver_buffers;
+        if (options.hands_out_states) return common + accumulate;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's
         // work; with per-matrix statistics also what phase 1 leaves for the
         // projection pass: the type bases (d×k each) and every matrix's
@@ -611,7 +624,11 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         const std::uint64_t universal = shares * 8 * d * d + 8 * d * spill_chunk_columns +
                                         8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d +
                                         blas_buffer + kept;
-        return common + std::max(accumulate, universal);
+        // Phase 3, the projection pass: the blocks again, beside what phase 1
+        // kept and the universal basis.
+        const std::uint64_t projection =
+            options.per_matrix ? blocks + kept + 8 * d * std::min<std::uint64_t>(options.universal_k, d) : 0;
+        return common + std::max({accumulate, universal, projection});
     }
     // randomized_eigen (rsvd.hpp), at its peak, the last pass: per Gram (each
     // type's and C_u) its Krylov basis and probes, d×(m + r) in float32

@@ -213,9 +213,14 @@ mapped_file& mapped_file::operator=(mapped_file&& other) noexcept {
     return *this;
 }
 
-void mapped_file::release_pages() const noexcept {
+void mapped_file::release_pages() const noexcept { release_pages({data_, size_}); }
+
+void mapped_file::release_pages(std::span<const std::byte> range) const noexcept {
+    if (data_ == nullptr || range.empty()) return;
+    const auto first = reinterpret_cast<std::uintptr_t>(range.data()) / page_size() * page_size();
+    const auto end = reinterpret_cast<std::uintptr_t>(range.data() + range.size());
     // Only advice: a failure leaves the pages resident, nothing else.
-    if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_ - lead_), lead_ + size_, MADV_DONTNEED);
+    ::madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
 }
 
 void mapped_file::unmap() noexcept {

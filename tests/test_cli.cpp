@@ -31,6 +31,7 @@
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/classify.hpp"
 #include "adaptk/gram_kernel.hpp"
+#include "adaptk/partition.hpp"
 #include "adaptk/safetensors_writer.hpp"
 #include "adaptk/tensor_file.hpp"
 #include "detail/linalg.hpp"
@@ -2348,6 +2349,44 @@ BOOST_DATA_TEST_CASE(layers_from_per_matrix_states_equal_the_whole_run, bdata::m
     whole_allocate.insert(whole_allocate.begin() + 1, stories_f32());
     check_csv_close(succeed(with_states(allocate, files)).out, succeed(whole_allocate).out, merge_tolerance,
                     "allocate --per matrix");
+}
+
+// accumulate states the plan of its part (its share streamed, each type's
+// Gram handed out as a state) and fits --max-memory as the table commands do.
+// No matrix here has more than 512 vectors, so blocks of 512 compute exactly
+// what blocks of 1024 do: the fitted part's state is the unlimited one's bytes.
+BOOST_AUTO_TEST_CASE(accumulate_fits_max_memory_or_refuses_naming_what_it_needs) {
+    adaptk::checkpoint model(stories_f32());
+    std::vector<std::string> notes;
+    const auto matrices = model.matrices(stories_dim, notes);
+    const auto part_of = adaptk::split_by_bytes(matrices, 2);
+    adaptk::analysis_options part;
+    part.reads = [&](std::size_t m) { return part_of[m] == 0; };
+    part.hands_out_states = true;
+    auto plan_at = [&](std::size_t block_vectors) {
+        part.block_vectors = block_vectors;
+        return adaptk::planned_bytes(matrices, stories_dim, part);
+    };
+    const std::uint64_t full = plan_at(1024), halved = plan_at(512), smallest = plan_at(64);
+    BOOST_TEST_REQUIRE(halved < full);
+    const temp_dir dir;
+    auto accumulate = [&](const std::string& state, const std::vector<std::string>& extra) {
+        std::vector<std::string> args{"accumulate", stories_f32(), "--part", "1/2", "--state", (dir / state).string()};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return args;
+    };
+    const run_result unlimited = run_stream(accumulate("unlimited.state", {}));
+    BOOST_TEST_REQUIRE(unlimited.status == 0, unlimited.err);
+    BOOST_TEST(std::abs(stated_plan(unlimited) - static_cast<double>(full) / 1048576) <= 0.05 + 1e-9, unlimited.err);
+    const run_result fitted = run_stream(accumulate("fitted.state", {"--max-memory", std::to_string(halved)}));
+    BOOST_TEST_REQUIRE(fitted.status == 0, fitted.err);
+    BOOST_TEST(fitted.err.find("--max-memory: blocks of 512 vectors") != std::string::npos, fitted.err);
+    BOOST_TEST((read_text(dir / "fitted.state") == read_text(dir / "unlimited.state")));
+    // With our thread count given, the blocks are all it may shrink.
+    const auto refused = accumulate("refused.state", {"--max-memory", std::to_string(smallest - 1), "--threads",
+                                                      std::to_string(adaptk::detail::blas_threads())});
+    check_failure(run_stream(refused), 1, {"is too small: the exact method needs", "for hidden size 64"}, refused);
+    BOOST_TEST(!fs::exists(dir / "refused.state"));
 }
 
 BOOST_AUTO_TEST_CASE(failed_accumulate_leaves_no_state_file) {

@@ -107,6 +107,8 @@ BOOST_AUTO_TEST_CASE(released_pages_read_back_the_same_bytes) {
     BOOST_TEST_REQUIRE(same_bytes(file, tail));
     file.release_pages();
     BOOST_TEST(same_bytes(file, tail));
+    file.release_pages({file.data() + page_size() + 7, page_size()});  // a range from inside a page
+    BOOST_TEST(same_bytes(file, tail));
 }
 
 BOOST_AUTO_TEST_CASE(default_constructed_is_closed) {

@@ -208,6 +208,28 @@ BOOST_AUTO_TEST_CASE(a_state_records_its_part_and_model) {
     BOOST_TEST(vectors > 0u);
 }
 
+// state_set drops each checksum piece's pages as it is handed over, so the
+// pieces must cover the checksummed data once, in order.
+BOOST_AUTO_TEST_CASE(the_checksum_hands_over_every_piece_it_read_once) {
+    const model_dir model;
+    const temp_dir states_dir;
+    const auto files = write_parts(checkpoint(model.path()), states_dir.path(), 2, true);
+    const mapped_file file(files[0]);
+    const std::span<const std::byte> image(file.data(), file.size());
+    const safetensors_header header = parse_safetensors(image, files[0].string());
+    const std::byte* next = image.data() + header.data_offset;
+    std::size_t pieces = 0;
+    parse_state(image, header, files[0].string(), [&](std::span<const std::byte> piece) {
+        BOOST_TEST((piece.data() == next));
+        BOOST_TEST(piece.size() <= state_hash_piece);
+        next = piece.data() + piece.size();
+        ++pieces;
+    });
+    BOOST_TEST(pieces >= 1u);
+    // Everything but the checksum's own 8 bytes at the end of the data section.
+    BOOST_TEST(static_cast<std::size_t>(next - image.data()) == image.size() - 8);
+}
+
 // Per-matrix rows: each matrix's eigenvalues from the part that read it, the
 // r2 columns from a projection pass over the weights after the merge; against
 // the whole run, and each matrix's spectrum against a dense float64 one.

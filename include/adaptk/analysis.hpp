@@ -75,6 +75,9 @@ struct analysis_options {
     /// Resident memory of the ranks' transport beside the analysis (MPI's
     /// libraries and runtime: rank_group::transport_bytes), counted in planned_bytes.
     std::uint64_t transport_bytes = 0;
+    /// The run is accumulate_grams' (a state file's part): the streaming
+    /// alone, each type's Gram handed out as a packed state. For planned_bytes.
+    bool hands_out_states = false;
     /// With method::rsvd: oversample, power_iterations, error_probes, seed
     /// (k and trace weighting come from the fields above; k = this->k).
     rsvd_options randomized;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <span>
 
 namespace adaptk {
 
@@ -69,6 +70,8 @@ public:
     /// MADV_DONTNEED); a later read maps them again from the file. For a
     /// mapping read piece by piece, so its pages do not add up in RSS.
     void release_pages() const noexcept;
+    /// The same for `range`, a part of the window (from the start of its first page).
+    void release_pages(std::span<const std::byte> range) const noexcept;
 
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 

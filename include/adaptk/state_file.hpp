@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -94,8 +95,12 @@ struct state_part {
 
 /// Validates a state file image whose safetensors structure `header` already
 /// passed parse_safetensors. Throws format_error naming `file_name` and what
-/// is wrong. Cost: one pass over the file for the checksum.
-state_part parse_state(std::span<const std::byte> file, const safetensors_header& header, const std::string& file_name);
+/// is wrong. Cost: one pass over the file for the checksum, in pieces of
+/// state_hash_piece bytes; `hashed`, when given, gets each piece once it was
+/// read (a mapped file drops its pages there, so a part never is resident whole).
+inline constexpr std::size_t state_hash_piece = 8u << 20;
+state_part parse_state(std::span<const std::byte> file, const safetensors_header& header, const std::string& file_name,
+                       const std::function<void(std::span<const std::byte>)>& hashed = {});
 
 /// The N parts of one run, each validated, and checked to belong together:
 /// the same model fingerprint and options, every part 1..N exactly once.

@@ -23,6 +23,7 @@
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/error.hpp"
 #include "adaptk/mapped_file.hpp"
+#include "adaptk/partition.hpp"
 #include "adaptk/plots.hpp"
 #include "adaptk/ranks.hpp"
 #include "adaptk/state_file.hpp"
@@ -282,6 +283,12 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
                         mebibytes(needed) + ")");
 }
 
+// Said every run, so a peak RSS can be read against it (BENCHMARKS.md).
+std::string plan_note(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& settings) {
+    return "the " + std::string(method_name(settings.how)) + " method plans " +
+           mebibytes(planned_bytes(matrices, d, settings)) + " of memory (--max-memory is checked against it)";
+}
+
 std::string parameter_text(std::uint64_t count) { return std::to_string(count) + " parameters"; }
 
 // allocate: the greedy ranks at --budget beside the uniform K, with notes on
@@ -454,9 +461,7 @@ analysis_options analysis_settings(cli::options& o, const std::vector<weight_mat
     partition(settings);
     ranks.share(matrices, settings);
     settings.spill_directory = o.spill_dir;
-    // Said every run, so a peak RSS can be read against it (BENCHMARKS.md).
-    notes.lines.push_back("the " + std::string(method_name(settings.how)) + " method plans " +
-                          mebibytes(planned_bytes(matrices, d, settings)) + " of memory (--max-memory is checked against it)");
+    notes.lines.push_back(plan_note(matrices, d, settings));
     if (const std::uint64_t spill = spill_bytes(matrices, d, settings); spill > 0)
         notes.lines.push_back("the exact method parks its type Grams (" + mebibytes(spill) +
                               ") in a temporary file in " + spill_directory(settings).string() + " (--spill-dir)");
@@ -529,12 +534,25 @@ int accumulate_part(const cli::options& o, const messages& say, note_log& notes)
     notes.lines = model.notes();
     const std::uint64_t d = model.hidden_size(o.hidden_size, notes.lines);
     const auto matrices = analysed_matrices(o.model, model, d, notes, say);
-    notes.print(say);
     analysis_options settings;
     settings.center = o.center;
-    settings.block_vectors = o.block_vectors;
     settings.per_matrix = o.per_matrix_state;
     settings.matrix_precision = o.matrix_precision.value_or(eig_precision::float32);
+    // The per-matrix solves run on the streaming thread with every BLAS
+    // thread, each holding its buffers: as many as solver threads would.
+    settings.solver_threads = static_cast<std::size_t>(detail::blas_threads());
+    // Planned and fitted to --max-memory as this part's run: write_state
+    // streams the part's share and hands out each type's Gram.
+    const auto part_of = split_by_bytes(matrices, o.parts);
+    auto as_part = [&](analysis_options& s) {
+        s.reads = [&](std::size_t m) { return part_of[m] + 1 == o.part; };
+        s.hands_out_states = true;
+    };
+    choose_method(o, matrices, d, settings, as_part, notes.lines);
+    analysis_options planned = settings;
+    as_part(planned);
+    notes.lines.push_back(plan_note(matrices, d, planned));
+    notes.print(say);
     {
         progress_line progress(!say.quiet());
         settings.progress = std::ref(progress);

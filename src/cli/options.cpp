@@ -90,7 +90,8 @@ std::string_view ignored_because(std::string_view arg, command c) {
                                    c == command::layers || c == command::report;
     const bool k_columns =
         c == command::profile || c == command::layers || c == command::report || c == command::compare;
-    if (c == command::accumulate && arg != "--threads" && arg != "--center" && arg != "--block-vectors")
+    if (c == command::accumulate && arg != "--threads" && arg != "--center" && arg != "--block-vectors" &&
+        arg != "--max-memory")
         return "it writes a state file, no table (give it to the command that reads the states)";
     if (arg == "--universal-weighting" && !universal_columns)
         return "its output has no universal-basis column (profile, groups, frontier, layers and report have)";
