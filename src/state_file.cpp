@@ -436,9 +436,10 @@ namespace {
 // pages the copy read are dropped (see state_set's constructor).
 std::vector<double> read_doubles(const mapped_file& file, const safetensors_header& header, std::size_t tensor) {
     const tensor_info& info = header.tensors[tensor];
-    std::vector<double> values(info.bytes() / sizeof(double));
-    std::memcpy(values.data(), file.data() + header.data_offset + info.begin, info.bytes());
-    file.release_pages();
+    const std::span<const std::byte> bytes(file.data() + header.data_offset + info.begin, info.bytes());
+    std::vector<double> values(bytes.size() / sizeof(double));
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+    file.release_pages(bytes);
     return values;
 }
 
