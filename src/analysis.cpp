@@ -5,7 +5,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "adaptk/dtype.hpp"
@@ -262,19 +264,29 @@ void check_arguments(const std::vector<weight_matrix>& matrices, std::uint64_t d
     if (matrices.empty()) throw std::invalid_argument("analyse: no matrices to analyse");
 }
 
-// A float32 per-matrix solve holds its matrix and the float64 columns
-// spill_file::read_float converts.
-std::uint64_t float_solve_bytes(std::uint64_t d) {
-    return 4 * d * d + 8 * d * std::min<std::uint64_t>(d, detail::spill_file::float_chunk_columns);
-}
-
 // The accumulator's buffers: its float64 Gram and float32 panel.
 std::uint64_t accumulator_bytes(std::uint64_t d) { return 8 * d * d + 4 * std::min<std::uint64_t>(gram_panel_rows, d) * d; }
 
-// The bytes the solves may hold at once: the accumulator's, freed while they
-// run (two float32 solves fit, or one float64), so they add nothing to
-// planned_bytes.
-std::uint64_t solver_capacity(std::uint64_t d) { return accumulator_bytes(d); }
+// A d×d matrix of Real in a solver's region of the lent room (a view: nothing
+// allocated), or in memory of its own when the job got no region.
+template <class Real>
+arma::Mat<Real> square_in(std::span<std::byte> region, std::size_t d) {
+    if (region.size() < sizeof(Real) * d * d) return arma::Mat<Real>(d, d);
+    return arma::Mat<Real>(reinterpret_cast<Real*>(region.data()), d, d, false, false);
+}
+
+// The eigenvalues of the Gram parked in `slot`, read into `region`: rounded to
+// float32 chunk by chunk for a float32 solve, so no solve holds a float64 Gram
+// beside its float32 copy.
+template <class Real>
+arma::vec parked_eigenvalues(const detail::spill_file& spill, std::size_t slot, std::size_t d, std::span<std::byte> region) {
+    arma::Mat<Real> gram = square_in<Real>(region, d);
+    if constexpr (std::is_same_v<Real, float>)
+        spill.read_float(slot, gram.memptr());
+    else
+        spill.read_columns(slot, 0, d, gram.memptr());
+    return eigenvalues_descending(std::move(gram));
+}
 
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
 // its eigenvalues; with per-matrix statistics also each matrix's own spectrum
@@ -284,9 +296,9 @@ std::uint64_t solver_capacity(std::uint64_t d) { return accumulator_bytes(d); }
 // and write per matrix, from the page cache), so it too holds one d×d float64
 // accumulator at a time. Its solves wait in the spill too (a parking slot per
 // solver thread) and run side by side once every solver thread has one, in
-// the memory the streaming frees meanwhile (solver_capacity): the streaming
-// keeps all BLAS threads, the solves one core each, and the peak stays the
-// streaming's.
+// the accumulator's own buffer, lent to them between matrices (two float32
+// solves fit, or one float64): the streaming keeps all BLAS threads, the
+// solves one core each, and the peak stays the streaming's.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
                       std::vector<std::optional<std::size_t>>& slots, std::vector<arma::mat>& type_bases) {
@@ -304,18 +316,17 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
     std::vector<arma::vec> matrix_values(options.per_matrix ? matrices.size() : 0);
     type_bases.assign(options.per_matrix ? runs.size() : 0, arma::mat());
     const std::uint64_t gram_bytes = 8 * d * d;
-    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, solver_capacity(d));
+    detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, [&gram] { return gram.lend(); });
     std::vector<std::size_t> parking;  // spill slots of the matrix Grams queued for the solvers
     std::size_t parked = 0;
     // A type's float64 solve, queued after a matrix's (float32) one: side by
     // side two would hold two float64 Grams at once.
-    std::deque<std::function<void()>> type_solves;
+    std::deque<detail::eigen_pool::job> type_solves;
     auto submit_type_solve = [&] {
-        solvers.submit(gram_bytes + 8 * d * result.k, std::move(type_solves.front()));
+        solvers.submit(gram_bytes, alignof(double), std::move(type_solves.front()));
         type_solves.pop_front();
     };
     auto solve_queued = [&] {
-        gram = new_accumulator();  // its d×d buffers are the solvers' room
         solvers.run();
         parked = 0;
     };
@@ -343,7 +354,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             rounding.bound += own_rounding.bound;
             rounding.estimate += own_rounding.estimate;
             raw_energy += gram.trace();
-            arma::mat own_gram = gram.take(false);
+            const arma::mat& own_gram = gram.symmetric();
             if (slot)
                 spill.add(*slot, own_gram);
             else
@@ -351,22 +362,21 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             if (short_side) continue;
             const bool single = float32_solve(matrix, options);
             if (solvers.workers() == 0 && !single) {  // solved now, on this thread, in place
-                own = eigenvalues_descending(std::move(own_gram));
+                own = eigenvalues_descending(square_in<double>(gram.lend(), d));
                 continue;
             }
-            // Parked in the spill and read back (rounded to float32 chunk by
-            // chunk for a float32 solve), so no solve holds a float64 Gram
-            // beside its float32 copy; without solver threads submit() solves
-            // it now, from the one parking slot.
+            // Parked in the spill and read back into a solver's region; without
+            // solver threads submit() solves it now, from the one parking slot.
             if (parked == parking.size())
                 parking.push_back(spill.write(own_gram));
             else
                 spill.overwrite(parking[parked], own_gram);
-            own_gram.reset();
-            const std::uint64_t bytes = single ? float_solve_bytes(d) : gram_bytes;
-            solvers.submit(bytes, [&own, &spill, at = parking[parked], single] {
-                own = single ? eigenvalues_descending(spill.read_float(at)) : eigenvalues_descending(spill.read(at));
-            });
+            const std::uint64_t bytes = (single ? sizeof(float) : sizeof(double)) * d * d;
+            solvers.submit(bytes, single ? alignof(float) : alignof(double),
+                           [&own, &spill, at = parking[parked], single, d](std::span<std::byte> region) {
+                               own = single ? parked_eigenvalues<float>(spill, at, d, region)
+                                            : parked_eigenvalues<double>(spill, at, d, region);
+                           });
             if (!type_solves.empty()) submit_type_solve();
             if (solvers.workers() > 0 && ++parked == solvers.workers()) solve_queued();
         }
@@ -388,7 +398,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             type_gram = gram.take(options.center);
             slot = spill.write(type_gram);
         } else {
-            type_gram = spill.read(*slot);
+            type_gram = square_in<double>(gram.lend(), d);  // the matrices' Grams are all in the spill
+            spill.read_columns(*slot, 0, d, type_gram.memptr());
             if (options.center && spectrum.vectors > 0) {
                 center_gram(type_gram, type_sum, spectrum.vectors);
                 spill.overwrite(*slot, type_gram);
@@ -399,8 +410,12 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         type_traces[t] = arma::trace(type_gram);
         if (solvers.workers() > 0) type_gram.reset();  // read back from the spill when solved
         // With per-matrix statistics the same reduction gives the type's top-k basis too.
-        type_solves.push_back([&, t, at = *slot, c = std::move(type_gram)]() mutable {
-            arma::mat gram_of_type = c.is_empty() ? spill.read(at) : std::move(c);
+        type_solves.push_back([&, t, at = *slot, c = std::move(type_gram)](std::span<std::byte> region) mutable {
+            arma::mat gram_of_type = std::move(c);
+            if (gram_of_type.is_empty()) {
+                gram_of_type = square_in<double>(region, d);
+                spill.read_columns(at, 0, d, gram_of_type.memptr());
+            }
             if (!options.per_matrix) {
                 type_values[t] = eigenvalues_descending(std::move(gram_of_type));
                 return;
@@ -569,8 +584,9 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         // buffers (BF16 blocks as stored plus the kernel's packed copy, or
         // plus their float32 decode for the fp32 kernel; with per-matrix
         // statistics also a float32 block for the projection pass, which
-        // accumulate_grams has not). Per-matrix solves run in what the
-        // accumulator frees (solver_capacity).
+        // accumulate_grams has not). Per-matrix solves run in the
+        // accumulator's float64 buffer, their small buffers in its panel,
+        // which it frees while lending (gram_accumulator::lend).
         const bool bf16_kernel = options.kernel.value_or(active_gram_kernel()) != gram_kernel::fp32;
         const bool projection_block = options.per_matrix && !options.hands_out_states;
         const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || projection_block ? 4 : 0) +

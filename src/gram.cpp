@@ -27,6 +27,7 @@ gram_accumulator::gram_accumulator(std::size_t dim, bool track_sum, std::size_t 
 }
 
 void gram_accumulator::materialize() const {
+    if (lent_) throw std::logic_error("gram_accumulator: used after lend() without reset()");
     if (upper_.n_elem == 0) upper_.zeros(dim_, dim_);
 }
 
@@ -167,16 +168,29 @@ arma::mat gram_accumulator::centered() const {
     return result;
 }
 
-arma::mat gram_accumulator::take(bool center) {
-    if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
+const arma::mat& gram_accumulator::symmetric() {
     materialize();
     for (std::size_t j = 0; j < dim_; ++j)
         for (std::size_t i = 0; i < j; ++i) upper_(j, i) = upper_(i, j);
+    return upper_;
+}
+
+arma::mat gram_accumulator::take(bool center) {
+    if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
+    symmetric();
     if (center) center_gram(upper_, sum_, count_);
     return std::move(upper_);
 }
 
+std::span<std::byte> gram_accumulator::lend() {
+    if (upper_.n_elem == 0) return {};
+    lent_ = true;
+    panel_ = std::vector<float>();
+    return std::as_writable_bytes(std::span(upper_.memptr(), upper_.n_elem));
+}
+
 void gram_accumulator::reset() {
+    lent_ = false;
     if (upper_.n_elem != 0) upper_.zeros();
     if (track_sum_) sum_.zeros();
     count_ = 0;

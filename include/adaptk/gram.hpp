@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include <armadillo>
@@ -125,6 +126,17 @@ public:
     /// makes it usable again.
     arma::mat take(bool center);
 
+    /// The full symmetric Gram, its lower triangle filled in place; later
+    /// adds go on (they touch the upper triangle only).
+    const arma::mat& symmetric();
+
+    /// Lends the float64 buffer (dim² doubles, holding what symmetric() left)
+    /// as scratch until reset(), which zeros it; the float32 panel is freed
+    /// meanwhile, so the borrower's small buffers fit in it. Empty when there
+    /// is no buffer (none yet, or after take()). Until reset(), lend() gives
+    /// the same buffer again and any other use throws std::logic_error.
+    std::span<std::byte> lend();
+
     /// Back to zero vectors, keeping the buffers (none after take()).
     void reset();
 
@@ -149,6 +161,7 @@ private:
     std::uint64_t count_ = 0;
     mutable arma::mat upper_;  ///< float64 accumulator; only the upper triangle is meaningful
     std::vector<float> panel_;  ///< float32 sums of one row panel of one block
+    bool lent_ = false;  ///< lend() gave the buffer away until reset()
     std::size_t longest_float_run_ = 0;
     std::uint64_t flushes_ = 0;  ///< float64 adds of float32 sums (float blocks), for the rounding bound
     arma::vec sum_;

@@ -4,11 +4,11 @@
 // takes 0.63 s on one thread and 0.40 s on two, while two single-threaded
 // solves side by side finish 3.2 per second (BENCHMARKS.md, solver table).
 // So jobs are queued while the caller streams, and run() solves them on the
-// caller and workers − 1 threads with single-threaded BLAS: the
-// streaming keeps every BLAS thread and the solves use the memory it frees
-// between matrices. A job loads its matrix when it starts (from the spill
-// file), so queued jobs hold nothing; running ones hold at most
-// `capacity_bytes`.
+// caller and workers − 1 threads with single-threaded BLAS: the streaming
+// keeps every BLAS thread. The solves run in memory the caller lends (the
+// Gram accumulator's buffer, idle between matrices), each job in a region of
+// its own: nothing is allocated, zeroed or faulted in per solve. A job loads
+// its matrix when it starts (from the spill file), so queued jobs hold nothing.
 
 #include <condition_variable>
 #include <cstddef>
@@ -17,6 +17,8 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -24,39 +26,58 @@ namespace adaptk::detail {
 
 class eigen_pool {
 public:
+    /// A job's work: `region` is its declared bytes of the lent room, shared
+    /// with no other running job, or empty when they do not fit the room
+    /// (then the job allocates its own memory and runs alone).
+    using job = std::function<void(std::span<std::byte> region)>;
+    /// The memory jobs may use; asked for whenever jobs are about to run (in
+    /// run(), and in submit() without workers), and left to them until they end.
+    using room_provider = std::function<std::span<std::byte>()>;
+
     /// `workers` solves at once in run(), the caller's thread one of them (0:
     /// every job runs inline in submit()).
-    eigen_pool(std::size_t workers, std::uint64_t capacity_bytes);
+    eigen_pool(std::size_t workers, room_provider room);
     ~eigen_pool();
     eigen_pool(const eigen_pool&) = delete;
     eigen_pool& operator=(const eigen_pool&) = delete;
 
     std::size_t workers() const noexcept { return workers_; }
 
-    /// Queues `job`, which holds `bytes` while it runs; without workers runs it now.
-    void submit(std::uint64_t bytes, std::function<void()> job);
+    /// Queues `work`, which needs `bytes` aligned to `alignment` (a power of
+    /// two); without workers runs it now.
+    void submit(std::uint64_t bytes, std::size_t alignment, job work);
     /// Runs the queued jobs in order on the workers, BLAS single-threaded
-    /// meanwhile, as many at once as their bytes fit the capacity (a larger
-    /// job runs alone), and returns when all are done. Rethrows the first
-    /// failure; no job starts after one failed.
+    /// meanwhile, as many at once as their regions fit side by side in the
+    /// room (a job larger than the room runs alone), and returns when all are
+    /// done. Rethrows the first failure; no job starts after one failed.
     void run();
 
 private:
     struct queued_job {
         std::uint64_t bytes;
-        std::function<void()> run;
+        std::size_t alignment;
+        job work;
+    };
+    struct region {
+        std::size_t offset, bytes;
     };
     void work(std::unique_lock<std::mutex>& lock);
     void help();
+    /// Where `next` goes beside the running jobs' regions, or nothing while
+    /// it must wait; a job larger than the room gets an empty region once
+    /// nothing runs.
+    std::optional<std::span<std::byte>> place(const queued_job& next) const;
 
     std::size_t workers_;
-    std::uint64_t capacity_bytes_;
+    room_provider room_provider_;
+    std::span<std::byte> room_;  ///< lent for the current run()
     std::mutex mutex_;
     std::condition_variable changed_;
     std::deque<queued_job> queue_;
-    std::uint64_t running_bytes_ = 0;
+    std::vector<region> running_;  ///< the running jobs' regions of the room
     std::size_t running_jobs_ = 0;
-    bool open_ = false;  ///< inside run(): helpers take jobs
+    bool alone_ = false;           ///< a job larger than the room is running
+    bool open_ = false;            ///< inside run(): helpers take jobs
     bool stopping_ = false;
     std::exception_ptr failure_;
     /// The workers beside the caller, started by the first run() and kept:

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace adaptk::detail {
 namespace {
@@ -93,15 +94,14 @@ arma::mat spill_file::read(std::size_t slot) const {
     return m;
 }
 
-arma::fmat spill_file::read_float(std::size_t slot) const {
-    arma::fmat m(n_, n_);
-    arma::mat chunk(n_, std::min(float_chunk_columns, n_));
+void spill_file::read_float(std::size_t slot, float* out) const {
+    std::vector<double> chunk(n_ * std::min(float_chunk_columns, n_));
     for (std::size_t first = 0; first < n_; first += float_chunk_columns) {
         const std::size_t count = std::min(float_chunk_columns, n_ - first);
-        read_columns(slot, first, count, chunk.memptr());
-        m.cols(first, first + count - 1) = arma::conv_to<arma::fmat>::from(chunk.head_cols(count));
+        read_columns(slot, first, count, chunk.data());
+        std::transform(chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n_ * count), out + first * n_,
+                       [](double value) { return static_cast<float>(value); });
     }
-    return m;
 }
 
 }  // namespace adaptk::detail

@@ -33,9 +33,9 @@ public:
     void read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const;
     /// The whole matrix in slot.
     arma::mat read(std::size_t slot) const;
-    /// The whole matrix in slot rounded to float32, read float_chunk_columns
-    /// at a time: no float64 copy beside it.
-    arma::fmat read_float(std::size_t slot) const;
+    /// The whole matrix in slot rounded to float32 into `out` (n×n,
+    /// column-major), read float_chunk_columns at a time: no float64 copy beside it.
+    void read_float(std::size_t slot, float* out) const;
 
     /// File offset of column `first` of `slot` for n×n matrices, in 64 bits:
     /// the slots of 9 types at n = 8192 span 4.5 GiB, past any 32-bit size_t.
