@@ -354,7 +354,9 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             rounding.bound += own_rounding.bound;
             rounding.estimate += own_rounding.estimate;
             raw_energy += gram.trace();
-            const arma::mat& own_gram = gram.symmetric();
+            // Its upper triangle is what the solves read and what the type's
+            // slot sums; the slot is mirrored once, at the type's end.
+            const arma::mat& own_gram = gram.upper();
             if (slot)
                 spill.add(*slot, own_gram);
             else
@@ -400,10 +402,9 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         } else {
             type_gram = square_in<double>(gram.lend(), d);  // the matrices' Grams are all in the spill
             spill.read_columns(*slot, 0, d, type_gram.memptr());
-            if (options.center && spectrum.vectors > 0) {
-                center_gram(type_gram, type_sum, spectrum.vectors);
-                spill.overwrite(*slot, type_gram);
-            }
+            mirror_upper(type_gram);
+            if (options.center && spectrum.vectors > 0) center_gram(type_gram, type_sum, spectrum.vectors);
+            spill.overwrite(*slot, type_gram);
         }
         slots.push_back(*slot);
         const std::size_t t = result.types.size();

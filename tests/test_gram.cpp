@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -208,6 +209,28 @@ BOOST_AUTO_TEST_CASE(take_moves_out_the_full_symmetric_matrix_and_reset_reuses) 
     feed(acc, x, 16);
     BOOST_TEST(relative_error(acc.gram(), x * x.t()) <= 1e-13);
     BOOST_CHECK_THROW(acc.take(true), std::logic_error);  // no running sum was kept
+}
+
+// d = 131: the mirroring's tiles of 64, two whole and one part.
+BOOST_AUTO_TEST_CASE(upper_lend_and_take_at_a_size_of_several_tiles) {
+    arma::arma_rng::set_seed(6);
+    const arma::mat x(131, 300, arma::fill::randn);
+    const arma::mat dense = x * x.t();
+    gram_accumulator acc(131);
+    feed(acc, x, 64);
+    const arma::mat& upper = acc.upper();
+    BOOST_TEST(relative_error(arma::trimatu(upper), arma::trimatu(dense)) <= 1e-13);
+    BOOST_TEST(arma::accu(arma::abs(arma::trimatl(upper, -1))) == 0.0);
+    const std::span<std::byte> lent = acc.lend();
+    BOOST_TEST(lent.size() == 131u * 131u * sizeof(double));
+    BOOST_TEST(static_cast<const void*>(lent.data()) == static_cast<const void*>(upper.memptr()));
+    BOOST_CHECK_THROW(feed(acc, x, 64), std::logic_error);  // lent until reset()
+    acc.reset();
+    feed(acc, x, 64);
+    const arma::mat taken = acc.take(false);
+    BOOST_TEST(taken.is_symmetric());
+    BOOST_TEST(relative_error(taken, dense) <= 1e-13);
+    BOOST_TEST(acc.lend().empty());  // take() moved the buffer out
 }
 
 BOOST_AUTO_TEST_CASE(trace_is_sum_of_squared_norms) {

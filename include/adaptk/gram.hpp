@@ -64,6 +64,9 @@ struct gram_state {
     std::uint64_t flushes = 0;
 };
 
+/// Copies the upper triangle of the square `m` onto its lower one, in place.
+void mirror_upper(arma::mat& m);
+
 /// Values in the packed upper triangle of a d×d matrix: d(d+1)/2.
 constexpr std::uint64_t packed_upper_size(std::uint64_t dim) noexcept { return dim * (dim + 1) / 2; }
 
@@ -126,11 +129,10 @@ public:
     /// makes it usable again.
     arma::mat take(bool center);
 
-    /// The full symmetric Gram, its lower triangle filled in place; later
-    /// adds go on (they touch the upper triangle only).
-    const arma::mat& symmetric();
-
-    /// Lends the float64 buffer (dim² doubles, holding what symmetric() left)
+    /// The Gram as held: its upper triangle is the Gram's (what LAPACK's 'U'
+    /// solvers read); below it are zeros (reset() and adds never write there).
+    const arma::mat& upper() const;
+    /// Lends the float64 buffer (dim² doubles, holding what upper() showed)
     /// as scratch until reset(), which zeros it; the float32 panel is freed
     /// meanwhile, so the borrower's small buffers fit in it. Empty when there
     /// is no buffer (none yet, or after take()). Until reset(), lend() gives
