@@ -118,7 +118,8 @@ arma::vec captured_energy(const detail::spill_file& spill, std::size_t slot, con
     for (std::size_t first = 0; first < d; first += spill_chunk_columns) {
         const std::size_t count = std::min(spill_chunk_columns, d - first);
         spill.read_columns(slot, first, count, chunk.memptr());
-        product += chunk.head_cols(count) * basis.rows(first, first + count - 1);
+        const arma::mat columns(chunk.memptr(), d, count, false, true);  // a view: head_cols() would copy it
+        product += columns * basis.rows(first, first + count - 1);
     }
     arma::vec captured(basis.n_cols);
     for (std::size_t j = 0; j < basis.n_cols; ++j) captured[j] = arma::dot(basis.col(j), product.col(j));
