@@ -61,7 +61,7 @@ BOOST_DATA_TEST_CASE(every_job_solves_its_own_matrix_in_its_region, bdata::make(
         for (std::size_t j = 0; j < jobs; ++j) {
             const std::size_t size = n + j;
             pool.submit(8 * size * size, alignof(double),
-                        [&, &out = values[j], c = with_known_spectrum(size, static_cast<unsigned>(j))](std::span<std::byte> region) {
+                        [&room, &out = values[j], size, c = with_known_spectrum(size, static_cast<unsigned>(j))](std::span<std::byte> region) {
                             BOOST_TEST_REQUIRE(room.holds(region));
                             BOOST_TEST_REQUIRE(region.size() == c.n_elem * sizeof(double));
                             arma::mat in_region(reinterpret_cast<double*>(region.data()), size, size, false, false);
