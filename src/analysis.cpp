@@ -605,9 +605,17 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         bool streams = !options.reads;
         for (std::size_t m = 0; m < matrices.size() && !streams; ++m) streams = options.reads(m);
         const std::uint64_t blocks = d * b * block_element_bytes;
+        // Each type's eigenvalues (dsyevd, no vectors) are solved in phase 1
+        // on the Gram the accumulator hands over, beside the block buffers:
+        // LAPACK's workspace (2 + nb)·d doubles (nb = 32, DSYTRD's block),
+        // the values twice, and the nb×d panel OpenBLAS packs for dsytrd's
+        // rank-2k updates. Without it the plan was 0.7 MiB below the peak at
+        // d = 4096 and 3.0 at 8192 (BENCHMARKS, "rsvd at d = 16384 under 256 MiB").
+        constexpr std::uint64_t tridiagonal_block = 32;
+        const std::uint64_t type_solve = options.hands_out_states ? 0 : 8 * d * (2 * tridiagonal_block + 4);
         const std::uint64_t accumulate = accumulator_bytes(d) + beside +
                                          (streams ? blocks + (blas_blocks ? blas_buffer * blas_threads : 0) : 0) +
-                                         solver_buffers;
+                                         solver_buffers + type_solve;
         if (options.hands_out_states) return common + accumulate;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's
         // work; with per-matrix statistics also what phase 1 leaves for the
