@@ -614,6 +614,7 @@ BOOST_AUTO_TEST_CASE(passes_hold_the_krylov_states_and_no_random_draws) {
         return;
     }
     const double per_gram = 4.0 * d * (m + r) + 8.0 * d * (ell + r) + 16.0 * m * m;
+    BOOST_TEST_MESSAGE("heap in use at a pass's start: " << most << " B; the states: " << (groups + 1) * per_gram);
     BOOST_TEST(most <= 1.05 * (groups + 1) * per_gram);
 #else
     BOOST_TEST_MESSAGE("skipped: needs glibc's mallinfo2");
