@@ -623,9 +623,17 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         bool streams = !options.reads;
         for (std::size_t m = 0; m < matrices.size() && !streams; ++m) streams = options.reads(m);
         const std::uint64_t blocks = d * b * block_element_bytes;
+        // Each type's eigenvalues (dsyevd, no vectors) are solved in phase 1
+        // on the Gram the accumulator hands over, beside the block buffers:
+        // LAPACK's workspace (2 + nb)·d doubles (nb = 32, DSYTRD's block),
+        // the values twice, and the nb×d panel OpenBLAS packs for dsytrd's
+        // rank-2k updates. Without it the plan was 0.7 MiB below the peak at
+        // d = 4096 and 3.0 at 8192 (BENCHMARKS, "rsvd at d = 16384 under 256 MiB").
+        constexpr std::uint64_t tridiagonal_block = 32;
+        const std::uint64_t type_solve = options.hands_out_states ? 0 : 8 * d * (2 * tridiagonal_block + 4);
         const std::uint64_t accumulate = accumulator_bytes(d) + beside +
                                          (streams ? blocks + (blas_blocks ? blas_buffer * blas_threads : 0) : 0) +
-                                         solver_buffers;
+                                         solver_buffers + type_solve;
         if (options.hands_out_states) return common + accumulate;
         // Phase 2: C_u, a spill chunk, the universal eigenvectors and dsyevr's
         // work; with per-matrix statistics also what phase 1 leaves for the
@@ -651,12 +659,16 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // randomized_eigen (rsvd.hpp), at its peak, the last pass: per Gram (each
     // type's and C_u) its Krylov basis and probes, d×(m + r) in float32
     // (float64 once a block is: any F64 tensor), the float64 product
-    // d×(ℓ + r), the Ritz matrix and capture (m×m float64 each); the pass's
-    // basis [Q_g | probes | Q_u | probes] and pending sum (d×2(ℓ + r)) and
-    // its Xᵀ·B (b×2(ℓ + r)) per block precision, with a pending sum per BLAS
-    // thread (a block is split between them), a flush's float64 images of
-    // Q_u (d×ℓ) and their projection's row chunk (512×m); between passes
-    // extend_basis's float64 d×ℓ blocks and one basis being grown.
+    // d×(ℓ + r), the Ritz matrix and capture (m×m float64 each), and the
+    // stream's block per block precision; then the larger of two phases,
+    // since the pass's buffers go before the bases grow (randomized_eigen):
+    // in the pass its basis [Q_g | probes | Q_u | probes] and pending sum
+    // (d×2(ℓ + r)) and its Xᵀ·B (b×2(ℓ + r)) per block precision, with a
+    // pending sum per BLAS thread (a block is split between them), a flush's
+    // float64 images of Q_u (d×ℓ) and their projection's row chunk (512×m);
+    // between passes extend_basis's float64 d×ℓ blocks and one basis being
+    // grown. Measured against peak RSS at d = 2048 and 16384: BENCHMARKS,
+    // "rsvd at d = 16384 under 256 MiB".
     const std::uint64_t block_element_bytes = (any_f64 ? 8 : 0) + (any_float || any_bf16 ? 4 : 0);
     const std::uint64_t basis_element_bytes = any_f64 ? 8 : 4;
     const std::uint64_t k = std::min<std::uint64_t>(options.k, d);
@@ -666,8 +678,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t per_gram = basis_element_bytes * d * (m + r) + 8 * d * (ell + r) + 16 * m * m;
     const std::uint64_t pass_width = 2 * (ell + r);
     const std::uint64_t workers = static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1));
-    const std::uint64_t pass =
-        block_element_bytes * (d * b + ((1 + workers) * d + b) * pass_width) + 8 * d * ell + 8 * 512 * m;
+    const std::uint64_t blocks = block_element_bytes * d * b;
+    const std::uint64_t pass = block_element_bytes * ((1 + workers) * d + b) * pass_width + 8 * d * ell + 8 * 512 * m;
     const std::uint64_t between_passes = 3 * 8 * d * ell + basis_element_bytes * d * m;
     // C_u's extra passes (planned as taken): its basis grows to m_u columns,
     // its Ritz matrix and capture to m_u×m_u, and the Ritz solves that judge
@@ -683,8 +695,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // Over MPI ranks each partial sum is received into a buffer of its size
     // (ranks.hpp): at most one product, d×(ℓ + r) float64, at a time.
     const std::uint64_t combine_buffer = options.combine_sketches ? 8 * d * (ell + r) : 0;
-    return common + randomized_runtime + (types + 1) * per_gram + pass + between_passes + universal_growth +
-           combine_buffer;
+    return common + randomized_runtime + (types + 1) * per_gram + blocks + std::max(pass, between_passes) +
+           universal_growth + combine_buffer;
 }
 
 // Exact: V·d²/2 Gram multiply-adds and (types + 1) eigensolvers of c·d³; rsvd, V·2d·(ℓ(2q + 3 + e) + 2r) multiply-adds (V vectors

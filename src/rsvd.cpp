@@ -70,8 +70,9 @@
 // rate) with float64 sums every 4096 vectors (or every block, when larger);
 // double blocks in float64. Bases of float-only Grams are stored in float32
 // (half the method's memory); all arithmetic with them is float64.
-// Everything random is drawn up front from one mt19937_64, so Ω and the
-// probes depend on the seed and shapes alone.
+// Everything random comes from one mt19937_64, Ω first, then the probes
+// (drawn when the last pass needs them), so both depend on the seed and
+// shapes alone.
 
 #include "adaptk/rsvd.hpp"
 
@@ -456,10 +457,16 @@ private:
         group_state& g = groups_[current_];
         // The workers' pending columns [first, last], summed in float64: a
         // column at a time, so no float64 copy of the whole pending sum.
+        // The others are added in place: a float64 copy of theirs would double
+        // the d×ℓ images of Q_u a flush holds (5.25 MiB at d = 16384).
         auto sum = [&](std::size_t first, std::size_t last) {
             arma::mat total = arma::conv_to<arma::mat>::from(buffers.pending[0].cols(first, last));
             for (std::size_t part = 1; part < buffers.parts; ++part)
-                total += arma::conv_to<arma::mat>::from(buffers.pending[part].cols(first, last));
+                for (std::size_t j = first; j <= last; ++j) {
+                    const Real* from = buffers.pending[part].colptr(j);
+                    double* into = total.colptr(j - first);
+                    for (std::size_t i = 0; i < total.n_rows; ++i) into[i] += from[i];
+                }
             return total;
         };
         for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += sum(j, j);
@@ -722,14 +729,15 @@ std::vector<double> universal_weights_of(const std::vector<group_state>& states,
 }
 
 // Before a pass: each product sized for the streamed block (and, on the last
-// pass, the error probes (I − KKᵀ)Ω_r that ride along), counts reset, and
-// the captures grown with K_u.
-void prepare_pass(std::vector<group_state>& states, krylov_state& universal, bool first, const arma::mat* raw_probes,
-                  column_store& universal_probes) {
+// pass, the `probes` error probes (I − KKᵀ)Ω_r that ride along, Ω_r drawn
+// here from `rng` and dropped once projected), counts reset, and the
+// captures grown with K_u.
+void prepare_pass(std::vector<group_state>& states, krylov_state& universal, bool first, std::size_t probes,
+                  std::mt19937_64& rng, column_store& universal_probes) {
     const std::size_t dim = universal.basis.rows();
-    const std::size_t probes = raw_probes ? raw_probes->n_cols : 0;
-    auto probes_of = [&](const column_store& k) { return column_store(k.orthogonal(*raw_probes), k.single()); };
-    if (raw_probes) {
+    if (probes > 0) {
+        const arma::mat raw = gaussian_matrix(rng, dim, probes);
+        auto probes_of = [&](const column_store& k) { return column_store(k.orthogonal(raw), k.single()); };
         for (auto& g : states) g.probes = probes_of(g.krylov.basis);
         universal_probes = probes_of(universal.basis);
     }
@@ -902,10 +910,8 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     // so that OpenBLAS's threads never wake to spin.
     const detail::single_threaded_blas threads;
 
-    // Everything random, up front: Ω, then the probes.
+    // Everything random from one generator: Ω here, the probes on the last pass.
     std::mt19937_64 rng(options.seed);
-    const arma::mat omega = gaussian_matrix(rng, dim, ell);
-    const arma::mat raw_probes = gaussian_matrix(rng, dim, r);
 
     rsvd_result result;
     result.k = k;
@@ -917,12 +923,15 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
     column_store universal_probes;
 
     // Pass 1 streams Q₀ = qr(Ω) for every group; C_u·Q₀ = Σ w_g C_g·Q₀ needs no columns of its own.
-    const arma::mat q0 = extend_basis(column_store(arma::mat(dim, 0), false), omega, ell, "starting");
-    for (auto& g : states) {
-        g.krylov.basis = column_store(q0, false);
-        g.krylov.streamed = ell;
+    {  // Ω and Q₀ go once copied: kept, they would add 2·d×ℓ float64 to every pass (10.5 MiB at d = 16384)
+        const arma::mat q0 =
+            extend_basis(column_store(arma::mat(dim, 0), false), gaussian_matrix(rng, dim, ell), ell, "starting");
+        for (auto& g : states) {
+            g.krylov.basis = column_store(q0, false);
+            g.krylov.streamed = ell;
+        }
+        universal.basis = column_store(q0, false);
     }
-    universal.basis = column_store(q0, false);
 
     auto full = [&](const krylov_state& s) { return s.basis.cols() == dim; };
     bool groups_done = false;  // from then on a pass streams C_u's block alone
@@ -935,7 +944,7 @@ rsvd_result randomized_eigen(std::size_t dim, std::size_t groups, const std::vec
                                                                std::all_of(states.begin(), states.end(), [&](const group_state& g) {
                                                                    return full(g.krylov);
                                                                })));
-        prepare_pass(states, universal, first, last ? &raw_probes : nullptr, universal_probes);
+        prepare_pass(states, universal, first, last ? r : 0, rng, universal_probes);
         pass_visitor::universal_part part;
         if (!first) part = {&universal, last ? &universal_probes : nullptr};
         {  // the pass's buffers go before the bases grow and the groups finish: the peak is the larger phase, not both
