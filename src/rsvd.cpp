@@ -161,10 +161,16 @@ public:
     }
     /// Kᵀ·Y (m×c).
     arma::mat project(const arma::mat& y) const {
+        arma::mat chunk;
+        return project(y, chunk);
+    }
+    /// The same with `chunk` as the float64 rows of a float32 store: a caller
+    /// projecting at every flush keeps one (a fresh one per call cost page faults).
+    arma::mat project(const arma::mat& y, arma::mat& chunk) const {
         if (!single_storage_) return twice_.t() * y;
         arma::mat out(cols(), y.n_cols, arma::fill::zeros);
         if (y.n_cols == 0) return out;  // no empty row views (Armadillo binds a null pointer)
-        for_each_chunk([&](std::size_t first, std::size_t last, const arma::mat& k) { out += k.t() * y.rows(first, last); });
+        for_each_chunk(chunk, [&](std::size_t first, std::size_t last, const arma::mat& k) { out += k.t() * y.rows(first, last); });
         return out;
     }
     /// K·C (d×c).
@@ -208,11 +214,15 @@ private:
     // fault per 4 KiB (measured: 8% of the passes' CPU time at d = 4096).
     template <class Visit>
     void for_each_chunk(Visit&& visit) const {
+        arma::mat chunk;
+        for_each_chunk(chunk, visit);
+    }
+    template <class Visit>
+    void for_each_chunk(arma::mat& chunk, Visit&& visit) const {
         constexpr std::size_t chunk_rows = 512;
-        arma::mat chunk(std::min(chunk_rows, rows_), cols());
         for (std::size_t first = 0; first < rows_; first += chunk_rows) {
             const std::size_t last = std::min(first + chunk_rows, rows_) - 1;
-            if (last - first + 1 != chunk.n_rows) chunk.set_size(last - first + 1, cols());
+            if (last - first + 1 != chunk.n_rows || chunk.n_cols != cols()) chunk.set_size(last - first + 1, cols());
             for (std::size_t j = 0; j < cols(); ++j)
                 std::copy(single_.colptr(j) + first, single_.colptr(j) + last + 1, chunk.colptr(j));
             visit(first, last, chunk);
@@ -359,6 +369,7 @@ public:
           last_pass_(last_pass),
           single_(workers),
           double_(workers),
+          column_(dim),
           runner_(workers) {}
 
     void operator()(std::size_t group, const float* block, std::size_t count) override { add(group, block, count); }
@@ -410,15 +421,19 @@ private:
         const arma::Mat<Real>& b = basis<Real>();
         const std::size_t parts = std::clamp<std::size_t>(count / min_worker_vectors, 1, buffers.pending.size());
         std::vector<double> traces(parts, 0.0);
+        const std::size_t written = buffers.parts;
         runner_.run(parts, [&](std::size_t part) {
             const std::size_t first = count * part / parts, vectors = count * (part + 1) / parts - first;
             const Real* start = block + first * dim_;
             if (first_pass_) traces[part] = squared_sum(start, dim_ * vectors);
             const arma::Mat<Real> x(const_cast<Real*>(start), dim_, vectors, false, true);  // a view, no copy
             arma::Mat<Real>& pending = buffers.pending[part];
-            if (pending.n_rows != dim_ || pending.n_cols != b.n_cols) pending.zeros(dim_, b.n_cols);  // zero after every flush
             buffers.products[part] = x.t() * b;
-            pending += x * buffers.products[part];
+            // A sum not written since the last flush is overwritten: no zeroing pass over it per flush.
+            if (part < written)
+                pending += x * buffers.products[part];
+            else
+                pending = x * buffers.products[part];
         });
         for (const double trace : traces) g.trace += trace;  // in part order: the same bits every run
         buffers.parts = std::max(buffers.parts, parts);
@@ -454,27 +469,35 @@ private:
     void flush_pending(precision_buffers<Real>& buffers) {
         if (buffers.vectors == 0) return;
         group_state& g = groups_[current_];
-        // The workers' pending columns [first, last], summed in float64: a
-        // column at a time, so no float64 copy of the whole pending sum.
-        auto sum = [&](std::size_t first, std::size_t last) {
-            arma::mat total = arma::conv_to<arma::mat>::from(buffers.pending[0].cols(first, last));
-            for (std::size_t part = 1; part < buffers.parts; ++part)
-                total += arma::conv_to<arma::mat>::from(buffers.pending[part].cols(first, last));
-            return total;
+        // Column j of the workers' pending sums, added in float64 into column_:
+        // one column at a time, so no float64 copy of the whole pending sum, and
+        // into buffers kept for the pass (a fresh vector per column and flush
+        // cost page faults: 4% of the passes' CPU time at d = 4096).
+        auto sum = [&](std::size_t j) -> const arma::vec& {
+            const Real* first = buffers.pending[0].colptr(j);
+            std::copy(first, first + dim_, column_.begin());
+            for (std::size_t part = 1; part < buffers.parts; ++part) {
+                const Real* values = buffers.pending[part].colptr(j);
+                for (std::size_t i = 0; i < dim_; ++i) column_[i] += static_cast<double>(values[i]);
+            }
+            return column_;
         };
-        for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += sum(j, j);
+        for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += sum(j);
         if (krylov_state* u = universal_.state) {
             const double weight = weights_[current_];
-            const std::size_t width = buffers.pending[0].n_cols;
-            for (std::size_t j = group_columns_; j < width && weight != 0; ++j)
-                u->product.col(j - group_columns_) += weight * sum(j, j);
+            const std::size_t width = buffers.pending[0].n_cols, m = u->basis.cols(), streamed = u->streamed;
+            universal_sums_.set_size(dim_, streamed);
+            const std::size_t last = weight != 0 ? width : group_columns_ + streamed;  // w_g = 0: for W_g only
+            for (std::size_t j = group_columns_; j < last; ++j) {
+                const arma::vec& column = sum(j);
+                if (weight != 0) u->product.col(j - group_columns_) += weight * column;
+                if (j < group_columns_ + streamed) universal_sums_.col(j - group_columns_) = column;
+            }
             // Block column of W_g for Q_u (the basis's last `streamed` columns): K_uᵀ·C_g·Q_u.
-            const std::size_t m = u->basis.cols(), streamed = u->streamed;
-            if (streamed > 0) g.capture.cols(m - streamed, m - 1) += u->basis.project(sum(group_columns_, group_columns_ + streamed - 1));
+            if (streamed > 0) g.capture.cols(m - streamed, m - 1) += u->basis.project(universal_sums_, basis_chunk_);
         }
-        for (std::size_t part = 0; part < buffers.parts; ++part) buffers.pending[part].zeros();
         buffers.vectors = 0;
-        buffers.parts = 0;
+        buffers.parts = 0;  // the pending sums are overwritten by the next blocks
     }
 
     template <class Real, class F, class D>
@@ -494,6 +517,9 @@ private:
     std::size_t group_columns_ = 0;  // the current basis's group columns, then C_u's
     precision_buffers<float> single_;
     precision_buffers<double> double_;
+    arma::vec column_;       // flush_pending's float64 sum of one pending column
+    arma::mat universal_sums_;  // and of the columns for C_u's streamed block, for W_g
+    arma::mat basis_chunk_;     // K_u's rows in float64 while they project universal_sums_
     part_runner runner_;
 };
 
