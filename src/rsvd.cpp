@@ -349,9 +349,9 @@ private:
 // own threads spin on sched_yield between these short calls (measured: a
 // quarter of the method's CPU time at d = 4096). Pending sums go to float64
 // every 4096 vectors and whenever the group changes: the group's columns to
-// its product, the universal ones times w_g to C_u's, and K_uᵀ·(C_g Q_u) to
-// the group's capture W_g = K_uᵀ C_g K_u, block column by block column as T
-// is built.
+// its product, the universal ones times w_g to C_u's and unweighted to the
+// group's C_g·Q_u, which goes as K_uᵀ·(C_g Q_u) to its capture W_g = K_uᵀ C_g K_u
+// when the group changes (block column by block column as T is built).
 class pass_visitor final : public block_visitor {
 public:
     struct universal_part {
@@ -374,12 +374,12 @@ public:
 
     void operator()(std::size_t group, const float* block, std::size_t count) override { add(group, block, count); }
     void operator()(std::size_t group, const double* block, std::size_t count) override { add(group, block, count); }
-    void end_run() override { flush(); }
+    void end_run() override { flush_sums(); }
 
-    /// Moves every pending sum into the float64 products; call after the pass.
+    /// Moves every pending sum into the float64 products and W_g; call after the pass.
     void flush() {
-        flush_pending(single_);
-        flush_pending(double_);
+        flush_sums();
+        project_universal_sums();
     }
 
 private:
@@ -388,6 +388,7 @@ private:
     struct precision_buffers {
         explicit precision_buffers(std::size_t workers) : products(workers), pending(workers) {}
         arma::Mat<Real> basis;
+        bool built = false;  // basis holds the current group's columns (its memory is kept across groups)
         std::vector<arma::Mat<Real>> products, pending;
         std::size_t vectors = 0;  // in the pending sums since the last flush
         std::size_t parts = 0;    // pending sums in use since the last flush
@@ -408,8 +409,8 @@ private:
         if (group != current_) {
             flush();
             current_ = group;
-            single_.basis.reset();
-            double_.basis.reset();
+            single_.built = false;
+            double_.built = false;
         }
         group_state& g = groups_[group];
         g.count += count;
@@ -417,7 +418,7 @@ private:
         precision_buffers<Real>& buffers = select<Real>(single_, double_);
         // As in gram_accumulator: a float32 run ends before a block that would
         // carry it past float_flush_vectors, so it spans at most that or one block.
-        if (std::is_same_v<Real, float> && buffers.vectors > 0 && buffers.vectors + count > float_flush_vectors) flush();
+        if (std::is_same_v<Real, float> && buffers.vectors > 0 && buffers.vectors + count > float_flush_vectors) flush_sums();
         const arma::Mat<Real>& b = basis<Real>();
         const std::size_t parts = std::clamp<std::size_t>(count / min_worker_vectors, 1, buffers.pending.size());
         std::vector<double> traces(parts, 0.0);
@@ -440,7 +441,7 @@ private:
         buffers.vectors += count;
         if constexpr (std::is_same_v<Real, float>) {
             g.float_run = std::max(g.float_run, buffers.vectors);
-            if (buffers.vectors >= float_flush_vectors) flush();
+            if (buffers.vectors >= float_flush_vectors) flush_sums();
         }
     }
 
@@ -448,8 +449,10 @@ private:
     // first block of each precision.
     template <class Real>
     const arma::Mat<Real>& basis() {
-        arma::Mat<Real>& b = select<Real>(single_, double_).basis;
-        if (b.n_elem > 0) return b;
+        precision_buffers<Real>& buffers = select<Real>(single_, double_);
+        arma::Mat<Real>& b = buffers.basis;
+        if (buffers.built) return b;
+        buffers.built = true;
         const group_state& g = groups_[current_];
         const krylov_state* u = universal_.state;
         const std::size_t group_probes = last_pass_ ? g.probes.cols() : 0;
@@ -463,6 +466,12 @@ private:
             if (universal_.probes) universal_.probes->copy_columns(0, universal_probes, b, group_columns_ + u->streamed);
         }
         return b;
+    }
+
+    // Ends the float32 run: the pending sums of both precisions to float64.
+    void flush_sums() {
+        flush_pending(single_);
+        flush_pending(double_);
     }
 
     template <class Real>
@@ -485,19 +494,31 @@ private:
         for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += sum(j);
         if (krylov_state* u = universal_.state) {
             const double weight = weights_[current_];
-            const std::size_t width = buffers.pending[0].n_cols, m = u->basis.cols(), streamed = u->streamed;
-            universal_sums_.set_size(dim_, streamed);
+            const std::size_t width = buffers.pending[0].n_cols, streamed = u->streamed;
+            if (universal_sums_.n_rows != dim_ || universal_sums_.n_cols != streamed) universal_sums_.zeros(dim_, streamed);
             const std::size_t last = weight != 0 ? width : group_columns_ + streamed;  // w_g = 0: for W_g only
             for (std::size_t j = group_columns_; j < last; ++j) {
                 const arma::vec& column = sum(j);
                 if (weight != 0) u->product.col(j - group_columns_) += weight * column;
-                if (j < group_columns_ + streamed) universal_sums_.col(j - group_columns_) = column;
+                if (j < group_columns_ + streamed) universal_sums_.col(j - group_columns_) += column;
             }
-            // Block column of W_g for Q_u (the basis's last `streamed` columns): K_uᵀ·C_g·Q_u.
-            if (streamed > 0) g.capture.cols(m - streamed, m - 1) += u->basis.project(universal_sums_, basis_chunk_);
+            universal_sums_group_ = current_;
         }
         buffers.vectors = 0;
         buffers.parts = 0;  // the pending sums are overwritten by the next blocks
+    }
+
+    // W_g's block column for Q_u (K_u's last `streamed` columns), K_uᵀ·C_g·Q_u,
+    // from the group's sums since its run began: once per run of a group's
+    // blocks, not at every flush (an m_u×d×ℓ product each).
+    void project_universal_sums() {
+        if (universal_sums_group_ == no_group) return;
+        const krylov_state& u = *universal_.state;
+        const std::size_t m = u.basis.cols(), streamed = u.streamed;
+        if (streamed > 0)
+            groups_[universal_sums_group_].capture.cols(m - streamed, m - 1) += u.basis.project(universal_sums_, basis_chunk_);
+        universal_sums_.zeros();
+        universal_sums_group_ = no_group;
     }
 
     template <class Real, class F, class D>
@@ -513,12 +534,14 @@ private:
     universal_part universal_;
     const std::vector<double>& weights_;
     bool first_pass_, last_pass_;
-    std::size_t current_ = static_cast<std::size_t>(-1);
+    static constexpr std::size_t no_group = static_cast<std::size_t>(-1);
+    std::size_t current_ = no_group;
     std::size_t group_columns_ = 0;  // the current basis's group columns, then C_u's
     precision_buffers<float> single_;
     precision_buffers<double> double_;
     arma::vec column_;       // flush_pending's float64 sum of one pending column
-    arma::mat universal_sums_;  // and of the columns for C_u's streamed block, for W_g
+    arma::mat universal_sums_;  // the current group's C_g·Q_u since its run began, for W_g
+    std::size_t universal_sums_group_ = no_group;  // that group; no_group: nothing to project
     arma::mat basis_chunk_;     // K_u's rows in float64 while they project universal_sums_
     part_runner runner_;
 };
