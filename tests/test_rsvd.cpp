@@ -2,6 +2,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <barrier>
 #include <cmath>
 #include <cstring>
@@ -559,28 +560,48 @@ BOOST_AUTO_TEST_CASE(a_stream_split_over_processes_equals_the_whole_stream) {
 // Each block is split by vectors between the BLAS threads, one-threaded
 // BLAS each: one worker or three, the bounds hold against the dense Grams,
 // the values agree to float32 rounding, and the caller's thread count is back.
+// The uneven stream sends each group whole in blocks split into 1, 3, 3 and 1
+// parts, so a float32 run's workers' sums start at different blocks, and ends
+// a run after the second block: two flushes add to one group's C_g·Q_u.
 BOOST_AUTO_TEST_CASE(blocks_split_between_workers_keep_the_bounds) {
     constexpr std::size_t d = 48, k = 6;
     const auto f = make_groups(d, 400, {power_decay(d, 0.5), power_decay(d, 1.0)}, 9);
     const auto xf = f.as_float();
+    const pass_runner uneven = [&xf](block_visitor& visit) {
+        constexpr std::array<std::size_t, 4> sizes{40, 200, 100, 60};
+        for (std::size_t g = 0; g < xf.size(); ++g)
+            for (std::size_t next = 0, i = 0; next < xf[g].n_cols; next += sizes[i++ % sizes.size()]) {
+                visit(g, xf[g].colptr(next), std::min<std::size_t>(sizes[i % sizes.size()], xf[g].n_cols - next));
+                if (i == 1) visit.end_run();
+            }
+    };
     const int threads = detail::blas_threads();
-    auto run = [&](int workers) {
+    auto run = [&](int workers, const pass_runner& blocks) {
         detail::set_blas_threads(workers);  // a no-op where the BLAS has no thread control
         const int lent = detail::blas_threads();
-        const rsvd_result r = randomized_eigen(d, 2, {}, make_options(k, 2), stream(xf, 200));
+        const rsvd_result r = randomized_eigen(d, 2, {}, make_options(k, 2), blocks);
         BOOST_TEST(detail::blas_threads() == lent);
         return r;
     };
-    const rsvd_result one = run(1), three = run(3);
+    const rsvd_result one = run(1, stream(xf, 200)), three = run(3, stream(xf, 200)), three_uneven = run(3, uneven);
     detail::set_blas_threads(threads);
+    arma::mat universal(d, d, arma::fill::zeros);
     for (std::size_t g = 0; g < 2; ++g) {
         const arma::mat truth = arma::conv_to<arma::mat>::from(xf[g]);
+        universal += truth * truth.t();
         check_bounds(one.groups[g], truth * truth.t(), "one worker, group " + std::to_string(g));
         check_bounds(three.groups[g], truth * truth.t(), "three workers, group " + std::to_string(g));
-        BOOST_TEST(arma::max(arma::abs(one.groups[g].values - three.groups[g].values)) <=
-                   1e-5 * one.groups[g].trace);
-        BOOST_TEST(one.groups[g].trace == three.groups[g].trace, boost::test_tools::tolerance(1e-14));
+        check_bounds(three_uneven.groups[g], truth * truth.t(), "uneven blocks, group " + std::to_string(g));
+        for (const rsvd_result* other : {&three, &three_uneven}) {
+            BOOST_TEST(arma::max(arma::abs(one.groups[g].values - other->groups[g].values)) <=
+                       1e-5 * one.groups[g].trace);
+            BOOST_TEST(one.groups[g].trace == other->groups[g].trace, boost::test_tools::tolerance(1e-14));
+        }
+        // W_g summed over the flushes: a flush's C_g·Q_u lost would move the capture by far more.
+        BOOST_TEST(arma::max(arma::abs(one.universal_capture[g] - three_uneven.universal_capture[g])) <= 1e-4);
     }
+    check_bounds(three_uneven.universal, universal, "uneven blocks, universal");
+    BOOST_TEST(arma::max(arma::abs(one.universal.values - three_uneven.universal.values)) <= 1e-5 * one.universal.trace);
 }
 
 // Between passes the engine holds each Gram's state (rsvd.hpp) and nothing
