@@ -150,6 +150,19 @@ BOOST_AUTO_TEST_CASE(a_job_larger_than_the_room_runs_alone_without_a_region) {
     BOOST_TEST(most.load() == 1);         // each small one came after a large one, which ran alone
 }
 
+// 12 bytes at an 8-byte boundary do not fit a room of 15 that starts one
+// byte past one: the job must still run (alone, in memory of its own).
+BOOST_AUTO_TEST_CASE(a_job_the_room_cannot_align_runs_alone_without_a_region) {
+    test_room room(16);
+    eigen_pool pool(2, [&] { return std::span<std::byte>(room.memory).subspan(1); });
+    std::atomic<int> without_region{0}, with_region{0};
+    pool.submit(12, 8, [&](std::span<std::byte> region) { region.empty() ? ++without_region : ++with_region; });
+    pool.submit(4, 4, [&](std::span<std::byte> region) { region.size() == 4 ? ++with_region : ++without_region; });
+    pool.run();
+    BOOST_TEST(without_region.load() == 1);
+    BOOST_TEST(with_region.load() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(without_workers_a_job_runs_in_submit_in_the_room) {
     test_room room(64);
     eigen_pool pool(0, room.provider());

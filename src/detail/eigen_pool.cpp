@@ -103,8 +103,9 @@ std::optional<std::span<std::byte>> eigen_pool::place(const queued_job& next) co
         if (offset + next.bytes <= r.offset) break;
         offset = aligned_offset(room_, std::max(offset, r.offset + r.bytes), next.alignment);
     }
-    if (offset + next.bytes > room_.size()) return std::nullopt;
-    return room_.subspan(offset, next.bytes);
+    if (offset + next.bytes <= room_.size()) return room_.subspan(offset, next.bytes);
+    if (running_jobs_ == 0) return std::span<std::byte>{};  // cannot be aligned in the room: alone, in its own memory
+    return std::nullopt;
 }
 
 // Takes jobs while there are any and none failed; `lock` held on entry and exit.
@@ -115,7 +116,7 @@ void eigen_pool::work(std::unique_lock<std::mutex>& lock) {
         if (failure_ || queue_.empty()) return;
         queued_job job = std::move(queue_.front());
         queue_.pop_front();
-        const bool alone = job.bytes > room_.size();
+        const bool alone = at->size() != job.bytes;
         const region mine{alone ? 0 : static_cast<std::size_t>(at->data() - room_.data()), at->size()};
         if (alone)
             alone_ = true;

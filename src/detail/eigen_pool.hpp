@@ -27,8 +27,8 @@ namespace adaptk::detail {
 class eigen_pool {
 public:
     /// A job's work: `region` is its declared bytes of the lent room, shared
-    /// with no other running job, or empty when they do not fit the room
-    /// (then the job allocates its own memory and runs alone).
+    /// with no other running job, or empty when they do not fit the room even
+    /// alone (then the job allocates its own memory and runs alone).
     using job = std::function<void(std::span<std::byte> region)>;
     /// The memory jobs may use; asked for whenever jobs are about to run (in
     /// run(), and in submit() without workers), and left to them until they end.
@@ -64,8 +64,8 @@ private:
     void work(std::unique_lock<std::mutex>& lock);
     void help();
     /// Where `next` goes beside the running jobs' regions, or nothing while
-    /// it must wait; a job larger than the room gets an empty region once
-    /// nothing runs.
+    /// it must wait; a job that does not fit the room even alone (larger, or
+    /// not at its alignment) gets an empty region once nothing runs.
     std::optional<std::span<std::byte>> place(const queued_job& next) const;
 
     std::size_t workers_;
@@ -76,7 +76,7 @@ private:
     std::deque<queued_job> queue_;
     std::vector<region> running_;  ///< the running jobs' regions of the room
     std::size_t running_jobs_ = 0;
-    bool alone_ = false;           ///< a job larger than the room is running
+    bool alone_ = false;           ///< a job without a region is running
     bool open_ = false;            ///< inside run(): helpers take jobs
     bool stopping_ = false;
     std::exception_ptr failure_;
