@@ -32,6 +32,11 @@ arma::mat with_known_spectrum(std::size_t n, unsigned seed) {
     return q * arma::diagmat(arma::regspace(1.0, static_cast<double>(n))) * q.t();
 }
 
+}  // namespace
+
+// Named, not anonymous: the data test case's jobs (a template's lambdas) capture it.
+namespace room_for_tests {
+
 // A room of `bytes` the pool lends, counting how often it is asked for.
 struct test_room {
     explicit test_room(std::size_t bytes) : memory(bytes) {}
@@ -48,7 +53,8 @@ struct test_room {
     std::atomic<int> lent{0};
 };
 
-}  // namespace
+}  // namespace room_for_tests
+using room_for_tests::test_room;
 
 BOOST_AUTO_TEST_SUITE(eigen_pool_suite)
 
