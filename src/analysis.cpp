@@ -276,17 +276,17 @@ arma::Mat<Real> square_in(std::span<std::byte> region, std::size_t d) {
     return arma::Mat<Real>(reinterpret_cast<Real*>(region.data()), d, d, false, false);
 }
 
-// The eigenvalues of the Gram parked in `slot`, read into `region`: rounded to
+// The Gram parked in `slot`, read into `region` (square_in): rounded to
 // float32 chunk by chunk for a float32 solve, so no solve holds a float64 Gram
 // beside its float32 copy.
 template <class Real>
-arma::vec parked_eigenvalues(const detail::spill_file& spill, std::size_t slot, std::size_t d, std::span<std::byte> region) {
+arma::Mat<Real> parked_gram(const detail::spill_file& spill, std::size_t slot, std::size_t d, std::span<std::byte> region) {
     arma::Mat<Real> gram = square_in<Real>(region, d);
     if constexpr (std::is_same_v<Real, float>)
         spill.read_float(slot, gram.memptr());
     else
-        spill.read_columns(slot, 0, d, gram.memptr());
-    return eigenvalues_descending(std::move(gram));
+        spill.read(slot, gram.memptr());
+    return gram;
 }
 
 // Phase 1, one streaming pass: each type's Gram, parked in `spill`, reduced to
@@ -377,8 +377,8 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             const std::uint64_t bytes = (single ? sizeof(float) : sizeof(double)) * d * d;
             solvers.submit(bytes, single ? alignof(float) : alignof(double),
                            [&own, &spill, at = parking[parked], single, d](std::span<std::byte> region) {
-                               own = single ? parked_eigenvalues<float>(spill, at, d, region)
-                                            : parked_eigenvalues<double>(spill, at, d, region);
+                               own = single ? eigenvalues_descending(parked_gram<float>(spill, at, d, region))
+                                            : eigenvalues_descending(parked_gram<double>(spill, at, d, region));
                            });
             if (!type_solves.empty()) submit_type_solve();
             if (solvers.workers() > 0 && ++parked == solvers.workers()) solve_queued();
@@ -401,8 +401,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             type_gram = gram.take(options.center);
             slot = spill.write(type_gram);
         } else {
-            type_gram = square_in<double>(gram.lend(), d);  // the matrices' Grams are all in the spill
-            spill.read_columns(*slot, 0, d, type_gram.memptr());
+            type_gram = parked_gram<double>(spill, *slot, d, gram.lend());  // the matrices' Grams are all in the spill
             mirror_upper(type_gram);
             if (options.center && spectrum.vectors > 0) center_gram(type_gram, type_sum, spectrum.vectors);
             spill.overwrite(*slot, type_gram);
@@ -413,11 +412,7 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
         if (solvers.workers() > 0) type_gram.reset();  // read back from the spill when solved
         // With per-matrix statistics the same reduction gives the type's top-k basis too.
         type_solves.push_back([&, t, at = *slot, c = std::move(type_gram)](std::span<std::byte> region) mutable {
-            arma::mat gram_of_type = std::move(c);
-            if (gram_of_type.is_empty()) {
-                gram_of_type = square_in<double>(region, d);
-                spill.read_columns(at, 0, d, gram_of_type.memptr());
-            }
+            arma::mat gram_of_type = c.is_empty() ? parked_gram<double>(spill, at, d, region) : std::move(c);
             if (!options.per_matrix) {
                 type_values[t] = eigenvalues_descending(std::move(gram_of_type));
                 return;

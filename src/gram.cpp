@@ -185,7 +185,6 @@ const arma::mat& gram_accumulator::upper() const {
     return upper_;
 }
 
-
 arma::mat gram_accumulator::take(bool center) {
     if (center && !track_sum_) throw std::logic_error("gram_accumulator: take(center) needs track_sum");
     materialize();

@@ -88,11 +88,7 @@ void spill_file::read_columns(std::size_t slot, std::size_t first, std::size_t c
     }
 }
 
-arma::mat spill_file::read(std::size_t slot) const {
-    arma::mat m(n_, n_);
-    read_columns(slot, 0, n_, m.memptr());
-    return m;
-}
+void spill_file::read(std::size_t slot, double* out) const { read_columns(slot, 0, n_, out); }
 
 void spill_file::read_float(std::size_t slot, float* out) const {
     std::vector<double> chunk(n_ * std::min(float_chunk_columns, n_));

@@ -31,8 +31,8 @@ public:
     void add(std::size_t slot, const arma::mat& m);
     /// Reads columns [first, first + count) of slot into `out` (n×count, column-major).
     void read_columns(std::size_t slot, std::size_t first, std::size_t count, double* out) const;
-    /// The whole matrix in slot.
-    arma::mat read(std::size_t slot) const;
+    /// The whole matrix in slot into `out` (n×n, column-major).
+    void read(std::size_t slot, double* out) const;
     /// The whole matrix in slot rounded to float32 into `out` (n×n,
     /// column-major), read float_chunk_columns at a time: no float64 copy beside it.
     void read_float(std::size_t slot, float* out) const;
