@@ -1,9 +1,11 @@
 #include "adaptk/analysis.hpp"
 
 #include <algorithm>
-#include <deque>
+#include <atomic>
+#include <exception>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -18,6 +20,7 @@
 #include "adaptk/vectors.hpp"
 #include "detail/eigen_pool.hpp"
 #include "detail/linalg.hpp"
+#include "detail/share_work.hpp"
 #include "detail/spill.hpp"
 
 namespace adaptk {
@@ -51,10 +54,12 @@ std::vector<type_run> type_runs(const std::vector<weight_matrix>& matrices) {
     return runs;
 }
 
+// Safe from several threads: the projection pass streams matrices side by side.
 class progress_meter {
 public:
     progress_meter(const analysis_options& options, std::uint64_t total) : options_(options), total_(total) {}
     void advance(std::uint64_t bytes) {
+        const std::lock_guard lock(mutex_);
         done_ += bytes;
         if (options_.progress) options_.progress(done_, total_);
     }
@@ -63,6 +68,7 @@ private:
     const analysis_options& options_;
     std::uint64_t total_;
     std::uint64_t done_ = 0;
+    std::mutex mutex_;
 };
 
 // One reusable block buffer per precision.
@@ -276,6 +282,18 @@ arma::Mat<Real> square_in(std::span<std::byte> region, std::size_t d) {
     return arma::Mat<Real>(reinterpret_cast<Real*>(region.data()), d, d, false, false);
 }
 
+// The d×d float64 matrix at the start of `room` rounded to float32 in place,
+// column-major from the same start. Column j ≥ 1 lands on float64 columns
+// before j, already converted; column 0, which it overlaps, goes through a copy.
+void narrow_in_place(std::span<std::byte> room, std::size_t d) {
+    const auto* wide = reinterpret_cast<const double*>(room.data());
+    auto* narrow = reinterpret_cast<float*>(room.data());
+    const std::vector<double> first_column(wide, wide + d);
+    std::ranges::transform(first_column, narrow, [](double x) { return static_cast<float>(x); });
+    for (std::size_t j = 1; j < d; ++j)
+        std::transform(wide + j * d, wide + (j + 1) * d, narrow + j * d, [](double x) { return static_cast<float>(x); });
+}
+
 // The Gram parked in `slot`, read into `region` (square_in): rounded to
 // float32 chunk by chunk for a float32 solve, so no solve holds a float64 Gram
 // beside its float32 copy.
@@ -296,10 +314,11 @@ arma::Mat<Real> parked_gram(const detail::spill_file& spill, std::size_t slot, s
 // the type's running Gram in its spill slot rather than in RAM (a 32 MiB read
 // and write per matrix, from the page cache), so it too holds one d×d float64
 // accumulator at a time. Its solves wait in the spill too (a parking slot per
-// solver thread) and run side by side once every solver thread has one, in
-// the accumulator's own buffer, lent to them between matrices (two float32
-// solves fit, or one float64): the streaming keeps all BLAS threads, the
-// solves one core each, and the peak stays the streaming's.
+// solver thread but one) and run side by side once every solver thread has
+// one, in the accumulator's own buffer, lent to them between matrices (two
+// float32 solves fit, or one float64), the last matrix's where it lies: the
+// streaming keeps all BLAS threads, the solves one core each, and the peak
+// stays the streaming's.
 void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options,
                       progress_meter& meter, detail::spill_file& spill, analysis_result& result,
                       std::vector<std::optional<std::size_t>>& slots, std::vector<arma::mat>& type_bases) {
@@ -320,14 +339,16 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
     detail::eigen_pool solvers(options.per_matrix ? options.solver_threads : 0, [&gram] { return gram.lend(); });
     std::vector<std::size_t> parking;  // spill slots of the matrix Grams queued for the solvers
     std::size_t parked = 0;
-    // A type's float64 solve, queued after a matrix's (float32) one: side by
-    // side two would hold two float64 Grams at once.
-    std::deque<detail::eigen_pool::job> type_solves;
-    auto submit_type_solve = [&] {
-        solvers.submit(gram_bytes, alignof(double), std::move(type_solves.front()));
-        type_solves.pop_front();
+    // The types' float64 solves wait for the next run and go last in it: each
+    // fills the whole room, so it runs alone, and queued before a matrix's
+    // solve it would keep that solve from running beside the one before.
+    std::vector<detail::eigen_pool::job> type_solves;
+    auto submit_type_solves = [&] {
+        for (auto& solve : type_solves) solvers.submit(gram_bytes, alignof(double), std::move(solve));
+        type_solves.clear();
     };
     auto solve_queued = [&] {
+        submit_type_solves();
         solvers.run();
         parked = 0;
     };
@@ -364,24 +385,32 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
                 slot = spill.write(own_gram);
             if (short_side) continue;
             const bool single = float32_solve(matrix, options);
-            if (solvers.workers() == 0 && !single) {  // solved now, on this thread, in place
-                own = eigenvalues_descending(square_in<double>(gram.lend(), d));
+            const std::uint64_t bytes = (single ? sizeof(float) : sizeof(double)) * d * d;
+            if (parked + 1 >= solvers.workers()) {
+                // The last matrix before the solves (every one without solver
+                // threads) is solved where it lies, at the start of the room
+                // they are lent, rounded to float32 there for a float32 solve:
+                // neither parked nor read back.
+                const std::span<std::byte> room = gram.lend();
+                if (single) narrow_in_place(room, d);
+                solvers.submit_first(bytes, [&own, single, d](std::span<std::byte> region) {
+                    own = single ? eigenvalues_descending(square_in<float>(region, d))
+                                 : eigenvalues_descending(square_in<double>(region, d));
+                });
+                solve_queued();
                 continue;
             }
-            // Parked in the spill and read back into a solver's region; without
-            // solver threads submit() solves it now, from the one parking slot.
+            // Parked in the spill and read back into a solver's region.
             if (parked == parking.size())
                 parking.push_back(spill.write(own_gram));
             else
                 spill.overwrite(parking[parked], own_gram);
-            const std::uint64_t bytes = (single ? sizeof(float) : sizeof(double)) * d * d;
             solvers.submit(bytes, single ? alignof(float) : alignof(double),
                            [&own, &spill, at = parking[parked], single, d](std::span<std::byte> region) {
                                own = single ? eigenvalues_descending(parked_gram<float>(spill, at, d, region))
                                             : eigenvalues_descending(parked_gram<double>(spill, at, d, region));
                            });
-            if (!type_solves.empty()) submit_type_solve();
-            if (solvers.workers() > 0 && ++parked == solvers.workers()) solve_queued();
+            ++parked;
         }
         arma::mat type_gram;
         if (!options.per_matrix || options.reads) {
@@ -421,11 +450,10 @@ void accumulate_types(const std::vector<weight_matrix>& matrices, std::uint64_t 
             type_values[t] = std::move(both.values);
             type_bases[t] = std::move(both.vectors);
         });
-        if (solvers.workers() == 0) submit_type_solve();
+        if (solvers.workers() == 0) submit_type_solves();
         set_rounding(spectrum, rounding, raw_energy, d, spectrum.matrices);
         result.types.push_back(std::move(spectrum));
     }
-    while (!type_solves.empty()) submit_type_solve();
     solve_queued();
     for (std::size_t t = 0; t < type_values.size(); ++t) {
         if (!slots[t]) continue;  // another rank's type: its spectrum is gathered later
@@ -474,21 +502,45 @@ eigenpairs universal_basis(const detail::spill_file& spill, const std::vector<st
 }
 
 // Phase 3, a second streaming pass: the energy of each matrix inside its
-// type's and the universal top-k bases.
+// type's and the universal top-k bases. The matrices are independent, so with
+// solver threads they are projected side by side, a matrix per thread on
+// single-threaded BLAS: the pass is mostly reading and decoding, which one
+// thread did alone while the other BLAS threads waited.
 void project_matrices(const std::vector<weight_matrix>& matrices, const analysis_options& options,
                       progress_meter& meter, const std::vector<arma::mat>& type_bases, const arma::mat& universal,
                       analysis_result& result) {
-    block_buffers buffers;
+    std::vector<std::pair<std::size_t, std::size_t>> work;  // (type, matrix)
     const auto runs = type_runs(matrices);
     for (std::size_t t = 0; t < runs.size(); ++t)
-        for (std::size_t m = runs[t].first; m < runs[t].last; ++m) {
-            if (!projects_here(options, m)) continue;  // projected where it is read, gathered below
-            projected_energy energy(type_bases[t], universal);
-            stream_matrix(matrices[m], options.block_vectors, buffers, meter,
-                          [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
-            result.matrices[m].r2_type = energy.type_fraction();
-            result.matrices[m].r2_universal = energy.universal_fraction();
+        for (std::size_t m = runs[t].first; m < runs[t].last; ++m)
+            if (projects_here(options, m)) work.emplace_back(t, m);  // the rest, where they are read: gathered below
+    std::atomic<std::size_t> next = 0;
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    auto project = [&] {
+        try {
+            block_buffers buffers;
+            for (std::size_t i; (i = next++) < work.size();) {
+                const auto [t, m] = work[i];
+                projected_energy energy(type_bases[t], universal);
+                stream_matrix(matrices[m], options.block_vectors, buffers, meter,
+                              [&](const auto* block, std::size_t count) { energy.add(block, result.dim, count); });
+                result.matrices[m].r2_type = energy.type_fraction();
+                result.matrices[m].r2_universal = energy.universal_fraction();
+            }
+        } catch (...) {
+            next = work.size();  // the others take no new matrix
+            const std::lock_guard lock(failure_mutex);
+            if (!failure) failure = std::current_exception();
         }
+    };
+    if (options.solver_threads > 1 && work.size() > 1) {
+        const detail::single_threaded_blas one_thread;
+        detail::share_work(static_cast<int>(options.solver_threads), work.size(), project);
+    } else {
+        project();
+    }
+    if (failure) std::rethrow_exception(failure);
     if (options.owners.gather_matrices) options.owners.gather_matrices(result.matrices);
 }
 
@@ -645,10 +697,17 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
         const std::uint64_t universal = shares * 8 * d * d + 8 * d * spill_chunk_columns +
                                         8 * d * std::min<std::uint64_t>(options.universal_k, d) + 8 * 26 * d +
                                         blas_buffer + kept;
-        // Phase 3, the projection pass: the blocks again, beside what phase 1
-        // kept and the universal basis.
+        // Phase 3, the projection pass: beside what phase 1 kept and the
+        // universal basis, each projecting thread's decoded block (float64 for
+        // F64 files, else float32), staged rows and float32 copies of the two
+        // bases, and a BLAS buffer for each thread it starts.
+        const std::uint64_t projecting = std::max<std::uint64_t>(options.solver_threads, 1);
+        const std::uint64_t projecting_thread = d * b * ((any_f64 ? 8 : 0) + (any_float || any_bf16 ? 4 : 0)) +
+                                                row_staging_bytes + 2 * 4 * d * std::min<std::uint64_t>(options.k, d);
         const std::uint64_t projection =
-            options.per_matrix ? blocks + kept + 8 * d * std::min<std::uint64_t>(options.universal_k, d) : 0;
+            options.per_matrix ? projecting * projecting_thread + (projecting - 1) * blas_buffer + kept +
+                                     8 * d * std::min<std::uint64_t>(options.universal_k, d)
+                               : 0;
         return common + std::max({accumulate, universal, projection});
     }
     // randomized_eigen (rsvd.hpp), at its peak, the last pass: per Gram (each
@@ -720,8 +779,9 @@ double planned_seconds(const std::vector<weight_matrix>& matrices, std::uint64_t
 
 std::uint64_t spill_bytes(const std::vector<weight_matrix>& matrices, std::uint64_t d, const analysis_options& options) {
     if (options.how != method::exact) return 0;
-    // Per matrix also a parking slot per solver thread, one without them (accumulate_types).
-    const std::size_t parking = options.per_matrix ? std::max<std::size_t>(options.solver_threads, 1) : 0;
+    // Per matrix also a parking slot per solver thread but one: the last
+    // matrix before the solves is solved in place (accumulate_types).
+    const std::size_t parking = options.per_matrix ? std::max<std::size_t>(options.solver_threads, 1) - 1 : 0;
     return (type_runs(matrices).size() + parking) * d * d * sizeof(double);
 }
 

@@ -119,6 +119,32 @@ BOOST_AUTO_TEST_CASE(running_regions_never_overlap_and_stay_in_the_room) {
     BOOST_TEST(most >= 52u);  // more than one job ran at once
 }
 
+// A job whose data already lies at the room's start is given that region
+// though others were queued before it, and none of them is placed over its
+// data while it runs (they fill their regions with zeros).
+BOOST_DATA_TEST_CASE(a_job_submitted_first_gets_the_start_of_the_room_and_keeps_it, bdata::make({0, 2}), workers) {
+    test_room room(100);
+    eigen_pool pool(static_cast<std::size_t>(workers), room.provider());
+    std::atomic<int> runs{0};
+    bool in_place = false, intact = false;
+    for (int j = 0; j < 2 && workers > 0; ++j)
+        pool.submit(30, 1, [&](std::span<std::byte> region) {
+            std::ranges::fill(region, std::byte{0});
+            ++runs;
+        });
+    std::fill_n(room.memory.begin(), 40, std::byte{7});  // the data the job finds in place
+    pool.submit_first(40, [&](std::span<std::byte> region) {
+        in_place = region.data() == room.memory.data() && region.size() == 40;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        intact = std::ranges::all_of(region, [](std::byte b) { return b == std::byte{7}; });
+        ++runs;
+    });
+    pool.run();
+    BOOST_TEST(runs.load() == (workers > 0 ? 3 : 1));
+    BOOST_TEST(in_place);
+    BOOST_TEST(intact);
+}
+
 BOOST_AUTO_TEST_CASE(queued_jobs_wait_for_run_which_lends_the_room_once) {
     std::atomic<int> runs{0};
     test_room room(100);

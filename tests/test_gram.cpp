@@ -110,6 +110,19 @@ BOOST_DATA_TEST_CASE(float_blocks_match_dense_product_to_float_rounding, bdata::
     BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 1e-6);
 }
 
+// At d = 1000 the first 288-row panel's float64 additions are split between
+// the BLAS threads (column ranges of equal work), the later ones are not.
+BOOST_AUTO_TEST_CASE(float_blocks_at_a_size_where_the_additions_are_shared_match_dense_product) {
+    arma::arma_rng::set_seed(11);
+    const arma::fmat x(1000, 150, arma::fill::randn);
+    const arma::mat exact = arma::conv_to<arma::mat>::from(x);
+    gram_accumulator acc(1000);
+    feed(acc, x, 100);
+    BOOST_TEST(relative_error(acc.gram(), exact * exact.t()) <= 1e-6);
+    const arma::mat& upper = acc.upper();
+    BOOST_TEST(arma::norm(arma::trimatl(upper, -1), "fro") == 0.0);  // nothing below the diagonal
+}
+
 // Panels of 48 rows split d = 100 into 48 + 48 + 4 rows (ssyrk on each
 // diagonal square, sgemm right of it); a panel taller than d is one ssyrk.
 BOOST_DATA_TEST_CASE(panel_height_only_changes_float32_rounding, bdata::make({1, 48, 96, 288}), panel_rows) {
@@ -225,8 +238,15 @@ BOOST_AUTO_TEST_CASE(upper_lend_and_take_at_a_size_of_several_tiles) {
     BOOST_TEST(lent.size() == 131u * 131u * sizeof(double));
     BOOST_TEST(static_cast<const void*>(lent.data()) == static_cast<const void*>(upper.memptr()));
     BOOST_CHECK_THROW(feed(acc, x, 64), std::logic_error);  // lent until reset()
-    acc.reset();
-    feed(acc, x, 64);
+    std::ranges::fill(lent, std::byte{0xff});  // the borrower writes everywhere (NaNs)
+    // After a loan reset() clears everything, otherwise the upper triangle:
+    // both leave the Gram of what comes next, with zeros below it.
+    for (int round = 0; round < 2; ++round) {
+        acc.reset();
+        feed(acc, x, 64);
+        BOOST_TEST(relative_error(arma::trimatu(acc.upper()), arma::trimatu(dense)) <= 1e-13);
+        BOOST_TEST(arma::accu(arma::abs(arma::trimatl(acc.upper(), -1))) == 0.0);
+    }
     const arma::mat taken = acc.take(false);
     BOOST_TEST(taken.is_symmetric());
     BOOST_TEST(relative_error(taken, dense) <= 1e-13);

@@ -64,7 +64,7 @@ struct analysis_options {
     /// Per-matrix mode: threads solving eigenproblems side by side, on
     /// single-threaded BLAS, between matrices (detail/eigen_pool.hpp); the
     /// Grams wait in the spill file. 0 solves on the streaming thread, one
-    /// at a time.
+    /// at a time. The projection pass streams as many matrices side by side.
     std::size_t solver_threads = 2;
     std::size_t block_vectors = 1024;
     /// exact: where the type Grams are parked (spill_bytes of them); empty:

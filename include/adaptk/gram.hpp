@@ -151,6 +151,8 @@ private:
     /// (panel column j at panel + (j − first)·rows): a finished panel of one
     /// block, in float64. Safe from several threads for disjoint rows.
     void add_panel(const float* panel, std::size_t first, std::size_t rows);
+    /// The same for columns [begin, end) of the panel only.
+    void add_panel_columns(const float* panel, std::size_t first, std::size_t rows, std::size_t begin, std::size_t end);
     /// Books a float or BF16 block of `count` vectors (one float32 run).
     void float_block_added(std::size_t count);
     /// sum_ += Σ of the block's vectors (when tracked).

@@ -28,11 +28,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <thread>
 #include <vector>
 
 #include "detail/bf16_gram.hpp"
+#include "detail/share_work.hpp"
 
 namespace adaptk::detail::bf16_tiles {
 
@@ -82,17 +81,6 @@ void pack_pairs(const std::uint16_t* x, std::size_t d, std::size_t count, std::s
             }
         }
     }
-}
-
-// Runs `task` on this thread and up to threads − 1 helpers (never more than
-// `tasks`); the task takes its work from a shared counter, so it is done
-// whatever the number of threads. Returns when all have finished.
-template <class Task>
-void share_work(int threads, std::size_t tasks, Task&& task) {
-    std::vector<std::jthread> helpers;
-    for (std::size_t t = 1; t < std::min(static_cast<std::size_t>(std::max(threads, 1)), tasks); ++t)
-        helpers.emplace_back(std::ref(task));
-    task();
 }
 
 // Rows [tile_rows·block, +tile_rows) of C against every column right of their

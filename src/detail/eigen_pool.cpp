@@ -43,6 +43,18 @@ void eigen_pool::submit(std::uint64_t bytes, std::size_t alignment, job work) {
     queue_.push_back({bytes, alignment, std::move(work)});
 }
 
+void eigen_pool::submit_first(std::uint64_t bytes, job work) {
+    if (workers_ == 0) {
+        const std::span<std::byte> room = room_provider_();
+        work(bytes <= room.size() ? room.first(bytes) : std::span<std::byte>{});
+        return;
+    }
+    // First in the queue, it starts while nothing runs, where first fit
+    // places it at the room's start (alignment 1: no padding).
+    const std::lock_guard lock(mutex_);
+    queue_.push_front({bytes, 1, std::move(work)});
+}
+
 eigen_pool::~eigen_pool() {
     {
         const std::lock_guard lock(mutex_);

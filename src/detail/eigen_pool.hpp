@@ -46,6 +46,10 @@ public:
     /// Queues `work`, which needs `bytes` aligned to `alignment` (a power of
     /// two); without workers runs it now.
     void submit(std::uint64_t bytes, std::size_t alignment, job work);
+    /// Queues `work` ahead of every queued job, with the room's first `bytes`
+    /// as its region (or runs it now, without workers): for a job whose data
+    /// already lies there. One per run(); `bytes` must fit the room.
+    void submit_first(std::uint64_t bytes, job work);
     /// Runs the queued jobs in order on the workers, BLAS single-threaded
     /// meanwhile, as many at once as their regions fit side by side in the
     /// room (a job larger than the room runs alone), and returns when all are
