@@ -31,7 +31,7 @@ constexpr std::size_t spill_chunk_columns = detail::spill_file::chunk_columns;
 // d = 16384, where its GEMMs run near their full rate. Each block costs a
 // packing of the pass's basis and, for a column-vector tensor, d preads:
 // at d = 4096, blocks of 128 instead of 256 took 4.7 more CPU s of 38
-// (BENCHMARKS, "rsvd at d = 4096 in a third of exact's CPU time"). The exact
+// (BENCHMARKS, "rsvd at d = 4096: one pending sum, blocks of 512"). The exact
 // method's blocks stay at block_vectors: its BF16 kernel packs pairs.
 constexpr std::uint64_t randomized_block_values = 1 << 20, randomized_max_block_values = 1 << 21;
 constexpr std::uint64_t randomized_block_vectors = 512;
