@@ -28,15 +28,20 @@ namespace {
 
 constexpr std::size_t spill_chunk_columns = detail::spill_file::chunk_columns;
 
-// The randomized method's blocks: at most 2^20 values (4 MiB of float32),
-// its largest buffer after the Krylov bases at d ≥ 4096, and still 32 vectors
-// per thread at d = 16384, where its GEMMs run near their full rate. The
-// exact method's blocks stay at block_vectors: its BF16 kernel packs pairs.
-constexpr std::uint64_t randomized_block_values = 1 << 20;
+// The randomized method's blocks: 2^20 values (4 MiB of float32) or 512
+// vectors, whichever is more, but at most 2^21 values (8 MiB), its largest
+// buffer after the Krylov bases at d ≥ 4096; still 64 vectors per thread at
+// d = 16384, where its GEMMs run near their full rate. Each block costs a
+// packing of the pass's basis and, for a column-vector tensor, d preads:
+// at d = 4096, blocks of 128 instead of 256 took 4.7 more CPU s of 38
+// (BENCHMARKS, "rsvd at d = 4096: one pending sum, blocks of 512"). The exact
+// method's blocks stay at block_vectors: its BF16 kernel packs pairs.
+constexpr std::uint64_t randomized_block_values = 1 << 20, randomized_max_block_values = 1 << 21;
+constexpr std::uint64_t randomized_block_vectors = 512;
 std::size_t stream_block_vectors(const analysis_options& options, std::uint64_t d) {
     if (options.how == method::exact) return options.block_vectors;
-    return static_cast<std::size_t>(
-        std::max<std::uint64_t>(std::min<std::uint64_t>(options.block_vectors, randomized_block_values / d), 1));
+    const std::uint64_t vectors = std::max(randomized_block_values / d, std::min(randomized_block_vectors, randomized_max_block_values / d));
+    return static_cast<std::size_t>(std::max<std::uint64_t>(std::min<std::uint64_t>(options.block_vectors, vectors), 1));
 }
 
 // The matrices [first, last) of one type: checkpoint::matrices() returns them
@@ -717,8 +722,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // stream's block per block precision; then the larger of two phases,
     // since the pass's buffers go before the bases grow (randomized_eigen):
     // in the pass its basis [Q_g | probes | Q_u | probes] and pending sum
-    // (d×2(ℓ + r)) and its Xᵀ·B (b×2(ℓ + r)) per block precision, with a
-    // pending sum per BLAS thread (a block is split between them), a flush's
+    // (d×2(ℓ + r)) and its Xᵀ·B (b×2(ℓ + r)) per block precision (the BLAS
+    // threads share them, each taking a part of every GEMM), a flush's
     // float64 images of Q_u (d×ℓ) and their projection's row chunk (512×m);
     // between passes extend_basis's float64 d×ℓ blocks and one basis being
     // grown. Measured against peak RSS at d = 2048 and 16384: BENCHMARKS,
@@ -731,9 +736,8 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t m = std::min<std::uint64_t>((options.randomized.power_iterations + 2) * ell, d);
     const std::uint64_t per_gram = basis_element_bytes * d * (m + r) + 8 * d * (ell + r) + 16 * m * m;
     const std::uint64_t pass_width = 2 * (ell + r);
-    const std::uint64_t workers = static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1));
     const std::uint64_t blocks = block_element_bytes * d * b;
-    const std::uint64_t pass = block_element_bytes * ((1 + workers) * d + b) * pass_width + 8 * d * ell + 8 * 512 * m;
+    const std::uint64_t pass = block_element_bytes * (2 * d + b) * pass_width + 8 * d * ell + 8 * 512 * m;
     const std::uint64_t between_passes = 3 * 8 * d * ell + basis_element_bytes * d * m;
     // C_u's extra passes (planned as taken): its basis grows to m_u columns,
     // its Ritz matrix and capture to m_u×m_u, and the Ritz solves that judge

@@ -345,10 +345,12 @@ private:
 // One pass over the blocks. For group g the visitor projects a block X onto
 // B = [Q_g | probes_g | Q_u | probes_u] at once, P = XᵀB (one GEMM, X packed
 // once), and adds X·P (one GEMM) to a pending buffer of the current group, in
-// float32 for float blocks. A block is split by vectors between `workers`
-// threads, each with its own pending buffer and one-threaded BLAS: OpenBLAS's
-// own threads spin on sched_yield between these short calls (measured: a
-// quarter of the method's CPU time at d = 4096). Pending sums go to float64
+// float32 for float blocks. Both GEMMs are split between `workers` threads
+// with one-threaded BLAS each (OpenBLAS's own threads spin on sched_yield
+// between these short calls: measured, a quarter of the method's CPU time at
+// d = 4096): P by vectors, X·P by rows of d, so the workers share one pending
+// sum (one per worker was d×2(ℓ + r) float32 more each: 2 MiB at d = 4096,
+// spent on larger blocks instead, analysis.cpp). Pending sums go to float64
 // every 4096 vectors and whenever the group changes: the group's columns to
 // its product, the universal ones times w_g to C_u's and unweighted to the
 // group's C_g·Q_u, which goes as K_uᵀ·(C_g Q_u) to its capture W_g = K_uᵀ C_g K_u
@@ -368,8 +370,6 @@ public:
           weights_(weights),
           first_pass_(first_pass),
           last_pass_(last_pass),
-          single_(workers),
-          double_(workers),
           column_(dim),
           runner_(workers) {}
 
@@ -384,15 +384,14 @@ public:
     }
 
 private:
-    // Per block precision: the basis, and per worker Xᵀ·B and the X·P sum.
+    // Per block precision: the basis, the block's Xᵀ·B and the X·P sum.
     template <class Real>
     struct precision_buffers {
-        explicit precision_buffers(std::size_t workers) : products(workers), pending(workers) {}
         arma::Mat<Real> basis;
-        bool built = false;  // basis holds the current group's columns (its memory is kept across groups)
-        std::vector<arma::Mat<Real>> products, pending;
-        std::size_t vectors = 0;  // in the pending sums since the last flush
-        std::size_t parts = 0;    // pending sums written since the last flush (the others hold stale sums)
+        bool built = false;       // basis holds the current group's columns (its memory is kept across groups)
+        arma::Mat<Real> product;  // Xᵀ·B in its first `count` rows (sized for the largest block: no reallocation per block)
+        arma::Mat<Real> pending;  // Σ X·(XᵀB) since the last flush (overwritten by the first block after it)
+        std::size_t vectors = 0;  // in the pending sum since the last flush
     };
 
     // Below this many vectors per worker a block is not split (thread start-up ~ tens of µs).
@@ -421,24 +420,29 @@ private:
         // carry it past float_flush_vectors, so it spans at most that or one block.
         if (std::is_same_v<Real, float> && buffers.vectors > 0 && buffers.vectors + count > float_flush_vectors) flush_sums();
         const arma::Mat<Real>& b = basis<Real>();
-        const std::size_t parts = std::clamp<std::size_t>(count / min_worker_vectors, 1, buffers.pending.size());
+        const std::size_t width = b.n_cols;
+        arma::Mat<Real>& product = buffers.product;
+        if (product.n_rows < count || product.n_cols != width) product.set_size(std::max<std::size_t>(count, product.n_rows), width);
+        if (buffers.pending.n_rows != dim_ || buffers.pending.n_cols != width) buffers.pending.set_size(dim_, width);
+        // The second GEMM does the first's work, so both are split as often.
+        const std::size_t parts = std::clamp<std::size_t>(count / min_worker_vectors, 1, runner_.threads());
         std::vector<double> traces(parts, 0.0);
-        const std::size_t written = buffers.parts;
-        runner_.run(parts, [&](std::size_t part) {
+        runner_.run(parts, [&](std::size_t part) {  // P's rows by vectors
             const std::size_t first = count * part / parts, vectors = count * (part + 1) / parts - first;
             const Real* start = block + first * dim_;
             if (first_pass_) traces[part] = squared_sum(start, dim_ * vectors);
-            const arma::Mat<Real> x(const_cast<Real*>(start), dim_, vectors, false, true);  // a view, no copy
-            arma::Mat<Real>& pending = buffers.pending[part];
-            buffers.products[part] = x.t() * b;
-            // A sum not written since the last flush is overwritten: no zeroing pass over it per flush.
-            if (part < written)
-                pending += x * buffers.products[part];
-            else
-                pending = x * buffers.products[part];
+            detail::gemm(true, vectors, width, dim_, start, dim_, b.memptr(), dim_, Real(0), product.memptr() + first,
+                         product.n_rows);
+        });
+        // The first block after a flush overwrites the sum: no zeroing pass over it per flush.
+        const Real keep = buffers.vectors == 0 ? 0 : 1;
+        runner_.run(parts, [&](std::size_t part) {  // X·P by rows of d
+            const std::size_t first = dim_ * part / parts, rows = dim_ * (part + 1) / parts - first;
+            if (rows > 0)
+                detail::gemm(false, rows, width, count, block + first, dim_, product.memptr(), product.n_rows, keep,
+                             buffers.pending.memptr() + first, dim_);
         });
         for (const double trace : traces) g.trace += trace;  // in part order: the same bits every run
-        buffers.parts = std::max(buffers.parts, parts);
         buffers.vectors += count;
         if constexpr (std::is_same_v<Real, float>) {
             g.float_run = std::max(g.float_run, buffers.vectors);
@@ -479,23 +483,19 @@ private:
     void flush_pending(precision_buffers<Real>& buffers) {
         if (buffers.vectors == 0) return;
         group_state& g = groups_[current_];
-        // Column j of the workers' pending sums, added in float64 into column_:
+        // Column j of the pending sum in float64, in column_:
         // one column at a time, so no float64 copy of the whole pending sum, and
         // into buffers kept for the pass (a fresh vector per column and flush
         // cost page faults: 3.6% of the CPU samples at d = 4096).
         auto sum = [&](std::size_t j) -> const arma::vec& {
-            const Real* first = buffers.pending[0].colptr(j);
-            std::copy(first, first + dim_, column_.begin());
-            for (std::size_t part = 1; part < buffers.parts; ++part) {
-                const Real* values = buffers.pending[part].colptr(j);
-                for (std::size_t i = 0; i < dim_; ++i) column_[i] += static_cast<double>(values[i]);
-            }
+            const Real* values = buffers.pending.colptr(j);
+            std::copy(values, values + dim_, column_.begin());
             return column_;
         };
         for (std::size_t j = 0; j < group_columns_; ++j) g.krylov.product.col(j) += sum(j);
         if (krylov_state* u = universal_.state) {
             const double weight = weights_[current_];
-            const std::size_t width = buffers.pending[0].n_cols, streamed = u->streamed;
+            const std::size_t width = buffers.pending.n_cols, streamed = u->streamed;
             if (universal_sums_.n_rows != dim_ || universal_sums_.n_cols != streamed) universal_sums_.zeros(dim_, streamed);
             const std::size_t last = weight != 0 ? width : group_columns_ + streamed;  // w_g = 0: for W_g only
             for (std::size_t j = group_columns_; j < last; ++j) {
@@ -505,8 +505,7 @@ private:
             }
             universal_sums_group_ = current_;
         }
-        buffers.vectors = 0;
-        buffers.parts = 0;  // the pending sums are overwritten by the next blocks
+        buffers.vectors = 0;  // the pending sum is overwritten by the next block
     }
 
     // W_g's block column for Q_u (K_u's last `streamed` columns), K_uᵀ·C_g·Q_u,

@@ -1178,12 +1178,13 @@ BOOST_AUTO_TEST_CASE(layers_fits_the_plan_it_states) {
 }
 
 // A limit that fits one BLAS thread but not two (blocks already the
-// smallest) runs on one thread when --threads was not given, and says so;
-// with --threads 2 it drops C_u's extra passes instead, one at a time (the
-// last step: 0.8 and 1.1 MiB of plan here, each thread's rsvd pending sum
-// 0.4 MiB at d = 1024, so the stated plans, to 0.1 MiB, tell them apart), and
-// below the plan without them refuses.
-BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_given) {
+// smallest) runs exact on one thread when --threads was not given, and says
+// so: each thread's OpenBLAS buffers are in exact's plan. rsvd's threads share
+// their buffers (each takes a part of every GEMM), so its plan is the same on
+// one: there that step is skipped and C_u's extra passes go, one at a time
+// (the last step: 0.8 and 1.1 MiB of plan here, so the stated plans, to 0.1
+// MiB, tell them apart), and below the plan without them it refuses.
+BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_where_that_plans_less) {
     const temp_dir dir;
     constexpr std::size_t wide = 1024;
     write_wide_query(dir.path(), wide, 5);
@@ -1191,11 +1192,11 @@ BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_give
     std::vector<std::string> notes;
     const auto matrices = model.matrices(wide, notes);
     adaptk::analysis_options options;
-    options.how = adaptk::method::rsvd;
     options.block_vectors = 64;
-    auto plan_on = [&](int threads, std::size_t extra_passes) {
+    auto plan_on = [&](adaptk::method how, int threads, std::size_t extra_passes) {
         const int before = adaptk::detail::blas_threads();
         adaptk::detail::set_blas_threads(threads);
+        options.how = how;
         options.randomized.universal_extra_passes = extra_passes;
         const std::uint64_t bytes = adaptk::planned_bytes(matrices, wide, options);
         adaptk::detail::set_blas_threads(before);
@@ -1204,35 +1205,39 @@ BOOST_AUTO_TEST_CASE(max_memory_drops_to_one_blas_thread_unless_threads_was_give
     auto mib = [](std::uint64_t bytes) { return static_cast<double>(bytes) / 1048576; };
     const std::size_t extra = adaptk::rsvd_options{}.universal_extra_passes;
     BOOST_TEST_REQUIRE(extra == 2u);
-    const std::uint64_t one_thread = plan_on(1, extra), two_threads = plan_on(2, extra);
-    const std::uint64_t one_pass = plan_on(2, 1), without_pass = plan_on(2, 0);
-    BOOST_TEST_REQUIRE(mib(one_thread) + 0.3 < mib(two_threads));
-    BOOST_TEST_REQUIRE(mib(one_pass) + 0.15 < mib(one_thread));  // stated plans are printed to 0.1 MiB
+    using adaptk::method;
+    const std::uint64_t exact_one = plan_on(method::exact, 1, extra), exact_two = plan_on(method::exact, 2, extra);
+    BOOST_TEST_REQUIRE(mib(exact_one) + 0.3 < mib(exact_two));
+    const std::uint64_t rsvd_two = plan_on(method::rsvd, 2, extra);
+    BOOST_TEST(plan_on(method::rsvd, 1, extra) == rsvd_two);
+    const std::uint64_t one_pass = plan_on(method::rsvd, 2, 1), without_pass = plan_on(method::rsvd, 2, 0);
+    BOOST_TEST_REQUIRE(mib(one_pass) + 0.15 < mib(rsvd_two));  // stated plans are printed to 0.1 MiB
     BOOST_TEST_REQUIRE(mib(without_pass) + 0.3 < mib(one_pass));
 
     const adaptk::test::scoped_env two("OPENBLAS_NUM_THREADS", "2");
-    const std::vector<std::string> args{"profile", dir.path().string(), "--method", "rsvd", "--block-vectors", "64"};
-    auto with = [&](std::vector<std::string> extra) {
-        std::vector<std::string> all = args;
+    auto with = [&](const std::string& how, std::vector<std::string> extra) {
+        std::vector<std::string> all{"profile", dir.path().string(), "--method", how, "--block-vectors", "64"};
         all.insert(all.end(), extra.begin(), extra.end());
         return all;
     };
-    const double stated = stated_plan(succeed(args));
-    if (std::abs(stated - mib(one_thread)) < std::abs(stated - mib(two_threads))) {
+    const double stated = stated_plan(succeed(with("exact", {})));
+    if (std::abs(stated - mib(exact_one)) < std::abs(stated - mib(exact_two))) {
         BOOST_TEST_MESSAGE("skipped: the program runs one BLAS thread whatever OPENBLAS_NUM_THREADS says (qemu's wrapper)");
         return;
     }
-    BOOST_TEST(std::abs(stated - mib(two_threads)) <= 0.05);
-    const std::string limit = std::to_string(one_thread);
-    const run_result& fitted = succeed(with({"--max-memory", limit}));
+    BOOST_TEST(std::abs(stated - mib(exact_two)) <= 0.05);
+    const run_result& fitted = succeed(with("exact", {"--max-memory", std::to_string(exact_one)}));
     BOOST_TEST(fitted.err.find("--max-memory: one BLAS thread (of 2) to fit") != std::string::npos, fitted.err);
-    BOOST_TEST(fitted.out == succeed(with({"--threads", "1"})).out);
-    const run_result& dropped = succeed(with({"--max-memory", limit, "--threads", "2"}));
-    BOOST_TEST(dropped.err.find("--max-memory: 1 extra pass(es) for the universal basis (of 2) to fit") !=
-                   std::string::npos,
-               dropped.err);
-    BOOST_TEST(std::abs(stated_plan(dropped) - mib(one_pass)) <= 0.05);
-    const auto refused = with({"--max-memory", std::to_string(without_pass - 1), "--threads", "2"});
+    for (const std::string threads : {"", "2"}) {
+        const run_result& dropped = succeed(with("rsvd", threads.empty() ? std::vector<std::string>{"--max-memory", std::to_string(one_pass)}
+                                                                         : std::vector<std::string>{"--max-memory", std::to_string(one_pass), "--threads", threads}));
+        BOOST_TEST(dropped.err.find("--max-memory: 1 extra pass(es) for the universal basis (of 2) to fit") !=
+                       std::string::npos,
+                   dropped.err);
+        BOOST_TEST(dropped.err.find("one BLAS thread") == std::string::npos, dropped.err);
+        BOOST_TEST(std::abs(stated_plan(dropped) - mib(one_pass)) <= 0.05);
+    }
+    const auto refused = with("rsvd", {"--max-memory", std::to_string(without_pass - 1)});
     check_failure(run_once(refused), 1, {"is too small: the rsvd method needs"}, refused);
 }
 

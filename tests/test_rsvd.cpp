@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -557,12 +558,40 @@ BOOST_AUTO_TEST_CASE(a_stream_split_over_processes_equals_the_whole_stream) {
                            parts[0].universal.values.n_elem * sizeof(double)) == 0);
 }
 
-// Each block is split by vectors between the BLAS threads, one-threaded
-// BLAS each: one worker or three, the bounds hold against the dense Grams,
-// the values agree to float32 rounding, and the caller's thread count is back.
-// The uneven stream sends each group whole in blocks split into 1, 3, 3 and 1
-// parts, so a float32 run's workers' sums start at different blocks, and ends
-// a run after the second block: two flushes add to one group's C_g·Q_u.
+// The pass's GEMMs on row ranges inside larger matrices (detail::gemm, the
+// visitor's split between threads) against Armadillo's products of the copies,
+// in float32 and float64, with and without the transpose and with beta 0 and 1.
+BOOST_AUTO_TEST_CASE(gemm_on_submatrices_equals_the_dense_product) {
+    auto check = [](auto real) {
+        using Real = decltype(real);
+        using matrix = arma::Mat<Real>;
+        arma::arma_rng::set_seed(3);
+        const matrix a = arma::randn<matrix>(13, 7), b = arma::randn<matrix>(11, 5);
+        matrix c = arma::randn<matrix>(9, 5);
+        const matrix c_before = c;
+        const double tolerance = std::is_same_v<Real, float> ? 1e-5 : 1e-13;
+        // rows 2..5 of A (4×7) times rows 1..7 of B (7×5) added to rows 3..6 of C
+        detail::gemm(false, 4, 5, 7, a.memptr() + 2, 13, b.memptr() + 1, 11, Real(1), c.memptr() + 3, 9);
+        const matrix sum = c_before.rows(3, 6) + a.rows(2, 5) * b.rows(1, 7);
+        BOOST_TEST(arma::abs(c.rows(3, 6) - sum).max() <= tolerance);
+        BOOST_TEST(arma::approx_equal(c.rows(0, 2), c_before.rows(0, 2), "absdiff", 0));  // other rows untouched
+        BOOST_TEST(arma::approx_equal(c.rows(7, 8), c_before.rows(7, 8), "absdiff", 0));
+        // rows 0..10 of A's columns 1..3 transposed (3×11) times B (11×5) into rows 4..6 of C, beta 0
+        detail::gemm(true, 3, 5, 11, a.colptr(1), 13, b.memptr(), 11, Real(0), c.memptr() + 4, 9);
+        const matrix product = a.submat(0, 1, 10, 3).t() * b;
+        BOOST_TEST(arma::abs(c.rows(4, 6) - product).max() <= tolerance);
+    };
+    check(0.0f);
+    check(0.0);
+}
+
+// Each block's P = XᵀB is split by vectors between the BLAS threads, X·P by
+// rows of d into the one pending sum, one-threaded BLAS each: one worker or
+// three, the bounds hold against the dense Grams, the values agree to float32
+// rounding, and the caller's thread count is back. The uneven stream sends
+// each group whole in blocks split into 1, 3, 3 and 1 parts (the first block
+// after a flush overwrites the sum, whatever its split), and ends a run after
+// the second block: two flushes add to one group's C_g·Q_u.
 BOOST_AUTO_TEST_CASE(blocks_split_between_workers_keep_the_bounds) {
     constexpr std::size_t d = 48, k = 6;
     const auto f = make_groups(d, 400, {power_decay(d, 0.5), power_decay(d, 1.0)}, 9);

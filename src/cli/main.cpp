@@ -240,14 +240,21 @@ void choose_method(const cli::options& o, const std::vector<weight_matrix>& matr
             settings.block_vectors = std::max(smallest_block, settings.block_vectors / 2);
     };
     shrink_blocks();
-    // Every BLAS thread holds its own buffers (rsvd: a pending sum too), so
-    // one thread is slower but smaller; not when --threads asked for more.
+    // Every BLAS thread of the exact method holds its own buffers, so one
+    // thread is slower but smaller; not when --threads asked for more, nor
+    // where it plans no less (rsvd's threads share their buffers).
     const int threads = detail::blas_threads();
     if (plan(settings.how) > *o.max_memory && !o.threads && threads > 1) {
+        const analysis_options before = settings;
+        const std::uint64_t before_plan = plan(settings.how);
         detail::set_blas_threads(1);
         settings.solver_threads = 0;
         settings.block_vectors = o.block_vectors;
         shrink_blocks();
+        if (plan(settings.how) >= before_plan) {
+            detail::set_blas_threads(threads);
+            settings = before;
+        }
     }
     // Last C_u's extra passes, one at a time: they cost accuracy
     // (r2_universal) where the steps above cost only time.

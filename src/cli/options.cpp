@@ -73,7 +73,8 @@ constexpr std::array<analysis_option, 8> analysis_options{{
      "  --universal-weighting sum|trace\n"
      "                       pool types as sum C_t (default) or sum C_t/tr(C_t)\n"},
     {"--thresholds", "  --thresholds LIST    extra energy fractions, e.g. 0.99,0.999 -> k99,k99_9\n"},
-    {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536; rsvd: at most 2^20/d)\n"},
+    {"--block-vectors", "  --block-vectors N    vectors per BLAS block (default 1024, at most 65536; rsvd: at most\n"
+                        "                       max(2^20/d, 512) and 2^21/d)\n"},
     {"--max-memory", "  --max-memory SIZE    plan buffers to fit SIZE (e.g. 64M, 1G): smaller blocks, then one\n"
                      "                       BLAS thread (unless --threads), then (rsvd) no extra universal\n"
                      "                       pass, or refuse up front\n"},

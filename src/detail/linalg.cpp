@@ -14,6 +14,9 @@ void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, con
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
             const int* ldc, std::size_t, std::size_t);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc, std::size_t, std::size_t);
 void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
             const int* lda, const double* beta, double* c, const int* ldc, std::size_t, std::size_t);
 #define ADAPTK_SYEVD(name, Real)                                                                                      \
@@ -64,6 +67,30 @@ void syrk_panel(const float* x, std::size_t n, std::size_t count, std::size_t fi
     if (right > 0)
         sgemm_("N", "T", &height, &right, &vectors, &one, x + first, &stride, x + first + rows, &stride, &zero,
                c + rows * rows, &height, 1, 1);
+}
+
+namespace {
+
+template <class Real, class Gemm>
+void gemm_with(Gemm gemm_routine, bool transpose_a, std::size_t m, std::size_t n, std::size_t k, const Real* a,
+               std::size_t lda, const Real* b, std::size_t ldb, Real beta, Real* c, std::size_t ldc) noexcept {
+    const int rows = static_cast<int>(m), cols = static_cast<int>(n), inner = static_cast<int>(k);
+    const int stride_a = static_cast<int>(lda), stride_b = static_cast<int>(ldb), stride_c = static_cast<int>(ldc);
+    const Real one = 1;
+    gemm_routine(transpose_a ? "T" : "N", "N", &rows, &cols, &inner, &one, a, &stride_a, b, &stride_b, &beta, c,
+                 &stride_c, 1, 1);
+}
+
+}  // namespace
+
+void gemm(bool transpose_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+          const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) noexcept {
+    gemm_with(sgemm_, transpose_a, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm(bool transpose_a, std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
+          const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) noexcept {
+    gemm_with(dgemm_, transpose_a, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, double beta) noexcept {

@@ -16,6 +16,15 @@ void syrk_upper(const double* x, std::size_t n, std::size_t count, double* c, do
 void syrk_panel(const float* x, std::size_t n, std::size_t count, std::size_t first, std::size_t rows,
                 float* c) noexcept;
 
+/// C = op(A)·B + beta·C for column-major blocks inside larger matrices
+/// (leading dimensions lda, ldb, ldc): A is m×k, or k×m read transposed when
+/// transpose_a; B is k×n; C is m×n (sgemm, dgemm). Armadillo would copy a
+/// row range out before multiplying and the product back after.
+void gemm(bool transpose_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+          const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) noexcept;
+void gemm(bool transpose_a, std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
+          const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) noexcept;
+
 /// LAPACK's drivers for all eigenvalues: ?syevd (divide and conquer; QL/QR
 /// when no vectors are wanted), ?syevr (MRRR) and ?syevd_2stage (band
 /// reduction first). The analysis uses divide_conquer; tools/eigen_bench.cpp
