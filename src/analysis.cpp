@@ -294,9 +294,10 @@ void narrow_in_place(std::span<std::byte> room, std::size_t d) {
     const auto* wide = reinterpret_cast<const double*>(room.data());
     auto* narrow = reinterpret_cast<float*>(room.data());
     const std::vector<double> first_column(wide, wide + d);
-    std::ranges::transform(first_column, narrow, [](double x) { return static_cast<float>(x); });
-    for (std::size_t j = 1; j < d; ++j)
-        std::transform(wide + j * d, wide + (j + 1) * d, narrow + j * d, [](double x) { return static_cast<float>(x); });
+    for (std::size_t j = 0; j < d; ++j) {
+        const double* column = j == 0 ? first_column.data() : wide + j * d;
+        std::transform(column, column + d, narrow + j * d, [](double x) { return static_cast<float>(x); });
+    }
 }
 
 // The Gram parked in `slot`, read into `region` (square_in): rounded to

@@ -44,11 +44,7 @@ void eigen_pool::submit(std::uint64_t bytes, std::size_t alignment, job work) {
 }
 
 void eigen_pool::submit_first(std::uint64_t bytes, job work) {
-    if (workers_ == 0) {
-        const std::span<std::byte> room = room_provider_();
-        work(bytes <= room.size() ? room.first(bytes) : std::span<std::byte>{});
-        return;
-    }
+    if (workers_ == 0) return submit(bytes, 1, std::move(work));  // now, at offset 0 (alignment 1)
     // First in the queue, it starts while nothing runs, where first fit
     // places it at the room's start (alignment 1: no padding).
     const std::lock_guard lock(mutex_);
