@@ -20,6 +20,7 @@
 #include "adaptk/vectors.hpp"
 #include "detail/eigen_pool.hpp"
 #include "detail/linalg.hpp"
+#include "detail/part_runner.hpp"
 #include "detail/share_work.hpp"
 #include "detail/spill.hpp"
 
@@ -86,15 +87,22 @@ struct block_buffers {
 // Streams one matrix's vectors into `sink(block, count)`; float64 files keep
 // float64 precision, everything else is decoded to float32 for ssyrk, except
 // BF16 with `RawBf16`: its bits as stored, for the accumulator's BF16 kernel.
+// With `readers`, each block is read in shares by its threads.
 template <bool RawBf16 = false, class Sink>
 void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block_buffers& buffers,
-                   progress_meter& meter, Sink&& sink) {
+                   progress_meter& meter, Sink&& sink, detail::part_runner* readers = nullptr) {
     const std::uint64_t bytes_per_vector = matrix.vector_bytes() / std::max<std::uint64_t>(matrix.vector_count(), 1);
     auto run = [&](auto& buffer) {
         using real = typename std::decay_t<decltype(buffer)>::elem_type;
-        vector_stream<real> stream(matrix, block_vectors);
+        vector_stream<real> stream(matrix, block_vectors, readers != nullptr ? readers->threads() : 1);
         if (buffer.n_rows != stream.dim() || buffer.n_cols < block_vectors) buffer.set_size(stream.dim(), block_vectors);
-        for (std::size_t count; (count = stream.next(buffer.memptr())) != 0;) {
+        auto read_shares = [&](std::size_t shares, const auto& read) {
+            if (readers != nullptr)
+                readers->run(shares, read);
+            else
+                for (std::size_t share = 0; share < shares; ++share) read(share);
+        };
+        for (std::size_t count; (count = stream.next(buffer.memptr(), read_shares)) != 0;) {
             sink(buffer.memptr(), count);
             meter.advance(count * bytes_per_vector);
         }
@@ -571,11 +579,16 @@ void analyse_randomized(const std::vector<weight_matrix>& matrices, const analys
     settings.trace_weighting = options.trace_weighting;
     block_buffers buffers;
     const std::size_t block_size = stream_block_vectors(options, result.dim);
+    // Reading and decoding the blocks took a fifth of the CPU at d = 4096, on
+    // one thread while the GEMMs' other thread waited: as many threads as the
+    // GEMMs take share each block (BENCHMARKS, "rsvd at d = 4096: blocks read in shares").
+    detail::part_runner readers(static_cast<std::size_t>(std::max(detail::blas_threads(), 1)));
     auto run_pass = [&](block_visitor& visit) {
         for (std::size_t m = 0; m < matrices.size(); ++m) {
             if (!streams_here(options, m)) continue;
-            stream_matrix(matrices[m], block_size, buffers, meter,
-                          [&](const auto* block, std::size_t count) { visit(group_of_matrix[m], block, count); });
+            stream_matrix(
+                matrices[m], block_size, buffers, meter,
+                [&](const auto* block, std::size_t count) { visit(group_of_matrix[m], block, count); }, &readers);
             visit.end_run();  // float32 runs end with the matrix: the same sums however the matrices are split
         }
     };
@@ -621,14 +634,19 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     const std::uint64_t b = stream_block_vectors(options, d);
     // Bytes read from the file in flight (nothing is mapped): decoded rows
     // go through a staging buffer (row_staging_bytes, or one row when
-    // longer); a column block is read by row segments into a tile of 16 × b values.
+    // longer); a column block is read by row segments into a tile of 16 × b
+    // values. rsvd reads each block in shares, one per BLAS thread, each
+    // with a tile and a share of the staging (analyse_randomized).
     const std::uint64_t types = type_runs(matrices).size();
+    const std::uint64_t shares =
+        options.how == method::rsvd ? static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1)) : 1;
     std::uint64_t in_flight = 0;
     bool any_f64 = false, any_bf16 = false, any_float = false;
     for (const weight_matrix& matrix : matrices) {
         const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
-        in_flight = std::max(in_flight, matrix.vectors_are_rows ? std::max<std::uint64_t>(row_staging_bytes, row_bytes)
-                                                                : 16 * b * 8);
+        in_flight = std::max(in_flight, matrix.vectors_are_rows
+                                            ? std::max<std::uint64_t>(row_staging_bytes, shares * row_bytes)
+                                            : shares * 16 * b * 8);
         any_f64 = any_f64 || matrix.type == dtype::f64;
         any_bf16 = any_bf16 || matrix.type == dtype::bf16;
         any_float = any_float || (matrix.type != dtype::f64 && matrix.type != dtype::bf16);

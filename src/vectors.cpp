@@ -66,10 +66,11 @@ std::size_t addressable(std::optional<std::uint64_t> bytes, const weight_matrix&
 }  // namespace
 
 template <class Real>
-vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t block_vectors)
+vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t block_vectors, std::size_t shares)
     : matrix_(matrix),
       block_vectors_(std::max<std::size_t>(block_vectors, 1)),
-      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows) {
+      dim_(matrix.vectors_are_rows ? matrix.cols : matrix.rows),
+      shares_(std::max<std::size_t>(shares, 1)) {
     if (std::is_same_v<Real, std::uint16_t> && matrix.type != dtype::bf16)
         throw std::invalid_argument("vector_stream: raw bit patterns of '" + matrix.name + "' requested, but it is " +
                                     std::string(dtype_name(matrix.type)) + ", not BF16");
@@ -84,7 +85,7 @@ vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t bloc
                         "a block of " + std::to_string(block_vectors_) + " stored rows");
         return;
     }
-    tile_.resize(tile_rows * block_vectors_);
+    for (staging& share : shares_) share.tile.resize(tile_rows * block_vectors_);
     // Row segments come from pread: start the kernel's read-ahead of the whole
     // tensor into the page cache (not into this process's resident set).
     if (matrix.file != nullptr)
@@ -93,16 +94,18 @@ vector_stream<Real>::vector_stream(const weight_matrix& matrix, std::size_t bloc
 }
 
 template <class Real>
-std::size_t vector_stream<Real>::next(Real* out) {
-    const std::uint64_t left = vectors_total() - done_;
-    const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(left, block_vectors_));
-    if (count == 0) return 0;
-    if (matrix_.vectors_are_rows)
-        read_rows(done_, count, out);
-    else
-        read_columns(done_, count, out);
-    done_ += count;
-    return count;
+void vector_stream<Real>::read_share(std::size_t share, std::size_t count, Real* out) {
+    const std::size_t shares = shares_.size();
+    if (matrix_.vectors_are_rows) {
+        const std::size_t first = count * share / shares, last = count * (share + 1) / shares;
+        if (last > first) read_rows(done_ + first, last - first, out + first * dim_, shares_[share]);
+        return;
+    }
+    const auto d = static_cast<std::size_t>(dim_);
+    const std::size_t tiles = (d + tile_rows - 1) / tile_rows;
+    const std::size_t first_row = tiles * share / shares * tile_rows;
+    const std::size_t last_row = std::min(d, tiles * (share + 1) / shares * tile_rows);
+    if (last_row > first_row) read_columns(done_, count, first_row, last_row, out, shares_[share]);
 }
 
 // Rows: each run of the block's stored rows read with pread, straight into
@@ -112,9 +115,9 @@ std::size_t vector_stream<Real>::next(Real* out) {
 // 8.1 → 10.5 s as the copies now count there, peak RSS 98.8 → 93.6 MiB), and
 // the resident set holds the block and the staging buffer only.
 template <class Real>
-void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real* out) {
+void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real* out, staging& buffers) {
     const std::size_t row_elements = matrix_.stored_cols();
-    const std::size_t staged_rows = std::max<std::size_t>(row_staging_bytes / row_bytes_, 1);
+    const std::size_t staged_rows = std::max<std::size_t>(row_staging_bytes / shares_.size() / row_bytes_, 1);
     for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
         Real* target = out + offset * dim_;
         if (matrix_.file == nullptr) {
@@ -123,36 +126,39 @@ void vector_stream<Real>::read_rows(std::uint64_t first, std::size_t count, Real
             matrix_.file->read(matrix_.file_offset + stored * row_bytes_, n * row_bytes_,
                                reinterpret_cast<std::byte*>(target));
         } else {
-            segment_.resize(std::min<std::uint64_t>(n, staged_rows) * row_bytes_);
+            std::vector<std::byte>& segment = buffers.segment;
+            segment.resize(std::min<std::uint64_t>(n, staged_rows) * row_bytes_);
             for (std::uint64_t done = 0; done < n; done += staged_rows) {
                 const auto rows = static_cast<std::size_t>(std::min<std::uint64_t>(staged_rows, n - done));
                 matrix_.file->read(matrix_.file_offset + (stored + done) * row_bytes_, rows * row_bytes_,
-                                   segment_.data());
-                read_elements(matrix_.type, segment_.data(), rows * row_elements, target + done * dim_);
+                                   segment.data());
+                read_elements(matrix_.type, segment.data(), rows * row_elements, target + done * dim_);
             }
         }
-        apply_scales(stored * row_elements, n * row_elements, target);
+        apply_scales(stored * row_elements, n * row_elements, target, buffers.scales);
     });
 }
 
 template <class Real>
 std::pair<const std::byte*, std::size_t> vector_stream<Real>::row_segment(std::uint64_t row, std::uint64_t first,
-                                                                           std::size_t count) {
+                                                                           std::size_t count,
+                                                                           std::vector<std::byte>& segment) {
     if (matrix_.file == nullptr) return {matrix_.bytes.data() + row * row_bytes_, first};
     const std::uint64_t block = dtype_block_elements(matrix_.type);
     const std::uint64_t first_block = first / block;
     const std::uint64_t blocks = (first + count + block - 1) / block - first_block;
     const auto bytes = static_cast<std::size_t>(blocks * dtype_bytes(matrix_.type));  // within one row
-    if (segment_.size() < bytes) segment_.resize(bytes);
+    if (segment.size() < bytes) segment.resize(bytes);
     matrix_.file->read(matrix_.file_offset + row * row_bytes_ + first_block * dtype_bytes(matrix_.type), bytes,
-                       segment_.data());
-    return {segment_.data(), static_cast<std::size_t>(first - first_block * block)};
+                       segment.data());
+    return {segment.data(), static_cast<std::size_t>(first - first_block * block)};
 }
 
 // The scales of groups first / g .. (first + count − 1) / g: in memory, or
 // read from the file (4 bytes per g values, beside the run's values).
 template <class Real>
-void vector_stream<Real>::apply_scales(std::uint64_t first, std::size_t count, Real* values) {
+void vector_stream<Real>::apply_scales(std::uint64_t first, std::size_t count, Real* values,
+                                       std::vector<std::byte>& scales_read) {
     if constexpr (!std::is_same_v<Real, std::uint16_t>) {  // the raw stream is BF16 only
         const std::uint64_t group = matrix_.scale_group;
         if (group == 0) return;
@@ -163,9 +169,9 @@ void vector_stream<Real>::apply_scales(std::uint64_t first, std::size_t count, R
             scales = matrix_.bytes.data() + at;
         } else {
             const auto bytes = static_cast<std::size_t>(((first + count - 1) / group + 1 - first_group) * sizeof(float));
-            if (scales_.size() < bytes) scales_.resize(bytes);
-            matrix_.file->read(matrix_.file_offset + at, bytes, scales_.data());
-            scales = scales_.data();
+            if (scales_read.size() < bytes) scales_read.resize(bytes);
+            matrix_.file->read(matrix_.file_offset + at, bytes, scales_read.data());
+            scales = scales_read.data();
         }
         // group_size < 2^30 (the parser checks), so both fit a 32-bit size_t
         apply_group_scales(scales, static_cast<std::size_t>(group), static_cast<std::size_t>(first % group), count,
@@ -173,26 +179,28 @@ void vector_stream<Real>::apply_scales(std::uint64_t first, std::size_t count, R
     }
 }
 
-// out(r, j) = W[r, stored column of vector first + j] for r < d, j < count:
-// decode tile_rows row segments (one per run of stored columns), then write
-// each output column's tile_rows values contiguously. Only the block's own
-// bytes are touched (and never mapped): columns of a [d, ffn] down_proj cost
-// one block's pages, not the whole tensor's.
+// out(r, j) = W[r, stored column of vector first + j] for first_row ≤ r <
+// last_row, j < count: decode tile_rows row segments (one per run of stored
+// columns), then write each output column's tile_rows values contiguously.
+// Only the block's own bytes are touched (and never mapped): columns of a
+// [d, ffn] down_proj cost one block's pages, not the whole tensor's.
 template <class Real>
-void vector_stream<Real>::read_columns(std::uint64_t first, std::size_t count, Real* out) {
-    const std::size_t d = dim_;
-    for (std::size_t r0 = 0; r0 < d; r0 += tile_rows) {
-        const std::size_t rows = std::min(tile_rows, d - r0);
+void vector_stream<Real>::read_columns(std::uint64_t first, std::size_t count, std::size_t first_row,
+                                       std::size_t last_row, Real* out, staging& buffers) {
+    const auto d = static_cast<std::size_t>(dim_);
+    Real* tile = buffers.tile.data();
+    for (std::size_t r0 = first_row; r0 < last_row; r0 += tile_rows) {
+        const std::size_t rows = std::min(tile_rows, last_row - r0);
         for (std::size_t i = 0; i < rows; ++i) {
             for_each_run(matrix_.part, first, count, [&](std::uint64_t stored, std::uint64_t offset, std::uint64_t n) {
-                const auto [segment, from] = row_segment(r0 + i, stored, n);
-                read_range(matrix_.type, segment, from, n, tile_.data() + i * count + offset);
-                apply_scales((r0 + i) * matrix_.stored_cols() + stored, n, tile_.data() + i * count + offset);
+                const auto [segment, from] = row_segment(r0 + i, stored, n, buffers.segment);
+                read_range(matrix_.type, segment, from, n, tile + i * count + offset);
+                apply_scales((r0 + i) * matrix_.stored_cols() + stored, n, tile + i * count + offset, buffers.scales);
             });
         }
         for (std::size_t j = 0; j < count; ++j) {
             Real* column = out + j * d + r0;
-            for (std::size_t i = 0; i < rows; ++i) column[i] = tile_[i * count + j];
+            for (std::size_t i = 0; i < rows; ++i) column[i] = tile[i * count + j];
         }
     }
 }

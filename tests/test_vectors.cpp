@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <thread>
 #include <vector>
 
 #include "adaptk/checkpoint.hpp"
@@ -107,9 +108,16 @@ Real expected(const weight_matrix& m, std::uint64_t v, std::uint64_t r) {
     }
 }
 
+// Reads every block in `shares` shares, each on a thread of its own (one
+// share: next() on this thread).
 template <class Real>
-void check_stream(const weight_matrix& m, std::size_t block) {
-    adaptk::vector_stream<Real> stream(m, block);
+void check_stream(const weight_matrix& m, std::size_t block, std::size_t shares) {
+    adaptk::vector_stream<Real> stream(m, block, shares);
+    auto on_threads = [](std::size_t count, const auto& read) {
+        std::vector<std::jthread> threads;
+        for (std::size_t share = 0; share < count; ++share) threads.emplace_back([&read, share] { read(share); });
+    };
+    auto next = [&](Real* out) { return shares == 1 ? stream.next(out) : stream.next(out, on_threads); };
     // The reference decodes the stored bytes in memory: read them whole here.
     std::vector<std::byte> stored(m.stored_size());
     weight_matrix in_memory = m;
@@ -128,7 +136,7 @@ void check_stream(const weight_matrix& m, std::size_t block) {
     std::size_t mismatches = 0;
     while (true) {
         std::fill(buffer.begin(), buffer.end(), Real(-777));
-        const std::size_t n = stream.next(buffer.data());
+        const std::size_t n = next(buffer.data());
         const std::uint64_t expected_n = std::min<std::uint64_t>(block, stream.vectors_total() - done);
         BOOST_TEST_REQUIRE(n == expected_n);
         if (n == 0) break;
@@ -140,8 +148,17 @@ void check_stream(const weight_matrix& m, std::size_t block) {
     }
     BOOST_TEST(mismatches == 0u);
     BOOST_TEST(done == stream.vectors_total());
-    BOOST_TEST(stream.next(buffer.data()) == 0u);  // stays finished
+    BOOST_TEST(next(buffer.data()) == 0u);  // stays finished
     BOOST_TEST(stream.vectors_done() == stream.vectors_total());
+}
+
+// Whole blocks, and blocks read in three shares (rows of d, for columns, in
+// whole tiles of 16: d = 5 leaves two shares empty, d = 37 cuts a tile).
+template <class Real>
+void check_stream(const weight_matrix& m, std::size_t block) {
+    for (const std::size_t shares : {1, 3}) {
+        BOOST_TEST_CONTEXT("shares " << shares) { check_stream<Real>(m, block, shares); }
+    }
 }
 
 }  // namespace
