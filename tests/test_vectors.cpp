@@ -12,13 +12,13 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <thread>
 #include <vector>
 
 #include "adaptk/checkpoint.hpp"
 #include "adaptk/error.hpp"
 #include "adaptk/safetensors_writer.hpp"
 #include "adaptk/vectors.hpp"
+#include "detail/part_runner.hpp"
 #include "generated_weights.hpp"
 #include "gguf_writer.hpp"
 #include "llama2c_writer.hpp"
@@ -108,15 +108,13 @@ Real expected(const weight_matrix& m, std::uint64_t v, std::uint64_t r) {
     }
 }
 
-// Reads every block in `shares` shares, each on a thread of its own (one
-// share: next() on this thread).
+// Reads every block in `shares` shares, each on a thread of its own, as the
+// rsvd passes do (one share: next() on this thread).
 template <class Real>
 void check_stream(const weight_matrix& m, std::size_t block, std::size_t shares) {
     adaptk::vector_stream<Real> stream(m, block, shares);
-    auto on_threads = [](std::size_t count, const auto& read) {
-        std::vector<std::jthread> threads;
-        for (std::size_t share = 0; share < count; ++share) threads.emplace_back([&read, share] { read(share); });
-    };
+    adaptk::detail::part_runner threads(shares);
+    auto on_threads = [&](std::size_t count, const auto& read) { threads.run(count, read); };
     auto next = [&](Real* out) { return shares == 1 ? stream.next(out) : stream.next(out, on_threads); };
     // The reference decodes the stored bytes in memory: read them whole here.
     std::vector<std::byte> stored(m.stored_size());
