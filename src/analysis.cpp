@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -21,7 +20,6 @@
 #include "detail/eigen_pool.hpp"
 #include "detail/linalg.hpp"
 #include "detail/part_runner.hpp"
-#include "detail/share_work.hpp"
 #include "detail/spill.hpp"
 
 namespace adaptk {
@@ -96,13 +94,11 @@ void stream_matrix(const weight_matrix& matrix, std::size_t block_vectors, block
         using real = typename std::decay_t<decltype(buffer)>::elem_type;
         vector_stream<real> stream(matrix, block_vectors, readers != nullptr ? readers->threads() : 1);
         if (buffer.n_rows != stream.dim() || buffer.n_cols < block_vectors) buffer.set_size(stream.dim(), block_vectors);
-        auto read_shares = [&](std::size_t shares, const auto& read) {
-            if (readers != nullptr)
-                readers->run(shares, read);
-            else
-                for (std::size_t share = 0; share < shares; ++share) read(share);
+        auto next = [&] {
+            if (readers == nullptr) return stream.next(buffer.memptr());
+            return stream.next(buffer.memptr(), [readers](std::size_t shares, const auto& read) { readers->run(shares, read); });
         };
-        for (std::size_t count; (count = stream.next(buffer.memptr(), read_shares)) != 0;) {
+        for (std::size_t count; (count = next()) != 0;) {
             sink(buffer.memptr(), count);
             meter.advance(count * bytes_per_vector);
         }
@@ -529,9 +525,7 @@ void project_matrices(const std::vector<weight_matrix>& matrices, const analysis
         for (std::size_t m = runs[t].first; m < runs[t].last; ++m)
             if (projects_here(options, m)) work.emplace_back(t, m);  // the rest, where they are read: gathered below
     std::atomic<std::size_t> next = 0;
-    std::mutex failure_mutex;
-    std::exception_ptr failure;
-    auto project = [&] {
+    auto project = [&](std::size_t) {
         try {
             block_buffers buffers;
             for (std::size_t i; (i = next++) < work.size();) {
@@ -544,17 +538,14 @@ void project_matrices(const std::vector<weight_matrix>& matrices, const analysis
             }
         } catch (...) {
             next = work.size();  // the others take no new matrix
-            const std::lock_guard lock(failure_mutex);
-            if (!failure) failure = std::current_exception();
+            throw;               // rethrown by run() once they have finished
         }
     };
-    if (options.solver_threads > 1 && work.size() > 1) {
-        const detail::single_threaded_blas one_thread;
-        detail::share_work(static_cast<int>(options.solver_threads), work.size(), project);
-    } else {
-        project();
-    }
-    if (failure) std::rethrow_exception(failure);
+    const std::size_t threads =
+        options.solver_threads > 1 ? std::clamp<std::size_t>(work.size(), 1, options.solver_threads) : 1;
+    std::optional<detail::single_threaded_blas> one_thread;
+    if (threads > 1) one_thread.emplace();
+    detail::part_runner(threads).run(threads, project);
     if (options.owners.gather_matrices) options.owners.gather_matrices(result.matrices);
 }
 
@@ -638,15 +629,15 @@ std::uint64_t planned_bytes(const std::vector<weight_matrix>& matrices, std::uin
     // values. rsvd reads each block in shares, one per BLAS thread, each
     // with a tile and a share of the staging (analyse_randomized).
     const std::uint64_t types = type_runs(matrices).size();
-    const std::uint64_t shares =
+    const std::uint64_t readers =
         options.how == method::rsvd ? static_cast<std::uint64_t>(std::max(detail::blas_threads(), 1)) : 1;
     std::uint64_t in_flight = 0;
     bool any_f64 = false, any_bf16 = false, any_float = false;
     for (const weight_matrix& matrix : matrices) {
         const std::uint64_t row_bytes = storage_bytes(matrix.type, matrix.stored_cols()).value_or(0);
         in_flight = std::max(in_flight, matrix.vectors_are_rows
-                                            ? std::max<std::uint64_t>(row_staging_bytes, shares * row_bytes)
-                                            : shares * 16 * b * 8);
+                                            ? std::max<std::uint64_t>(row_staging_bytes, readers * row_bytes)
+                                            : readers * 16 * b * 8);
         any_f64 = any_f64 || matrix.type == dtype::f64;
         any_bf16 = any_bf16 || matrix.type == dtype::bf16;
         any_float = any_float || (matrix.type != dtype::f64 && matrix.type != dtype::bf16);

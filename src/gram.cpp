@@ -12,6 +12,23 @@
 #include "detail/share_work.hpp"
 
 namespace adaptk {
+namespace {
+
+// Column bounds first = b₀ < b₁ < … < b_n = dim (n ≤ parts) of ranges of about
+// equal work in a panel of `rows` rows from row `first`: column j adds its
+// min(rows, j − first + 1) values on or above the diagonal.
+std::vector<std::size_t> equal_work_bounds(std::size_t first, std::size_t rows, std::size_t dim, std::size_t parts) {
+    std::vector<std::size_t> bounds{first};
+    const double per_part = static_cast<double>(rows) * static_cast<double>(dim - first) / static_cast<double>(parts);
+    double work = 0;
+    for (std::size_t j = first; j < dim && bounds.size() < parts; ++j)
+        if ((work += static_cast<double>(std::min(rows, j - first + 1))) >= per_part * static_cast<double>(bounds.size()))
+            bounds.push_back(j + 1);
+    bounds.push_back(dim);
+    return bounds;
+}
+
+}  // namespace
 
 void center_gram(arma::mat& gram, const arma::vec& sum, std::uint64_t count) {
     if (count == 0) return;
@@ -92,13 +109,7 @@ void gram_accumulator::add(const float* vectors, std::size_t count) {
         // they were 2.5 % of a fp32 `layers` run's CPU time, with the other
         // cores idle. Below 2^18 values (≈ 0.1 ms) a helper is not worth starting.
         const std::size_t parts = rows * (dim_ - first) < (1u << 18) ? 1 : static_cast<std::size_t>(threads);
-        std::vector<std::size_t> bounds{first};
-        const double per_part = static_cast<double>(rows) * static_cast<double>(dim_ - first) / static_cast<double>(parts);
-        double work = 0;
-        for (std::size_t j = first; j < dim_ && bounds.size() < parts; ++j)
-            if ((work += static_cast<double>(std::min(rows, j - first + 1))) >= per_part * static_cast<double>(bounds.size()))
-                bounds.push_back(j + 1);
-        bounds.push_back(dim_);
+        const std::vector<std::size_t> bounds = equal_work_bounds(first, rows, dim_, parts);
         std::atomic<std::size_t> next = 0;
         detail::share_work(threads, bounds.size() - 1, [&] {
             for (std::size_t p; (p = next++) + 1 < bounds.size();) add_panel_columns(sums, first, rows, bounds[p], bounds[p + 1]);

@@ -1,7 +1,8 @@
 #pragma once
-// A pass's worker threads, kept between its blocks: the randomized method's
-// GEMMs and the reading of its blocks are split in parts many thousand times
-// a pass, too often to start a thread each time.
+// Worker threads kept between runs: the randomized method's GEMMs and the
+// reading of its blocks are split in parts many thousand times a pass, too
+// often to start a thread each time; the projection pass's matrices use it
+// for its rethrow once every part has finished.
 
 #include <condition_variable>
 #include <cstddef>

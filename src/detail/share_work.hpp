@@ -1,8 +1,8 @@
 #pragma once
 // Work split between this thread and helpers started for it: the BF16 Gram
-// kernels' row blocks, the fp32 path's float64 additions, the projection
-// pass's matrices. Starting a helper costs tens of µs, so callers share only
-// work far larger than that.
+// kernels' row blocks, the fp32 path's float64 additions. Starting a helper
+// costs tens of µs, so callers share only work far larger than that (work
+// split many times over goes to part_runner's kept threads).
 
 #include <algorithm>
 #include <cstddef>
